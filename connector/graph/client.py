@@ -1,0 +1,539 @@
+"""The one door to Microsoft Graph: the SDK's request adapter, raw bytes, orjson, our retries.
+
+Requests go through msgraph-sdk's `GraphRequestAdapter` (kiota auth provider, Graph middleware,
+URL building against `adapter.base_url`), but responses are taken as the raw `httpx.Response`
+and parsed with orjson: deserialising listings into SDK models runs at ~300 users/s. The SDK's
+retry handler is switched off because it gives up on `Retry-After` >= 180 s and never sees a 429
+inside `$batch`; `throttle.py` decides instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import logging
+import ssl
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+import orjson
+from azure.core.credentials import AccessToken
+from azure.core.credentials_async import AsyncTokenCredential
+from azure.core.exceptions import AzureError
+from kiota_abstractions.method import Method
+from kiota_abstractions.request_information import RequestInformation
+from kiota_authentication_azure.azure_identity_authentication_provider import (
+    AzureIdentityAuthenticationProvider,
+)
+from kiota_http.middleware.options import RetryHandlerOption, UrlReplaceHandlerOption
+from msgraph.graph_request_adapter import GraphRequestAdapter
+from msgraph_core import APIVersion, GraphClientFactory
+from msgraph_core.middleware.options import GraphTelemetryHandlerOption
+
+from connector.graph.throttle import (
+    RETRYABLE_STATUSES,
+    Retryable,
+    Throttle,
+    is_reporting,
+    parse_limit_percentage,
+    parse_retry_after,
+    resource_units,
+)
+
+log = logging.getLogger(__name__)
+
+API_VERSION = "v1.0"
+BATCH_LIMIT = 20
+# Marks every request as background traffic: Graph throttles it first, interactive users last.
+PRIORITY_HEADERS = {"x-ms-throttle-priority": "Low"}
+EXPIRED_PAGE_TOKEN = "Directory_ExpiredPageToken"
+_TIMEOUT = httpx.Timeout(60.0, connect=30.0)
+
+
+class GraphError(Exception):
+    """Graph refused a request; `code` is Graph's `error.code` (e.g. `Authorization_RequestDenied`).
+
+    The message carries Graph's own text and the request id (for Microsoft support), never a
+    token or a secret: neither is ever part of a Graph error body.
+    """
+
+    def __init__(self, status: int, code: str, message: str, request_id: str | None = None) -> None:
+        self.status = status
+        self.code = code
+        self.message = message
+        self.request_id = request_id
+        rid = f" (request-id {request_id})" if request_id else ""
+        super().__init__(f"Graph answered {status} {code}: {message}{rid}")
+
+
+class GraphUnavailable(GraphError):
+    """The retry budget ran out: Graph kept throttling, failing or dropping connections."""
+
+
+class AuthenticationFailed(Exception):
+    """No token could be obtained (wrong secret, unknown tenant, unreachable login endpoint)."""
+
+
+@dataclass(slots=True)
+class ClientStats:
+    """What one client did; the run summary and the benchmarks read it."""
+
+    requests: int = 0
+    batch_requests: int = 0
+    batch_items: int = 0
+    throttled: int = 0
+    retries: int = 0
+    retry_wait_seconds: float = 0.0
+    bytes_received: int = 0
+    token_renewals: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """One page of a listing: its items, the URL that produced it and the link to the next."""
+
+    items: list[dict[str, Any]]
+    url: str
+    next_link: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class BatchRequest:
+    """One GET inside a `$batch`; `url` is relative to the API version root (`/users/...`)."""
+
+    id: str
+    url: str
+    headers: Mapping[str, str] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class BatchResponse:
+    id: str
+    status: int
+    body: Any
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+    def error(self) -> GraphError:
+        return _error_from(self.status, self.body, self.headers.get("request-id"))
+
+
+def decode_token_claims(token: str) -> dict[str, Any] | None:
+    """The payload of a JWT access token, read without verification (Graph verifies it).
+
+    Used only to learn which application permissions (`roles`) and tenant (`tid`) the token
+    carries; None when the token is not a JWT.
+    """
+    parts = token.split(".")
+    if len(parts) != 3:
+        return None
+    payload = parts[1] + "=" * (-len(parts[1]) % 4)
+    try:
+        claims = orjson.loads(base64.urlsafe_b64decode(payload))
+    except (binascii.Error, ValueError):
+        return None
+    return claims if isinstance(claims, dict) else None
+
+
+class RenewableCredential(AsyncTokenCredential):
+    """Delegates to an azure-identity credential that can be replaced by a fresh one.
+
+    A token revoked mid-run stays in azure-identity's cache until it expires; the only sure way
+    past it is a new credential with an empty cache. `generation` lets many requests that saw the
+    same 401 renew it once.
+    """
+
+    def __init__(self, factory: Callable[[], AsyncTokenCredential]) -> None:
+        self._factory = factory
+        self._current = factory()
+        self._retired: list[AsyncTokenCredential] = []
+        self._lock = asyncio.Lock()
+        self.generation = 0
+        self.last_token: str | None = None
+
+    async def get_token(self, *scopes: str, claims: str | None = None, tenant_id: str | None = None,
+                        enable_cae: bool = False, **kwargs: Any) -> AccessToken:
+        try:
+            token = await self._current.get_token(*scopes, claims=claims, tenant_id=tenant_id,
+                                                  enable_cae=enable_cae, **kwargs)
+        except AzureError as exc:
+            raise AuthenticationFailed(_auth_message(exc)) from None
+        self.last_token = token.token
+        return token
+
+    async def renew(self, seen_generation: int) -> None:
+        async with self._lock:
+            if self.generation != seen_generation:
+                return
+            self._retired.append(self._current)
+            self._current = self._factory()
+            self.generation += 1
+
+    async def close(self) -> None:
+        for credential in (*self._retired, self._current):
+            await credential.close()
+        self._retired.clear()
+
+    async def __aexit__(self, *args: object) -> None:
+        await self.close()
+
+
+def _auth_message(exc: AzureError) -> str:
+    # azure-identity's message names the AADSTS code and never the secret.
+    text = (exc.message or str(exc)).strip().splitlines()
+    first = text[0] if text else "authentication failed"
+    return f"could not obtain a token: {first}"
+
+
+def _error_from(status: int, body: Any, request_id: str | None) -> GraphError:
+    code, message = f"HTTP{status}", "no error details"
+    if isinstance(body, Mapping):
+        err = body.get("error")
+        if isinstance(err, Mapping):
+            code = str(err.get("code") or code)
+            message = str(err.get("message") or message)
+            inner = err.get("innerError") or err.get("innererror")
+            if request_id is None and isinstance(inner, Mapping):
+                rid = inner.get("request-id")
+                request_id = str(rid) if rid else None
+    return GraphError(status, code, message, request_id)
+
+
+def _loads(content: bytes) -> Any:
+    return orjson.loads(content) if content else {}
+
+
+class GraphClient:
+    """Async Graph client for one tenant; see `docs/architecture.md` for the contract."""
+
+    def __init__(self, *, graph_endpoint: str, scope: str,
+                 credential_factory: Callable[[], AsyncTokenCredential],
+                 throttle: Throttle, ca_bundle: str | None = None) -> None:
+        self.base_url = graph_endpoint.rstrip("/") + "/" + API_VERSION
+        self.scope = scope
+        self.throttle = throttle
+        self.stats = ClientStats()
+        self.credential = RenewableCredential(credential_factory)
+        host = urlsplit(graph_endpoint).hostname or ""
+        auth = AzureIdentityAuthenticationProvider(
+            self.credential, scopes=[scope], allowed_hosts=[host.lower()] if host else []
+        )
+        verify: ssl.SSLContext | bool = (
+            ssl.create_default_context(cafile=ca_bundle) if ca_bundle else True
+        )
+        # trust_env (httpx's default) honours HTTPS_PROXY / NO_PROXY.
+        self._http = httpx.AsyncClient(verify=verify, timeout=_TIMEOUT, trust_env=True)
+        options = {
+            RetryHandlerOption.get_key(): RetryHandlerOption(should_retry=False),
+            UrlReplaceHandlerOption.get_key(): UrlReplaceHandlerOption(enabled=False),
+            GraphTelemetryHandlerOption.get_key(): GraphTelemetryHandlerOption(
+                api_version=APIVersion.v1
+            ),
+        }
+        http_client = GraphClientFactory.create_with_default_middleware(
+            client=self._http, options=options  # type: ignore[arg-type]
+        )
+        self.adapter = GraphRequestAdapter(auth, client=http_client)
+        self.adapter.base_url = self.base_url
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> GraphClient:
+        """Build from `Settings`: cloud hosts, credential (secret or certificate), CA bundle, tuning."""
+        from connector.auth import build_credential
+        from connector.clouds import resolve
+
+        cloud = resolve(settings)
+        throttle = Throttle.create(
+            max_concurrency=int(settings.max_concurrency),
+            deadline_seconds=float(settings.retry_deadline_seconds),
+        )
+        ca_bundle = getattr(settings, "ca_bundle", None)
+        return cls(
+            graph_endpoint=cloud.graph_endpoint,
+            scope=cloud.scope,
+            credential_factory=lambda: build_credential(settings, cloud),
+            throttle=throttle,
+            ca_bundle=str(ca_bundle) if ca_bundle else None,
+        )
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+        await self.credential.close()
+
+    async def __aenter__(self) -> GraphClient:
+        return self
+
+    async def __aexit__(self, *args: object) -> None:
+        await self.aclose()
+
+    # --- tokens -----------------------------------------------------------------------------
+
+    async def token_claims(self) -> dict[str, Any] | None:
+        """Claims of the current access token (acquiring one if needed)."""
+        token = await self.credential.get_token(self.scope)
+        return decode_token_claims(token.token)
+
+    # --- URLs -------------------------------------------------------------------------------
+
+    def relative(self, url: str) -> str:
+        """A Graph URL relative to the version root, as `$batch` items need it."""
+        if url.startswith(self.base_url):
+            return url[len(self.base_url):] or "/"
+        parts = urlsplit(url)
+        if parts.scheme:
+            path = parts.path
+            marker = path.find("/" + API_VERSION)
+            rest = path[marker + len(API_VERSION) + 1:] if marker >= 0 else path
+            return rest + (f"?{parts.query}" if parts.query else "")
+        return url
+
+    def _request(self, method: Method, url: str, headers: Mapping[str, str] | None,
+                 body: bytes | None = None) -> RequestInformation:
+        if url.startswith(("https://", "http://")):
+            info = RequestInformation(method)
+            info.url = url
+        else:
+            path = url if url.startswith("/") else "/" + url
+            info = RequestInformation(method, "{+baseurl}{+path}", {"path": path})
+        info.headers.add_all({**PRIORITY_HEADERS, **(headers or {})})
+        if body is not None:
+            info.headers.add("Content-Type", "application/json")
+            info.content = body
+        return info
+
+    # --- sending ----------------------------------------------------------------------------
+
+    async def _attempt(self, method: Method, url: str, headers: Mapping[str, str] | None,
+                       body: bytes | None, *, reporting: int, cost: int) -> httpx.Response:
+        """One HTTP exchange, inside the budgets; throttling signals fed back to the limiters."""
+        for _ in range(reporting):
+            await self.throttle.reporting.acquire()
+        await self.throttle.budget.acquire(cost)
+        async with self.throttle.concurrency.slot():
+            info = self._request(method, url, headers, body)
+            span = self.adapter.start_tracing_span(info, method.value)
+            try:
+                response: httpx.Response = await self.adapter.get_http_response_message(
+                    info, span)
+            finally:
+                span.end()
+        self.stats.requests += 1
+        self.stats.bytes_received += len(response.content)
+        if response.status_code == 429:
+            self.stats.throttled += 1
+            self._on_throttled(reporting > 0, parse_retry_after(response.headers.get("Retry-After")))
+        else:
+            self.throttle.concurrency.on_response(
+                parse_limit_percentage(response.headers.get("x-ms-throttle-limit-percentage"))
+            )
+        return response
+
+    def _on_throttled(self, reporting: bool, retry_after: float | None) -> None:
+        # A reporting 429 spends the reporting budget only; the directory budget is separate.
+        if reporting:
+            self.throttle.reporting.on_throttled(retry_after)
+        else:
+            self.throttle.concurrency.on_throttled(retry_after)
+
+    def _on_retry(self, wait: float, exc: BaseException) -> None:
+        self.stats.retries += 1
+        self.stats.retry_wait_seconds += wait
+        log.debug("retrying in %.1f s after %s", wait, exc)
+
+    async def _call(self, method: Method, url: str, headers: Mapping[str, str] | None = None,
+                    body: bytes | None = None, *, reporting: int | None = None,
+                    cost: int | None = None) -> httpx.Response:
+        """Send with retries: transient failures within the deadline, a 401 once after renewal."""
+        if reporting is None:
+            reporting = 1 if is_reporting(url) else 0
+        if cost is None:
+            cost = resource_units(url)
+        renewed = False
+        try:
+            async for attempt in self.throttle.policy.retrying(before_sleep=self._on_retry):
+                with attempt:
+                    generation = self.credential.generation
+                    response = await self._attempt(method, url, headers, body,
+                                                   reporting=reporting, cost=cost)
+                    if response.status_code == 401 and not renewed:
+                        renewed = True
+                        self.stats.token_renewals += 1
+                        await self.credential.renew(generation)
+                        response = await self._attempt(method, url, headers, body,
+                                                       reporting=reporting, cost=cost)
+                    if response.status_code in RETRYABLE_STATUSES:
+                        error = self._error(response)
+                        raise Retryable(
+                            str(error),
+                            retry_after=parse_retry_after(response.headers.get("Retry-After")),
+                            final=error,
+                        )
+                    return response
+        except Retryable as exc:
+            cause = exc.final if isinstance(exc.final, GraphError) else None
+            raise GraphUnavailable(
+                cause.status if cause else 0, cause.code if cause else "Unavailable",
+                f"gave up after {self.throttle.policy.deadline_seconds:.0f} s of retries: {exc.reason}",
+                cause.request_id if cause else None,
+            ) from None
+        except httpx.TransportError as exc:
+            raise GraphUnavailable(
+                0, "ConnectionFailed",
+                f"gave up after {self.throttle.policy.deadline_seconds:.0f} s of retries: "
+                f"{type(exc).__name__}: {exc}",
+            ) from None
+        raise AssertionError("unreachable: tenacity either returns or raises")
+
+    def _error(self, response: httpx.Response) -> GraphError:
+        try:
+            body = _loads(response.content)
+        except orjson.JSONDecodeError:
+            body = None
+        return _error_from(response.status_code, body, response.headers.get("request-id"))
+
+    def _json(self, response: httpx.Response) -> Any:
+        if not response.is_success:
+            raise self._error(response)
+        try:
+            return _loads(response.content)
+        except orjson.JSONDecodeError:
+            raise GraphError(response.status_code, "InvalidResponse",
+                             "the response body is not JSON",
+                             response.headers.get("request-id")) from None
+
+    # --- public API -------------------------------------------------------------------------
+
+    async def get_json(self, url: str, headers: Mapping[str, str] | None = None) -> dict[str, Any]:
+        """GET one resource (relative to `/v1.0`, or an absolute link) as a dict."""
+        body = self._json(await self._call(Method.GET, url, headers))
+        if not isinstance(body, dict):
+            raise GraphError(200, "InvalidResponse", "expected a JSON object")
+        return body
+
+    async def get_text(self, url: str, headers: Mapping[str, str] | None = None) -> str:
+        """GET a plain-text value (`/users/$count`)."""
+        response = await self._call(Method.GET, url, headers)
+        if not response.is_success:
+            raise self._error(response)
+        return response.text
+
+    async def pages(self, url: str, headers: Mapping[str, str] | None = None
+                    ) -> AsyncIterator[Page]:
+        """Each page of a listing, following `@odata.nextLink` to the end."""
+        next_url: str | None = url
+        while next_url is not None:
+            body = await self.get_json(next_url, headers)
+            items = body.get("value")
+            link = body.get("@odata.nextLink")
+            yield Page(items if isinstance(items, list) else [], next_url,
+                       link if isinstance(link, str) and link else None)
+            next_url = link if isinstance(link, str) and link else None
+
+    async def batch(self, items: Sequence[BatchRequest]) -> list[BatchResponse]:
+        """Send GETs through `$batch`, 20 per request, concurrently; 429/5xx items are retried.
+
+        Responses come back in the order of `items`. Items that end in another error (403, 404)
+        are returned as they are, for the caller to judge.
+        """
+        if len({item.id for item in items}) != len(items):
+            raise ValueError("batch item ids must be unique")
+        chunks = [list(items[i:i + BATCH_LIMIT]) for i in range(0, len(items), BATCH_LIMIT)]
+        results: dict[str, BatchResponse] = {}
+        await gather_all(*(self._batch_chunk(chunk, results) for chunk in chunks))
+        return [results[item.id] for item in items]
+
+    async def _batch_chunk(self, chunk: list[BatchRequest], results: dict[str, BatchResponse]
+                           ) -> None:
+        pending = chunk
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        policy = self.throttle.policy
+        attempt = 0
+        while pending:
+            attempt += 1
+            responses = await self._post_batch(pending)
+            retry: list[BatchRequest] = []
+            waits: list[float] = []
+            for item in pending:
+                response = responses.get(item.id)
+                if response is None:
+                    retry.append(item)
+                    continue
+                if response.status in RETRYABLE_STATUSES:
+                    retry.append(item)
+                    retry_after = parse_retry_after(response.headers.get("retry-after"))
+                    waits.append(policy.wait_for(
+                        Retryable("item", retry_after=retry_after), attempt))
+                    if response.status == 429:
+                        self.stats.throttled += 1
+                        self._on_throttled(is_reporting(item.url), retry_after)
+                    continue
+                results[item.id] = response
+            if not retry:
+                return
+            wait = max(waits) if waits else policy.backoff(attempt)
+            if loop.time() + wait - started >= policy.deadline_seconds:
+                last = responses.get(retry[0].id)
+                cause = last.error() if last is not None else None
+                raise GraphUnavailable(
+                    cause.status if cause else 0, cause.code if cause else "Unavailable",
+                    f"gave up on {len(retry)} $batch item(s) after "
+                    f"{policy.deadline_seconds:.0f} s of retries"
+                    + (f": {cause.message}" if cause else ""),
+                    cause.request_id if cause else None,
+                )
+            self._on_retry(wait, Retryable(f"{len(retry)} $batch item(s) throttled or failed"))
+            await asyncio.sleep(wait)
+            pending = retry
+
+    async def _post_batch(self, items: list[BatchRequest]) -> dict[str, BatchResponse]:
+        body = orjson.dumps({"requests": [
+            {"id": item.id, "method": "GET", "url": item.url,
+             "headers": {**PRIORITY_HEADERS, **(item.headers or {})}}
+            for item in items
+        ]})
+        reporting = sum(1 for item in items if is_reporting(item.url))
+        cost = sum(resource_units(item.url) for item in items)
+        self.stats.batch_requests += 1
+        self.stats.batch_items += len(items)
+        response = await self._call(Method.POST, "/$batch", None, body,
+                                    reporting=reporting, cost=cost)
+        return parse_batch_response(self._json(response))
+
+
+def parse_batch_response(body: Any) -> dict[str, BatchResponse]:
+    """Per-item responses of a `$batch`, by item id (headers' names lower-cased)."""
+    out: dict[str, BatchResponse] = {}
+    responses = body.get("responses") if isinstance(body, Mapping) else None
+    if not isinstance(responses, list):
+        return out
+    for raw in responses:
+        if not isinstance(raw, Mapping) or "id" not in raw:
+            continue
+        headers = raw.get("headers")
+        out[str(raw["id"])] = BatchResponse(
+            id=str(raw["id"]),
+            status=int(raw.get("status", 0)),
+            body=raw.get("body"),
+            headers={str(k).lower(): str(v) for k, v in headers.items()}
+            if isinstance(headers, Mapping) else {},
+        )
+    return out
+
+
+async def gather_all(*coros: Awaitable[Any]) -> list[Any]:
+    """Run awaitables concurrently (the client's limiters bound the HTTP side); first error wins.
+
+    On an error the others are cancelled and awaited, so a failed source leaves nothing running.
+    """
+    tasks = [asyncio.ensure_future(c) for c in coros]
+    try:
+        return list(await asyncio.gather(*tasks))
+    except BaseException:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise

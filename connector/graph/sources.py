@@ -1,0 +1,572 @@
+"""Graph listings turned into compact lookups the inventory joins users against.
+
+Everything here costs requests per page, not per user, except the per-user paths (`$batch`,
+20 users a request) that a small incremental run or an MFA fallback choose on purpose. Lookups
+are kept small for 100k+ users: group names are stored once and users hold tuples of group
+indexes; MFA facts are interned (a tenant has a few dozen distinct method combinations).
+
+A source that the tenant's licence or the app's permissions refuse is recorded once in
+`Availability` and its facts stay unknown (None), never false.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import quote
+
+from connector.graph.client import (
+    EXPIRED_PAGE_TOKEN,
+    BatchRequest,
+    BatchResponse,
+    GraphClient,
+    GraphError,
+    GraphUnavailable,
+    Page,
+)
+
+log = logging.getLogger(__name__)
+
+NON_PREMIUM = "Authentication_RequestFromNonPremiumTenantOrB2CTenant"
+DENIED = "Authorization_RequestDenied"
+SIGN_IN_FIELD = "signInActivity"
+MANAGER_EXPAND = "manager($select=id,displayName,userPrincipalName)"
+# `$expand` on a directory relationship returns at most 20 items, silently.
+EXPAND_LIMIT = 20
+LISTING_RESTARTS = 3
+USER_TYPE = "#microsoft.graph.user"
+GROUP_TYPE = "#microsoft.graph.group"
+
+# Default roles every user or guest holds implicitly; never assigned, never "admin".
+NOT_ADMIN_ROLE_TEMPLATES = frozenset({
+    "a0b1b346-4d3e-4e8b-98f8-753987be4970",  # User
+    "10dae51f-b6af-4016-8d66-8c2a99b929b3",  # Guest User
+    "2af84b1e-32c8-42b7-82bc-daa82404023b",  # Restricted Guest User
+})
+
+# Methods that make a user MFA-capable (registration report names). Email, password and a
+# Temporary Access Pass are not MFA.
+STRONG_METHODS = frozenset({
+    "microsoftAuthenticatorPush", "microsoftAuthenticatorPasswordless", "fido2SecurityKey",
+    "passKeyDeviceBound", "passKeyDeviceBoundAuthenticator", "passKeyDeviceBoundWindowsHello",
+    "windowsHelloForBusiness", "softwareOneTimePasscode", "hardwareOneTimePasscode",
+    "mobilePhone", "alternateMobilePhone", "officePhone", "macOsSecureEnclaveKey",
+})
+# Per-user method resources (`/users/{id}/authentication/methods`) in the report's vocabulary.
+_METHOD_TYPES = {
+    "microsoftAuthenticatorAuthenticationMethod": "microsoftAuthenticatorPush",
+    "windowsHelloForBusinessAuthenticationMethod": "windowsHelloForBusiness",
+    "softwareOathAuthenticationMethod": "softwareOneTimePasscode",
+    "hardwareOathAuthenticationMethod": "hardwareOneTimePasscode",
+    "emailAuthenticationMethod": "email",
+    "temporaryAccessPassAuthenticationMethod": "temporaryAccessPass",
+    "platformCredentialAuthenticationMethod": "macOsSecureEnclaveKey",
+}
+_PHONE_TYPES = {"mobile": "mobilePhone", "alternateMobile": "alternateMobilePhone",
+                "office": "officePhone"}
+_AUTHENTICATOR_AAGUIDS = frozenset({
+    "90a3ccdf-635c-4729-a248-9b709135078f", "de1e552d-db1d-4423-a619-566b625cdc84",
+})
+
+FEATURE_LABELS = {
+    "last_sign_in": "last sign-in",
+    "mfa": "MFA registration",
+    "groups": "group memberships",
+    "roles": "admin roles",
+    "manager": "manager",
+}
+
+
+# --- availability ----------------------------------------------------------------------------
+
+class Availability:
+    """Features left out of this run and why; each is logged once, as a warning."""
+
+    def __init__(self) -> None:
+        self._reasons: dict[str, str] = {}
+
+    def degrade(self, feature: str, reason: str) -> None:
+        if feature in self._reasons:
+            return
+        self._reasons[feature] = reason
+        log.warning("%s not collected: %s", FEATURE_LABELS.get(feature, feature), reason)
+
+    def available(self, feature: str) -> bool:
+        return feature not in self._reasons
+
+    @property
+    def reasons(self) -> dict[str, str]:
+        return dict(self._reasons)
+
+
+def refusal_reason(error: GraphError) -> str:
+    """A plain sentence for why Graph refused an optional source."""
+    if error.code == NON_PREMIUM:
+        return (f"the tenant has no Microsoft Entra ID P1/P2 licence (Graph answered "
+                f"{error.status} {error.code})")
+    if error.code == DENIED:
+        return (f"the app lacks the Graph permission for it (Graph answered "
+                f"{error.status} {error.code})")
+    return f"Graph refused it ({error.status} {error.code}: {error.message})"
+
+
+def is_refusal(error: GraphError) -> bool:
+    """A refusal to degrade on, as opposed to Graph being unavailable (which fails the run)."""
+    return not isinstance(error, GraphUnavailable) and 400 <= error.status < 500 \
+        and error.status not in (401, 408, 429)
+
+
+# --- URLs -------------------------------------------------------------------------------------
+
+def _q(value: str) -> str:
+    return quote(value, safe="$,()'=@/:*")
+
+
+def build_url(path: str, params: Mapping[str, str | int | None]) -> str:
+    """A relative Graph URL with OData options percent-encoded the way Graph expects."""
+    parts = [f"{key}={_q(str(value))}" for key, value in params.items() if value is not None]
+    return path + ("?" + "&".join(parts) if parts else "")
+
+
+def odata_datetime(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _string(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+@dataclass(frozen=True, slots=True)
+class UserQuery:
+    """The users listing: `$select`, filters pushed into Graph where it can evaluate them.
+
+    `domains` need `endswith`, an advanced query (`ConsistencyLevel: eventual` + `$count=true`);
+    the inventory re-applies every filter to each record anyway, so an advanced query Graph
+    refuses can be dropped (`advanced=False`) without letting other users through.
+    """
+
+    fields: tuple[str, ...]
+    page_size: int = 999
+    since: datetime | None = None
+    members_only: bool = False
+    domains: tuple[str, ...] = ()
+    sign_in: bool = True
+    manager: bool = True
+    advanced: bool = True
+
+    def filter(self) -> str | None:
+        clauses = []
+        if self.since is not None:
+            clauses.append(f"createdDateTime ge {odata_datetime(self.since)}")
+        if self.members_only:
+            clauses.append("userType eq 'Member'")
+        if self.domains and self.advanced:
+            alternatives = [
+                f"endswith({prop},{_string('@' + domain)})"
+                for domain in self.domains for prop in ("userPrincipalName", "mail")
+            ]
+            clauses.append("(" + " or ".join(alternatives) + ")")
+        return " and ".join(clauses) or None
+
+    @property
+    def is_advanced(self) -> bool:
+        return bool(self.domains) and self.advanced
+
+    def url(self) -> str:
+        fields = [f for f in self.fields if f != SIGN_IN_FIELD]
+        if self.sign_in:
+            fields.append(SIGN_IN_FIELD)
+        # With signInActivity Graph caps a page at 500 (it answers 400 to a larger $top).
+        top = min(self.page_size, 500) if self.sign_in else self.page_size
+        return build_url("/users", {
+            "$select": ",".join(fields),
+            "$filter": self.filter(),
+            "$expand": MANAGER_EXPAND if self.manager else None,
+            "$count": "true" if self.is_advanced else None,
+            "$top": top,
+        })
+
+    def headers(self) -> dict[str, str]:
+        return {"ConsistencyLevel": "eventual"} if self.is_advanced else {}
+
+    def without(self, **changes: Any) -> UserQuery:
+        values = {name: getattr(self, name) for name in self.__dataclass_fields__}
+        values.update(changes)
+        return UserQuery(**values)
+
+
+async def user_pages(client: GraphClient, query: UserQuery, availability: Availability,
+                     start: str | None = None) -> AsyncIterator[tuple[UserQuery, Page]]:
+    """Pages of users from `start` (a resume link) or the query's first page.
+
+    A refusal of the first request drops what caused it and asks again: signInActivity
+    (licence or AuditLog.Read.All), the manager expansion, the advanced query. Each page comes
+    with the query actually in force, which the caller stores to restart the listing later.
+    """
+    while True:
+        url = start or query.url()
+        headers = query.headers()
+        try:
+            async for page in client.pages(url, headers):
+                yield query, page
+            return
+        except GraphError as error:
+            if not is_refusal(error) or error.code == EXPIRED_PAGE_TOKEN:
+                raise
+            fallback = _user_query_fallback(query, error, availability)
+            if fallback is None:
+                raise
+            query, start = fallback, None
+
+
+def _user_query_fallback(query: UserQuery, error: GraphError,
+                         availability: Availability) -> UserQuery | None:
+    if query.sign_in and (error.code in (NON_PREMIUM, DENIED) or SIGN_IN_FIELD in error.message):
+        availability.degrade("last_sign_in", refusal_reason(error))
+        return query.without(sign_in=False)
+    if query.manager and error.status == 400 and "manager" in error.message.lower():
+        availability.degrade("manager", refusal_reason(error))
+        return query.without(manager=False)
+    if query.is_advanced and error.status == 400:
+        log.info("Graph refused the domain filter (%s); filtering users locally instead",
+                 error.code)
+        return query.without(advanced=False)
+    return None
+
+
+# --- listings that must be complete -----------------------------------------------------------
+
+async def _complete_listing(client: GraphClient, url: str, consume: Callable[[Page], None],
+                            reset: Callable[[], None], headers: Mapping[str, str] | None = None
+                            ) -> None:
+    """Read a whole listing; an expired page token restarts it from scratch (after `reset`)."""
+    for attempt in range(LISTING_RESTARTS + 1):
+        try:
+            async for page in client.pages(url, headers):
+                consume(page)
+            return
+        except GraphError as error:
+            if error.code != EXPIRED_PAGE_TOKEN or attempt == LISTING_RESTARTS:
+                raise
+            log.info("page token expired while reading %s; reading it again", url.split("?")[0])
+            reset()
+
+
+def _is_type(item: Mapping[str, Any], odata_type: str) -> bool:
+    found = item.get("@odata.type")
+    return found is None or found == odata_type
+
+
+# --- group memberships ------------------------------------------------------------------------
+
+class Memberships:
+    """user id -> the groups the user is a direct member of (never truncated)."""
+
+    def __init__(self) -> None:
+        self.groups: list[tuple[str, str | None]] = []
+        self._index: dict[str, int] = {}
+        self._by_user: dict[str, list[int]] = {}
+
+    def add_group(self, uid: str, name: str | None) -> int:
+        found = self._index.get(uid)
+        if found is not None:
+            return found
+        index = len(self.groups)
+        self.groups.append((uid, name))
+        self._index[uid] = index
+        return index
+
+    def add_member(self, user_id: str, group: int) -> None:
+        held = self._by_user.get(user_id)
+        if held is None:
+            self._by_user[user_id] = [group]
+        elif group not in held:
+            held.append(group)
+
+    def indexes_of(self, user_id: str) -> Sequence[int]:
+        return self._by_user.get(user_id, ())
+
+    def groups_of(self, user_id: str) -> tuple[tuple[str, str | None], ...]:
+        return tuple(self.groups[i] for i in self.indexes_of(user_id))
+
+    def __len__(self) -> int:
+        return len(self._by_user)
+
+
+async def _members(client: GraphClient, group_ids: Sequence[str],
+                   on_members: Callable[[str, list[str]], None]) -> None:
+    """Every direct user member of each group, through `$batch`, following each nextLink."""
+    pending = [(gid, build_url(f"/groups/{gid}/members", {"$select": "id", "$top": 999}))
+               for gid in group_ids]
+    while pending:
+        requests = [BatchRequest(str(i), url) for i, (_, url) in enumerate(pending)]
+        responses = await client.batch(requests)
+        following: list[tuple[str, str]] = []
+        for (gid, _), response in zip(pending, responses, strict=True):
+            if response.status == 404:  # deleted since it was listed
+                continue
+            if response.status != 200:
+                raise response.error()
+            body = response.body if isinstance(response.body, Mapping) else {}
+            values = body.get("value") or []
+            on_members(gid, [m["id"] for m in values
+                             if isinstance(m, Mapping) and "id" in m and _is_type(m, USER_TYPE)])
+            link = body.get("@odata.nextLink")
+            if isinstance(link, str) and link:
+                following.append((gid, client.relative(link)))
+        pending = following
+
+
+async def group_memberships(client: GraphClient) -> Memberships:
+    """All groups with their members, from one listing plus `$batch` for the large groups.
+
+    The listing expands members: a group showing fewer than 20 is complete; one showing 20 may
+    be truncated and is read in full. So a tenant of small groups costs one request per 999
+    groups.
+    """
+    memberships = Memberships()
+    incomplete: list[str] = []
+
+    def consume(page: Page) -> None:
+        for group in page.items:
+            gid = group.get("id")
+            if not isinstance(gid, str):
+                continue
+            name = group.get("displayName")
+            index = memberships.add_group(gid, name if isinstance(name, str) else None)
+            members = group.get("members")
+            if not isinstance(members, list) or len(members) >= EXPAND_LIMIT:
+                incomplete.append(gid)
+                continue
+            for member in members:
+                if isinstance(member, Mapping) and isinstance(member.get("id"), str) \
+                        and _is_type(member, USER_TYPE):
+                    memberships.add_member(member["id"], index)
+
+    def reset() -> None:
+        nonlocal memberships
+        memberships = Memberships()
+        incomplete.clear()
+
+    url = build_url("/groups", {"$select": "id,displayName", "$expand": "members($select=id)",
+                                "$top": 999})
+    await _complete_listing(client, url, consume, reset)
+
+    def add(gid: str, user_ids: list[str]) -> None:
+        index = memberships.add_group(gid, None)
+        for user_id in user_ids:
+            memberships.add_member(user_id, index)
+
+    await _members(client, incomplete, add)
+    return memberships
+
+
+async def memberships_of(client: GraphClient, user_ids: Sequence[str]) -> Memberships:
+    """The groups of a few users, asked per user through `$batch` (small incremental runs)."""
+    memberships = Memberships()
+    pending = [(uid, build_url(f"/users/{uid}/memberOf/microsoft.graph.group",
+                               {"$select": "id,displayName", "$top": 999}))
+               for uid in user_ids]
+    while pending:
+        responses = await client.batch(
+            [BatchRequest(str(i), url) for i, (_, url) in enumerate(pending)])
+        following: list[tuple[str, str]] = []
+        for (uid, _), response in zip(pending, responses, strict=True):
+            if response.status == 404:
+                continue
+            if response.status != 200:
+                raise response.error()
+            body = response.body if isinstance(response.body, Mapping) else {}
+            for group in body.get("value") or []:
+                if isinstance(group, Mapping) and isinstance(group.get("id"), str) \
+                        and _is_type(group, GROUP_TYPE):
+                    name = group.get("displayName")
+                    index = memberships.add_group(group["id"],
+                                                  name if isinstance(name, str) else None)
+                    memberships.add_member(uid, index)
+            link = body.get("@odata.nextLink")
+            if isinstance(link, str) and link:
+                following.append((uid, client.relative(link)))
+        pending = following
+    return memberships
+
+
+# --- admin roles ------------------------------------------------------------------------------
+
+async def admin_roles(client: GraphClient) -> dict[str, tuple[str, ...]]:
+    """user id -> names of the directory roles they hold, directly or through a group.
+
+    Role definitions and assignments are small listings (a few pages even in large tenants), so
+    every run reads them whole. Members of a role-assignable group hold its roles; such groups
+    cannot contain groups, so their direct members are the holders.
+    """
+    names: dict[str, str] = {}
+
+    def definitions(page: Page) -> None:
+        for item in page.items:
+            name = item.get("displayName")
+            if not isinstance(name, str):
+                continue
+            for key in ("id", "templateId"):
+                value = item.get(key)
+                if isinstance(value, str) and value not in NOT_ADMIN_ROLE_TEMPLATES:
+                    names[value] = name
+
+    await _complete_listing(
+        client, build_url("/roleManagement/directory/roleDefinitions",
+                          {"$select": "id,displayName,templateId"}),
+        definitions, names.clear)
+
+    held: dict[str, set[str]] = {}
+    via_group: dict[str, set[str]] = {}
+
+    def assignments(page: Page) -> None:
+        for item in page.items:
+            role = names.get(str(item.get("roleDefinitionId")))
+            if role is None:
+                continue
+            principal = item.get("principal")
+            principal_id = item.get("principalId")
+            kind = principal.get("@odata.type") if isinstance(principal, Mapping) else None
+            if not isinstance(principal_id, str):
+                continue
+            if kind == GROUP_TYPE:
+                via_group.setdefault(principal_id, set()).add(role)
+            elif kind in (USER_TYPE, None):
+                held.setdefault(principal_id, set()).add(role)
+
+    def reset() -> None:
+        held.clear()
+        via_group.clear()
+
+    await _complete_listing(
+        client, build_url("/roleManagement/directory/roleAssignments",
+                          {"$select": "id,principalId,roleDefinitionId",
+                           "$expand": "principal($select=id)"}),
+        assignments, reset)
+
+    def add(gid: str, user_ids: list[str]) -> None:
+        for user_id in user_ids:
+            held.setdefault(user_id, set()).update(via_group[gid])
+
+    await _members(client, list(via_group), add)
+    return {user_id: tuple(sorted(roles)) for user_id, roles in held.items()}
+
+
+# --- MFA --------------------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class MfaFacts:
+    registered: bool
+    methods: tuple[str, ...]
+
+
+@dataclass(slots=True)
+class MfaTable:
+    """Interned MFA facts by user id."""
+
+    by_user: dict[str, MfaFacts] = field(default_factory=dict)
+    _interned: dict[tuple[bool, tuple[str, ...]], MfaFacts] = field(default_factory=dict)
+
+    def add(self, user_id: str, registered: bool, methods: Iterable[str]) -> None:
+        key = (registered, tuple(sorted(set(methods))))
+        facts = self._interned.get(key)
+        if facts is None:
+            facts = self._interned[key] = MfaFacts(*key)
+        self.by_user[user_id] = facts
+
+    def get(self, user_id: str) -> MfaFacts | None:
+        return self.by_user.get(user_id)
+
+    def __len__(self) -> int:
+        return len(self.by_user)
+
+
+REGISTRATION_REPORT = "/reports/authenticationMethods/userRegistrationDetails"
+
+
+def _add_registration(table: MfaTable, item: Mapping[str, Any]) -> None:
+    uid = item.get("id")
+    registered = item.get("isMfaRegistered")
+    methods = item.get("methodsRegistered")
+    if not isinstance(uid, str):
+        return
+    names = [m for m in methods if isinstance(m, str)] if isinstance(methods, list) else []
+    if not isinstance(registered, bool):
+        registered = any(m in STRONG_METHODS for m in names)
+    table.add(uid, registered, names)
+
+
+async def mfa_registration(client: GraphClient, table: MfaTable | None = None) -> MfaTable:
+    """The tenant's registration report in bulk (P1/P2; it leaves out disabled users)."""
+    out = table if table is not None else MfaTable()
+
+    def consume(page: Page) -> None:
+        for item in page.items:
+            _add_registration(out, item)
+
+    await _complete_listing(
+        client, build_url(REGISTRATION_REPORT,
+                          {"$select": "id,isMfaRegistered,methodsRegistered", "$top": 999}),
+        consume, out.by_user.clear)
+    return out
+
+
+def method_name(method: Mapping[str, Any]) -> str | None:
+    """A `/authentication/methods` item in the registration report's vocabulary."""
+    odata_type = str(method.get("@odata.type", "")).removeprefix("#microsoft.graph.")
+    if odata_type == "passwordAuthenticationMethod":
+        return None
+    if odata_type == "phoneAuthenticationMethod":
+        return _PHONE_TYPES.get(str(method.get("phoneType")), "mobilePhone")
+    if odata_type == "fido2AuthenticationMethod":
+        if str(method.get("aaGuid", "")).lower() in _AUTHENTICATOR_AAGUIDS:
+            return "passKeyDeviceBoundAuthenticator"
+        return "passKeyDeviceBound" if "passkey" in str(method.get("model", "")).lower() \
+            else "fido2SecurityKey"
+    return _METHOD_TYPES.get(odata_type, odata_type or None)
+
+
+async def _per_user(client: GraphClient, user_ids: Sequence[str],
+                    url_of: Callable[[str], str]) -> list[tuple[str, BatchResponse]]:
+    responses = await client.batch(
+        [BatchRequest(str(i), url_of(uid)) for i, uid in enumerate(user_ids)])
+    return list(zip(user_ids, responses, strict=True))
+
+
+def _refusal(response: BatchResponse) -> GraphError | None:
+    if response.status in (401, 403):
+        return response.error()
+    return None
+
+
+async def mfa_methods(client: GraphClient, user_ids: Sequence[str], table: MfaTable) -> None:
+    """MFA from each user's registered methods (UserAuthenticationMethod.Read.All), by `$batch`.
+
+    Users Graph no longer finds are left out; a refusal raises for the caller to degrade on.
+    """
+    for uid, response in await _per_user(
+            client, user_ids, lambda uid: f"/users/{uid}/authentication/methods"):
+        error = _refusal(response)
+        if error is not None:
+            raise error
+        if response.status != 200 or not isinstance(response.body, Mapping):
+            continue
+        names = [name for item in response.body.get("value") or []
+                 if isinstance(item, Mapping) and (name := method_name(item))]
+        table.add(uid, any(n in STRONG_METHODS for n in names), names)
+
+
+async def mfa_registration_of(client: GraphClient, user_ids: Sequence[str],
+                              table: MfaTable) -> None:
+    """Registration report entries for a few users (reporting budget: 1 per user)."""
+    for _uid, response in await _per_user(
+            client, user_ids, lambda uid: f"{REGISTRATION_REPORT}/{uid}"):
+        error = _refusal(response)
+        if error is not None:
+            raise error
+        if response.status == 200 and isinstance(response.body, Mapping):
+            _add_registration(table, response.body)

@@ -1,0 +1,675 @@
+"""One collection cycle: which sources to read, in what order, joined page by page into events.
+
+The strategy is chosen per run so requests grow with pages, not users:
+
+- **bulk** (full runs, and incremental runs that find many new users): role assignments, all
+  groups with their members, and the MFA registration report are read once, concurrently, into
+  compact lookups; then users stream page by page through the join and out.
+- **per user** (an incremental run that finds at most `SMALL_RUN_USERS` new users): the new
+  users' groups and MFA are asked through `$batch`, 20 users a request, and no tenant-wide
+  listing except the (small) role assignments is read.
+
+Checkpoints: every batch carries the checkpoint to commit once it is delivered. Mid-run ones
+hold `in_progress` (the page to resume from, the ids of that page already delivered, the run's
+collection time so re-delivered events keep their uid); the last one clears it and moves the
+`watermark`. Incremental runs list `createdDateTime ge watermark - overlap` and skip
+`recent_ids`, so users that replicate late are caught and none is delivered twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal, TypeVar
+
+import orjson
+
+from connector import ocsf
+from connector.graph.client import EXPIRED_PAGE_TOKEN, GraphClient, GraphError, Page, gather_all
+from connector.graph.permissions import Grants
+from connector.graph.sources import (
+    Availability,
+    Memberships,
+    MfaFacts,
+    MfaTable,
+    UserQuery,
+    admin_roles,
+    group_memberships,
+    is_refusal,
+    memberships_of,
+    mfa_methods,
+    mfa_registration,
+    mfa_registration_of,
+    refusal_reason,
+    user_pages,
+)
+
+log = logging.getLogger(__name__)
+
+CHECKPOINT_VERSION = 1
+# At or below this many new users an incremental run asks per user instead of reading
+# tenant-wide listings (20 users per `$batch` request).
+SMALL_RUN_USERS = 200
+# `mfa_fallback: auto` asks per user for at most this many users a run.
+MFA_FALLBACK_AUTO_LIMIT = 1000
+# Per-user registration report entries spend the 5-per-10-s reporting budget one each.
+REPORT_PER_USER_LIMIT = 25
+LISTING_RESTARTS = 3
+
+MfaFallback = Literal["auto", "always", "never"]
+T = TypeVar("T")
+
+
+class CollectionError(Exception):
+    """The run cannot collect at all (e.g. users cannot be listed); the message says why."""
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """Events to deliver, and the checkpoint to commit once they are delivered."""
+
+    events: list[bytes]
+    checkpoint: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class SkippedRecord:
+    user_id: str | None
+    reason: str
+
+
+@dataclass(slots=True)
+class Summary:
+    """What one run did, for the CLI's stderr, the runtime's logs and the benchmarks."""
+
+    mode: str = "full"
+    strategy: str = "bulk"
+    users_listed: int = 0
+    events: int = 0
+    filtered_out: int = 0
+    already_delivered: int = 0
+    skipped: list[SkippedRecord] = field(default_factory=list)
+    graph_requests: int = 0
+    batch_requests: int = 0
+    batch_items: int = 0
+    throttled: int = 0
+    retries: int = 0
+    retry_wait_seconds: float = 0.0
+    listing_restarts: int = 0
+    duration_seconds: float = 0.0
+    degraded: dict[str, str] = field(default_factory=dict)
+    completed: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "mode": self.mode, "strategy": self.strategy, "users_listed": self.users_listed,
+            "events": self.events, "filtered_out": self.filtered_out,
+            "already_delivered": self.already_delivered,
+            "skipped": [{"user_id": s.user_id, "reason": s.reason} for s in self.skipped],
+            "graph_requests": self.graph_requests, "batch_requests": self.batch_requests,
+            "batch_items": self.batch_items, "throttled": self.throttled,
+            "retries": self.retries, "retry_wait_seconds": round(self.retry_wait_seconds, 3),
+            "listing_restarts": self.listing_restarts,
+            "duration_seconds": round(self.duration_seconds, 3),
+            "degraded": dict(self.degraded), "completed": self.completed,
+        }
+
+    def lines(self) -> list[str]:
+        """A short human summary (the CLI prints it on stderr)."""
+        out = [
+            f"{self.mode} collection ({self.strategy}): {self.events} events from "
+            f"{self.users_listed} users listed in {self.duration_seconds:.1f} s",
+            f"Graph: {self.graph_requests} requests ({self.batch_requests} $batch, "
+            f"{self.batch_items} items), {self.throttled} throttled, "
+            f"{self.retry_wait_seconds:.1f} s waiting to retry",
+        ]
+        if self.filtered_out or self.already_delivered:
+            out.append(f"not emitted: {self.filtered_out} filtered out (guests/domains), "
+                       f"{self.already_delivered} already delivered")
+        if self.skipped:
+            shown = ", ".join(str(s.user_id) for s in self.skipped[:5])
+            more = f" and {len(self.skipped) - 5} more" if len(self.skipped) > 5 else ""
+            out.append(f"skipped {len(self.skipped)} bad records: {shown}{more}")
+        for feature, reason in self.degraded.items():
+            out.append(f"not collected: {feature}: {reason}")
+        return out
+
+
+# --- checkpoint ---------------------------------------------------------------------------------
+
+def _parse_time(value: Any) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(value.strip())
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    if moment.year <= 1:
+        return None
+    return moment.astimezone(UTC)
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass(slots=True)
+class Progress:
+    """Where a run stands, in a form that fits a checkpoint (see module docstring)."""
+
+    collected_at_ms: int
+    since: datetime | None
+    overlap: timedelta
+    started: datetime
+    query: dict[str, bool] = field(default_factory=dict)
+    max_created: datetime | None = None
+    recent: dict[str, datetime] = field(default_factory=dict)
+    _pruned_size: int = 1024
+
+    def note_delivered(self, user_id: str, created: datetime | None) -> None:
+        if created is None:
+            return
+        if self.max_created is None or created > self.max_created:
+            self.max_created = created
+        if created >= self._horizon():
+            self.recent[user_id] = created
+        if len(self.recent) > 2 * self._pruned_size:
+            self._prune()
+
+    def watermark(self) -> datetime | None:
+        # Never past the run's start: users created while it ran may not all have been listed.
+        if self.max_created is None:
+            return None
+        return min(self.max_created, self.started)
+
+    def _horizon(self) -> datetime:
+        mark = self.watermark()
+        return (mark - self.overlap) if mark is not None else datetime.min.replace(tzinfo=UTC)
+
+    def _prune(self) -> None:
+        horizon = self._horizon()
+        self.recent = {uid: c for uid, c in self.recent.items() if c >= horizon}
+        self._pruned_size = max(1024, len(self.recent))
+
+    def recent_ids(self) -> list[str]:
+        self._prune()
+        return sorted(self.recent)
+
+    def to_json(self, resume_url: str, skip_ids: Sequence[str]) -> dict[str, Any]:
+        return {
+            "collected_at_ms": self.collected_at_ms,
+            "since": _iso(self.since) if self.since else None,
+            "query": dict(self.query),
+            "resume_url": resume_url,
+            "skip_ids": list(skip_ids),
+            "max_created": _iso(self.max_created) if self.max_created else None,
+            "recent": [[uid, _iso(c)] for uid, c in self.recent.items()],
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Checkpoint:
+    """A parsed checkpoint; anything unreadable in it means "start with a full run"."""
+
+    tenant_id: str
+    watermark: datetime | None = None
+    recent_ids: frozenset[str] = frozenset()
+    in_progress: Mapping[str, Any] | None = None
+
+    @classmethod
+    def parse(cls, raw: Mapping[str, Any] | None, tenant_id: str) -> Checkpoint:
+        if not raw:
+            return cls(tenant_id)
+        if raw.get("version") != CHECKPOINT_VERSION:
+            log.warning("checkpoint version %r is not %d: starting a full collection",
+                        raw.get("version"), CHECKPOINT_VERSION)
+            return cls(tenant_id)
+        if str(raw.get("tenant_id", "")).lower() != tenant_id.lower():
+            log.warning("checkpoint belongs to another tenant: starting a full collection")
+            return cls(tenant_id)
+        recent = raw.get("recent_ids")
+        progress = raw.get("in_progress")
+        return cls(
+            tenant_id,
+            _parse_time(raw.get("watermark")),
+            frozenset(str(i) for i in recent) if isinstance(recent, list) else frozenset(),
+            progress if isinstance(progress, Mapping) and progress.get("resume_url") else None,
+        )
+
+    def to_json(self, in_progress: dict[str, Any] | None) -> dict[str, Any]:
+        return {
+            "version": CHECKPOINT_VERSION,
+            "tenant_id": self.tenant_id,
+            "watermark": _iso(self.watermark) if self.watermark else None,
+            "recent_ids": sorted(self.recent_ids),
+            "in_progress": in_progress,
+        }
+
+
+# --- record filters ---------------------------------------------------------------------------
+
+def _domain_of(address: Any) -> str | None:
+    if not isinstance(address, str) or "@" not in address:
+        return None
+    return address.rpartition("@")[2].strip().lower() or None
+
+
+def make_filter(include_guests: bool, domains: Iterable[str]) -> Any:
+    """The settings' user filters, applied to every record whatever Graph already filtered."""
+    wanted = frozenset(d.lower() for d in domains)
+
+    def keep(user: Mapping[str, Any]) -> bool:
+        if not include_guests and str(user.get("userType", "")).lower() != "member":
+            return False
+        if wanted:
+            return _domain_of(user.get("userPrincipalName")) in wanted \
+                or _domain_of(user.get("mail")) in wanted
+        return True
+
+    return keep
+
+
+# --- MFA: which source, for whom ----------------------------------------------------------------
+
+class MfaPlan:
+    """Where each user's MFA comes from, and an honest account of who is left unknown.
+
+    The registration report (P1/P2, AuditLog.Read.All) covers enabled users in bulk. Per-user
+    methods (UserAuthenticationMethod.Read.All; not in the China cloud) fill the rest, within
+    `budget` users a run (`mfa_fallback`). Whoever neither covers stays unknown, never "no MFA",
+    and the summary says how many and why.
+    """
+
+    def __init__(self, client: GraphClient, availability: Availability, grants: Grants, *,
+                 fallback: MfaFallback, cloud_name: str) -> None:
+        self.client = client
+        self.availability = availability
+        self.grants = grants
+        self.fallback = fallback
+        self.budget = {"auto": MFA_FALLBACK_AUTO_LIMIT, "always": 1 << 62, "never": 0}[fallback]
+        self.table: MfaTable | None = MfaTable()
+        self.report_refused: str | None = None
+        self.per_user_refused: str | None = None
+        if fallback == "never":
+            self.per_user_refused = "the per-user fallback is off (mfa_fallback: never)"
+        elif cloud_name == "china":
+            self.per_user_refused = "per-user methods do not exist in the China cloud"
+        else:
+            self.per_user_refused = grants.missing("mfa_methods")
+        self.asked = 0
+        self.unknown = 0
+        self.report_read = False
+
+    @property
+    def per_user(self) -> bool:
+        return self.per_user_refused is None and self.asked < self.budget
+
+    async def read_report(self, user_ids: Sequence[str] | None = None) -> None:
+        """The bulk report, or just the entries of `user_ids` when they are few."""
+        refused = self.grants.missing("mfa_report")
+        if refused is None:
+            assert self.table is not None
+            try:
+                if user_ids is not None and len(user_ids) <= REPORT_PER_USER_LIMIT:
+                    await mfa_registration_of(self.client, user_ids, self.table)
+                else:
+                    await mfa_registration(self.client, self.table)
+                self.report_read = True
+                return
+            except GraphError as error:
+                if not is_refusal(error):
+                    raise
+                refused = refusal_reason(error)
+        self.report_refused = refused
+        if self.per_user_refused is not None:
+            self.table = None
+            self.availability.degrade(
+                "mfa", f"registration report: {refused}; per-user methods: "
+                f"{self.per_user_refused}")
+
+    async def fill(self, user_ids: Sequence[str]) -> None:
+        """Ask per user for those not known yet, while the budget lasts."""
+        if self.table is None:
+            return
+        missing = [uid for uid in user_ids if self.table.get(uid) is None]
+        if not missing:
+            return
+        allowed = missing[: max(0, self.budget - self.asked)] if self.per_user else []
+        if allowed:
+            self.asked += len(allowed)
+            try:
+                await mfa_methods(self.client, allowed, self.table)
+            except GraphError as error:
+                if not is_refusal(error):
+                    raise
+                self.per_user_refused = refusal_reason(error)
+        self.unknown += sum(1 for uid in missing if self.table.get(uid) is None)
+
+    def finish(self) -> None:
+        if self.table is None or not self.unknown:
+            return
+        if self.report_read:
+            why = "not in the registration report (it leaves out disabled users)"
+        elif self.report_refused:
+            why = f"registration report: {self.report_refused}"
+        else:
+            why = "the registration report was not read"
+        if self.per_user_refused is not None:
+            extra = f"per-user methods: {self.per_user_refused}"
+        else:
+            extra = (f"the per-user fallback stops at {self.budget} users a run "
+                     f"(mfa_fallback: {self.fallback}; set it to always to ask for everyone)")
+        self.availability.degrade("mfa", f"unknown for {self.unknown} users: {why}; {extra}")
+
+
+# --- the run ----------------------------------------------------------------------------------
+
+@dataclass(slots=True)
+class _Facts:
+    """What the sources learnt, for the join; None = that fact is unknown for everyone."""
+
+    memberships: Memberships | None = None
+    roles: dict[str, tuple[str, ...]] | None = None
+
+
+class Collection:
+    """One collection cycle against one tenant (see module docstring)."""
+
+    def __init__(self, settings: Any, checkpoint: Mapping[str, Any] | None, client: GraphClient,
+                 *, product: ocsf.Product, cloud_name: str = "global",
+                 clock: Any = time.time) -> None:
+        self.settings = settings
+        self.client = client
+        self.product = product
+        self.cloud_name = cloud_name
+        self.summary = Summary()
+        self.availability = Availability()
+        self._clock = clock
+        self._raw_checkpoint = checkpoint
+        self._keep = make_filter(bool(settings.include_guests), settings.domains or ())
+        self._fallback: MfaFallback = getattr(settings, "mfa_fallback", "auto")
+        self._group_cache: dict[int, ocsf.Group] = {}
+        self._mfa_cache: dict[MfaFacts, ocsf.Mfa] = {}
+
+    async def _optional(self, feature: str, work: Awaitable[T]) -> T | None:
+        """A source the run can do without: a refusal degrades it, an outage still fails."""
+        if not self.availability.available(feature):
+            close = getattr(work, "close", None)
+            if close is not None:
+                close()
+            return None
+        try:
+            return await work
+        except GraphError as error:
+            if not is_refusal(error):
+                raise
+            self.availability.degrade(feature, refusal_reason(error))
+            return None
+
+    def _finish_summary(self, started: float) -> None:
+        stats = self.client.stats
+        s = self.summary
+        s.graph_requests = stats.requests
+        s.batch_requests = stats.batch_requests
+        s.batch_items = stats.batch_items
+        s.throttled = stats.throttled
+        s.retries = stats.retries
+        s.retry_wait_seconds = stats.retry_wait_seconds
+        s.duration_seconds = time.monotonic() - started
+        s.degraded = self.availability.reasons
+
+    async def batches(self) -> AsyncIterator[Batch]:
+        started = time.monotonic()
+        try:
+            async for batch in self._run():
+                yield batch
+            self.summary.completed = True
+        finally:
+            self._finish_summary(started)
+
+    async def _run(self) -> AsyncIterator[Batch]:
+        settings = self.settings
+        claims = await self.client.token_claims() or {}
+        grants = Grants.from_claims(claims)
+        if not grants.allows("users"):
+            raise CollectionError(f"cannot list users: {grants.missing('users')}")
+        tenant_uid = str(claims.get("tid") or settings.tenant_id)
+        previous = Checkpoint.parse(self._raw_checkpoint, str(settings.tenant_id))
+        overlap = timedelta(minutes=int(settings.incremental_overlap_minutes))
+        resume = previous.in_progress
+        now = datetime.fromtimestamp(self._clock(), UTC)
+
+        if resume is not None:
+            since = _parse_time(resume.get("since"))
+            collected_at_ms = int(resume.get("collected_at_ms") or now.timestamp() * 1000)
+            self.summary.mode = "resumed"
+        else:
+            since = previous.watermark - overlap if previous.watermark else None
+            collected_at_ms = int(now.timestamp() * 1000)
+            self.summary.mode = "incremental" if since else "full"
+        progress = Progress(collected_at_ms, since, overlap, now)
+        if resume is not None:
+            _restore(progress, resume)
+
+        for feature in ("groups", "roles", "last_sign_in"):
+            reason = grants.missing(feature)
+            if reason:
+                self.availability.degrade(feature, reason)
+        flags = resume.get("query", {}) if resume is not None else {}
+        query = UserQuery(
+            fields=ocsf.GRAPH_USER_FIELDS,
+            page_size=int(settings.page_size),
+            since=since,
+            members_only=not settings.include_guests,
+            domains=tuple(settings.domains or ()),
+            sign_in=self.availability.available("last_sign_in") and bool(flags.get("sign_in", True)),
+            manager=bool(flags.get("manager", True)),
+            advanced=bool(flags.get("advanced", True)),
+        )
+        seen: set[str] = set(previous.recent_ids)
+        if resume is not None:
+            seen.update(str(i) for i in resume.get("skip_ids") or ())
+        listing = _Listing(self, query, resume.get("resume_url") if resume else None)
+        mfa = MfaPlan(self.client, self.availability, grants, fallback=self._fallback,
+                      cloud_name=self.cloud_name)
+
+        roles = asyncio.ensure_future(self._optional("roles", admin_roles(self.client)))
+        try:
+            facts = _Facts()
+            if since is not None:
+                await listing.peek(SMALL_RUN_USERS)
+            if since is not None and listing.ended and listing.buffered_users <= SMALL_RUN_USERS:
+                self.summary.strategy = "per-user"
+                ids = [u["id"] for p in listing.buffer for u in p.items
+                       if isinstance(u.get("id"), str) and u["id"] not in seen and self._keep(u)]
+                facts.memberships, _ = await gather_all(
+                    self._optional("groups", memberships_of(self.client, ids)),
+                    mfa.fill(ids) if mfa.per_user else mfa.read_report(ids),
+                )
+            else:
+                self.summary.strategy = "bulk"
+                facts.memberships, _, _ = await gather_all(
+                    self._optional("groups", group_memberships(self.client)),
+                    mfa.read_report(),
+                    listing.peek(0),
+                )
+            facts.roles = await roles
+        finally:
+            if not roles.done():
+                roles.cancel()
+                await asyncio.gather(roles, return_exceptions=True)
+
+        async for batch in self._join(listing, facts, mfa, progress, previous, seen, tenant_uid):
+            yield batch
+
+    def _facts_for(self, user: Mapping[str, Any], facts: _Facts,
+                   mfa_table: MfaTable | None) -> ocsf.UserFacts:
+        uid = user["id"]
+        groups: tuple[ocsf.Group, ...] | None = None
+        if facts.memberships is not None:
+            cache = self._group_cache
+            names = facts.memberships.groups
+            found_groups = []
+            for index in facts.memberships.indexes_of(uid):
+                group = cache.get(index)
+                if group is None:
+                    gid, name = names[index]
+                    group = cache[index] = ocsf.Group(gid, name)
+                found_groups.append(group)
+            groups = tuple(found_groups)
+        roles = facts.roles.get(uid, ()) if facts.roles is not None else None
+        mfa: ocsf.Mfa | None = None
+        found = mfa_table.get(uid) if mfa_table is not None else None
+        if found is not None:
+            mfa = self._mfa_cache.get(found)
+            if mfa is None:
+                mfa = self._mfa_cache[found] = ocsf.Mfa(found.registered, found.methods)
+        manager = user.get("manager")
+        return ocsf.UserFacts(groups=groups, roles=roles, mfa=mfa,
+                              manager=manager if isinstance(manager, Mapping) else None)
+
+    async def _join(self, listing: _Listing, facts: _Facts, mfa: MfaPlan, progress: Progress,
+                    previous: Checkpoint, seen: set[str], tenant_uid: str
+                    ) -> AsyncIterator[Batch]:
+        """Users page by page -> events; a batch every `batch_size` events and at the end."""
+        batch_size = max(1, int(self.settings.batch_size))
+        summary = self.summary
+        buffer: list[bytes] = []
+        async for page in listing.pages():
+            page_ids: list[str] = []
+            progress.query = listing.query_flags()
+            fresh = self._fresh_users(page, seen, progress)
+            if self.summary.strategy == "bulk":
+                await mfa.fill([u["id"] for u in fresh])
+            for user in fresh:
+                uid = user["id"]
+                try:
+                    event = ocsf.to_event(user, self._facts_for(user, facts, mfa.table),
+                                          collected_at_ms=progress.collected_at_ms,
+                                          tenant_id=tenant_uid, product=self.product)
+                    data = orjson.dumps(event)
+                except Exception as exc:  # one bad record never ends the run
+                    reason = f"{type(exc).__name__}: {exc}"
+                    summary.skipped.append(SkippedRecord(uid, reason))
+                    log.warning("skipped user %s: %s", uid, reason)
+                    continue
+                buffer.append(data)
+                page_ids.append(uid)
+                seen.add(uid)
+                progress.note_delivered(uid, _parse_time(user.get("createdDateTime")))
+                if len(buffer) >= batch_size:
+                    summary.events += len(buffer)
+                    yield Batch(buffer, previous.to_json(progress.to_json(page.url, page_ids)))
+                    buffer = []
+        mfa.finish()
+        summary.events += len(buffer)
+        summary.listing_restarts = listing.restarts
+        yield Batch(buffer, self._final_checkpoint(previous, progress))
+
+    def _fresh_users(self, page: Page, seen: set[str], progress: Progress
+                     ) -> list[dict[str, Any]]:
+        """The page's users this run must emit: with an id, wanted, not delivered before."""
+        summary = self.summary
+        fresh: list[dict[str, Any]] = []
+        for user in page.items:
+            summary.users_listed += 1
+            uid = user.get("id") if isinstance(user, dict) else None
+            if not isinstance(uid, str) or not uid:
+                summary.skipped.append(SkippedRecord(None, "record without an id"))
+                log.warning("skipped a user record without an id")
+                continue
+            if not self._keep(user):
+                summary.filtered_out += 1
+            elif uid in seen:
+                summary.already_delivered += 1
+                progress.note_delivered(uid, _parse_time(user.get("createdDateTime")))
+            else:
+                fresh.append(user)
+        return fresh
+
+    def _final_checkpoint(self, previous: Checkpoint, progress: Progress) -> dict[str, Any]:
+        mark = progress.watermark()
+        if mark is None:
+            # Nothing with a creation time was seen: keep the old mark, or start from now.
+            done = Checkpoint(previous.tenant_id, previous.watermark or progress.started,
+                              previous.recent_ids)
+        else:
+            done = Checkpoint(previous.tenant_id, mark, frozenset(progress.recent_ids()))
+        return done.to_json(None)
+
+
+def _restore(progress: Progress, resume: Mapping[str, Any]) -> None:
+    progress.max_created = _parse_time(resume.get("max_created"))
+    for pair in resume.get("recent") or ():
+        if isinstance(pair, list) and len(pair) == 2:
+            created = _parse_time(pair[1])
+            if created is not None:
+                progress.recent[str(pair[0])] = created
+
+
+class _Listing:
+    """The users listing with a look-ahead buffer and restarts on an expired page token."""
+
+    def __init__(self, run: Collection, query: UserQuery, resume_url: str | None) -> None:
+        self.run = run
+        self.query = query
+        self.start = resume_url
+        self.buffer: list[Page] = []
+        self.ended = False
+        self.restarts = 0
+        self._iterator: AsyncIterator[tuple[UserQuery, Page]] | None = None
+
+    @property
+    def buffered_users(self) -> int:
+        return sum(len(p.items) for p in self.buffer)
+
+    def query_flags(self) -> dict[str, bool]:
+        q = self.query
+        return {"sign_in": q.sign_in, "manager": q.manager, "advanced": q.advanced}
+
+    async def _next(self) -> Page | None:
+        while True:
+            if self._iterator is None:
+                self._iterator = user_pages(self.run.client, self.query,
+                                            self.run.availability, self.start)
+            try:
+                query, page = await anext(self._iterator)
+            except StopAsyncIteration:
+                self.ended = True
+                return None
+            except GraphError as error:
+                if error.code != EXPIRED_PAGE_TOKEN or self.restarts >= LISTING_RESTARTS:
+                    raise
+                self.restarts += 1
+                log.warning("the users listing's page token expired; listing again from the "
+                            "start (users already delivered are skipped)")
+                self._iterator = None
+                self.start = None
+                continue
+            self.query = query
+            if page.next_link is None:
+                self.ended = True
+            return page
+
+    async def peek(self, users: int) -> None:
+        """Read ahead until more than `users` users are buffered or the listing ends."""
+        while not self.ended and self.buffered_users <= users:
+            page = await self._next()
+            if page is None:
+                return
+            self.buffer.append(page)
+
+    async def pages(self) -> AsyncIterator[Page]:
+        while self.buffer:
+            yield self.buffer.pop(0)
+        while not self.ended:
+            page = await self._next()
+            if page is None:
+                return
+            yield page

@@ -1,0 +1,260 @@
+"""Validation of emitted events against the bundled OCSF 1.8.0 class 5003 schema.
+
+The JSON Schema catches structure, types, enums and unknown keys; it cannot see that a caption
+disagrees with its id, that `type_uid` is not `class_uid * 100 + activity_id`, that
+`metadata.version` names another release, or that a value is an empty placeholder. Those are
+checked here too, so `validate` reports everything a consumer would trip over.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib import resources
+from typing import Any, Final
+
+import orjson
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import ValidationError
+
+from connector.ocsf import (
+    ACCOUNT_TYPE_CAPTIONS,
+    ACTIVITY_CAPTIONS,
+    CATEGORY_CAPTIONS,
+    CLASS_CAPTIONS,
+    OCSF_VERSION,
+    SEVERITY_CAPTIONS,
+    TYPE_CAPTIONS,
+    USER_TYPE_CAPTIONS,
+)
+
+__all__ = [
+    "SCHEMA_RESOURCE",
+    "EventValidator",
+    "LineError",
+    "NdjsonReport",
+    "load_schema",
+    "validate_ndjson",
+]
+
+#: The packaged schema, relative to the `connector` package.
+SCHEMA_RESOURCE: Final = "schemas/user_inventory.1.8.0.schema.json"
+
+_OTHER: Final = 99  # an "Other" id lets the source choose the caption
+_MAX_MESSAGE: Final = 300
+_RISK_LEVEL_CAPTIONS: Final[Mapping[int, str]] = {
+    0: "Info",
+    1: "Low",
+    2: "Medium",
+    3: "High",
+    4: "Critical",
+    99: "Other",
+}
+# (id key, caption key, captions) checked on the event itself.
+_EVENT_CAPTIONS: Final = (
+    ("class_uid", "class_name", CLASS_CAPTIONS),
+    ("category_uid", "category_name", CATEGORY_CAPTIONS),
+    ("activity_id", "activity_name", ACTIVITY_CAPTIONS),
+    ("type_uid", "type_name", TYPE_CAPTIONS),
+    ("severity_id", "severity", SEVERITY_CAPTIONS),
+)
+# ... and on every user object (the user and its manager).
+_USER_CAPTIONS: Final = (
+    ("type_id", "type", USER_TYPE_CAPTIONS),
+    ("risk_level_id", "risk_level", _RISK_LEVEL_CAPTIONS),
+)
+_ACCOUNT_CAPTIONS: Final = (("type_id", "type", ACCOUNT_TYPE_CAPTIONS),)
+
+Problem = tuple[str, str]
+
+
+@lru_cache(maxsize=1)
+def load_schema() -> Mapping[str, Any]:
+    """The OCSF 1.8.0 class 5003 JSON Schema shipped inside the package."""
+    text = resources.files("connector").joinpath(SCHEMA_RESOURCE).read_text(encoding="utf-8")
+    schema: Mapping[str, Any] = json.loads(text)
+    return schema
+
+
+def _json_path(parts: Iterable[str | int], root: str = "$") -> str:
+    out = [root]
+    for part in parts:
+        if isinstance(part, int):
+            out.append(f"[{part}]")
+        elif part.isidentifier():
+            out.append(f".{part}")
+        else:
+            out.append(f"[{json.dumps(part)}]")
+    return "".join(out)
+
+
+def _message(error: ValidationError) -> str:
+    if error.validator == "anyOf" and all(
+        isinstance(option, Mapping) and set(option) == {"required"}
+        for option in error.validator_value
+    ):
+        names = [name for option in error.validator_value for name in option["required"]]
+        return "needs at least one of: " + ", ".join(names)
+    message = error.message
+    if len(message) > _MAX_MESSAGE:
+        message = message[: _MAX_MESSAGE - 1] + "…"
+    return message
+
+
+def _caption_problems(
+    obj: Mapping[str, Any],
+    path: str,
+    checks: Sequence[tuple[str, str, Mapping[int, str]]],
+) -> Iterator[Problem]:
+    for id_key, caption_key, captions in checks:
+        ident = obj.get(id_key)
+        caption = obj.get(caption_key)
+        if type(ident) is not int or not isinstance(caption, str) or ident == _OTHER:
+            continue
+        expected = captions.get(ident)
+        if expected is not None and caption != expected:
+            yield (
+                f"{path}.{caption_key}",
+                f"{caption!r} does not match {id_key} {ident} (expected {expected!r})",
+            )
+
+
+def _user_problems(user: Any, path: str) -> Iterator[Problem]:
+    if not isinstance(user, Mapping):
+        return
+    yield from _caption_problems(user, path, _USER_CAPTIONS)
+    account = user.get("account")
+    if isinstance(account, Mapping):
+        yield from _caption_problems(account, f"{path}.account", _ACCOUNT_CAPTIONS)
+    person = user.get("ldap_person")
+    if isinstance(person, Mapping):
+        yield from _user_problems(person.get("manager"), f"{path}.ldap_person.manager")
+
+
+def _empty_problems(value: Any, path: str) -> Iterator[Problem]:
+    if isinstance(value, str):
+        if not value.strip():
+            yield path, "empty placeholder string"
+    elif isinstance(value, Mapping):
+        if not value:
+            yield path, "empty placeholder object"
+        for key, item in value.items():
+            yield from _empty_problems(item, _json_path((str(key),), path))
+    elif isinstance(value, list):
+        if not value:
+            yield path, "empty placeholder list"
+        for index, item in enumerate(value):
+            yield from _empty_problems(item, f"{path}[{index}]")
+
+
+def _semantic_problems(event: Mapping[str, Any]) -> Iterator[Problem]:
+    yield from _caption_problems(event, "$", _EVENT_CAPTIONS)
+    class_uid, activity_id, type_uid = (
+        event.get("class_uid"),
+        event.get("activity_id"),
+        event.get("type_uid"),
+    )
+    if type(class_uid) is int and type(activity_id) is int and type(type_uid) is int:
+        expected = class_uid * 100 + activity_id
+        if type_uid != expected:
+            yield "$.type_uid", f"{type_uid} is not class_uid * 100 + activity_id ({expected})"
+    metadata = event.get("metadata")
+    if isinstance(metadata, Mapping):
+        version = metadata.get("version")
+        if isinstance(version, str) and version != OCSF_VERSION:
+            yield "$.metadata.version", f"{version!r} is not the schema's version {OCSF_VERSION!r}"
+    yield from _user_problems(event.get("user"), "$.user")
+    yield from _empty_problems(event, "$")
+
+
+class EventValidator:
+    """Checks events against the OCSF 1.8.0 class 5003 schema and the rules it cannot express.
+
+    Build one and reuse it: the schema is loaded and the validator built once.
+    """
+
+    __slots__ = ("_validator",)
+
+    def __init__(self, schema: Mapping[str, Any] | None = None) -> None:
+        self._validator = Draft202012Validator(load_schema() if schema is None else schema)
+
+    def errors(self, event: Any) -> list[Problem]:
+        """Every problem as (JSON path such as `$.user.account.type_id`, message), sorted."""
+        problems = [
+            (_json_path(error.absolute_path), _message(error))
+            for error in self._validator.iter_errors(event)
+        ]
+        if isinstance(event, Mapping):
+            problems.extend(_semantic_problems(event))
+        problems.sort()
+        return problems
+
+    def is_valid(self, event: Any) -> bool:
+        return not self.errors(event)
+
+
+@dataclass(frozen=True, slots=True)
+class LineError:
+    line: int  # 1-based physical line number
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"line {self.line}: {self.path}: {self.message}"
+
+
+@dataclass(slots=True)
+class NdjsonReport:
+    """What `validate` prints: how many events were read, how many passed, and every problem."""
+
+    events: int = 0  # non-blank lines
+    valid: int = 0
+    errors: list[LineError] = field(default_factory=list)
+
+    @property
+    def invalid(self) -> int:
+        return self.events - self.valid
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+def _lines(source: str | os.PathLike[str] | Iterable[str | bytes]) -> Iterator[str | bytes]:
+    if isinstance(source, str | os.PathLike):
+        with open(source, "rb") as handle:
+            yield from handle
+    else:
+        yield from source
+
+
+def validate_ndjson(
+    source: str | os.PathLike[str] | Iterable[str | bytes],
+    *,
+    validator: EventValidator | None = None,
+) -> NdjsonReport:
+    """Validate one event per line; a path (str or PathLike) is read, anything else iterated.
+
+    Blank lines are skipped but still counted for line numbers. Streams, so a large file is
+    never held in memory.
+    """
+    checker = validator if validator is not None else EventValidator()
+    report = NdjsonReport()
+    for number, raw in enumerate(_lines(source), start=1):
+        if not raw.strip():
+            continue
+        report.events += 1
+        try:
+            event = orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            report.errors.append(LineError(number, "$", f"not valid JSON: {exc}"))
+            continue
+        problems = checker.errors(event)
+        if problems:
+            report.errors.extend(LineError(number, path, message) for path, message in problems)
+        else:
+            report.valid += 1
+    return report

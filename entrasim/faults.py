@@ -1,0 +1,78 @@
+"""Injectable misbehaviour, settable while the server runs (`sim.faults.p_503 = 0.1`).
+
+Draws come from one seeded RNG so a single-threaded fault run is reproducible. Faults apply to
+Graph requests (including each `$batch` item for 429s); latency and dropped connections apply to
+every HTTP request, the token endpoint included.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+from dataclasses import dataclass, field
+
+
+@dataclass(slots=True)
+class Faults:
+    latency: float = 0.0  # seconds added before every answer
+    p_429: float = 0.0  # 429 without Retry-After
+    p_429_retry_after: float = 0.0  # 429 with Retry-After: retry_after_seconds
+    retry_after_seconds: int = 1
+    p_500: float = 0.0
+    p_503: float = 0.0
+    p_504: float = 0.0
+    p_drop: float = 0.0  # close the connection without answering
+    # Answer 400 Directory_ExpiredPageToken once, on the first request for this page number
+    # (2 = the first nextLink) of any paged listing; cleared once it fired.
+    expired_page_token_on_page: int | None = None
+    # Only these routes (e.g. {"GET /users"}) get random faults; None = all Graph routes.
+    routes: frozenset[str] | None = None
+    seed: int = 0
+    _rng: random.Random = field(init=False, repr=False)
+    _lock: threading.Lock = field(init=False, repr=False, default_factory=threading.Lock)
+
+    def __post_init__(self) -> None:
+        self._rng = random.Random(self.seed)
+
+    def reseed(self, seed: int) -> None:
+        with self._lock:
+            self.seed = seed
+            self._rng = random.Random(seed)
+
+    def reset(self) -> None:
+        """No faults at all (the RNG restarts from `seed`)."""
+        for name in ("latency", "p_429", "p_429_retry_after", "p_500", "p_503", "p_504", "p_drop"):
+            setattr(self, name, 0.0)
+        self.retry_after_seconds = 1
+        self.expired_page_token_on_page = None
+        self.routes = None
+        self.reseed(self.seed)
+
+    def applies_to(self, route: str) -> bool:
+        return self.routes is None or route in self.routes
+
+    def draw_drop(self) -> bool:
+        return self.p_drop > 0 and self._draw() < self.p_drop
+
+    def draw_error(self) -> str | None:
+        """Which injected answer this request gets: "429", "429+", "500", "503", "504" or None."""
+        if not (self.p_429 or self.p_429_retry_after or self.p_500 or self.p_503 or self.p_504):
+            return None
+        r = self._draw()
+        for name, p in (("429", self.p_429), ("429+", self.p_429_retry_after),
+                        ("500", self.p_500), ("503", self.p_503), ("504", self.p_504)):
+            if r < p:
+                return name
+            r -= p
+        return None
+
+    def take_expired_page(self, page: int) -> bool:
+        with self._lock:
+            if self.expired_page_token_on_page is not None and page == self.expired_page_token_on_page:
+                self.expired_page_token_on_page = None
+                return True
+            return False
+
+    def _draw(self) -> float:
+        with self._lock:
+            return self._rng.random()

@@ -1,0 +1,91 @@
+"""What a simulated tenant is made of: the seed, its size, its licence and the app registration.
+
+A `TenantSpec` is immutable and fully determines the generated tenant, so a test that needs
+"the same tenant again" only needs the same spec. Identifiers left empty are derived from
+the seed; the client secret is excluded from `repr` so a failing assertion never prints it.
+"""
+
+from __future__ import annotations
+
+import random
+import uuid
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from typing import Literal
+
+Licence = Literal["free", "P1", "P2"]
+
+DEFAULT_PERMISSIONS: frozenset[str] = frozenset(
+    {
+        "User.Read.All",
+        "GroupMember.Read.All",
+        "RoleManagement.Read.Directory",
+        "AuditLog.Read.All",
+        "UserAuthenticationMethod.Read.All",
+        "Application.Read.All",
+        "IdentityRiskyUser.Read.All",
+    }
+)
+
+# Generation is anchored to a fixed instant, not the wall clock, so one seed gives one tenant.
+DEFAULT_AS_OF = datetime(2026, 11, 1, 8, 0, 0, tzinfo=UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Mix:
+    """Proportions of the generated population; the defaults resemble a mid-size company."""
+
+    guests: float = 0.08
+    disabled: float = 0.06
+    never_signed_in: float = 0.10
+    bulk_imported: float = 0.35
+    unicode_names: float = 0.15
+    with_manager: float = 0.7
+    on_premises_synced: float = 0.3
+    admins: float = 0.015
+    groups_per_100_users: float = 5.0
+    heavy_group_members: float = 0.03
+
+
+@dataclass(frozen=True, slots=True)
+class TenantSpec:
+    """Everything the generator and the identity platform need to know about one tenant."""
+
+    seed: int = 1
+    users: int = 2500
+    licence: Licence = "P2"
+    permissions: frozenset[str] = DEFAULT_PERMISSIONS
+    tenant_id: str = ""
+    domain: str = "contoso.onmicrosoft.com"
+    custom_domains: tuple[str, ...] = ("contoso.com", "contoso.co.uk")
+    display_name: str = "Contoso"
+    client_id: str = ""
+    client_secret: str = field(default="", repr=False)
+    secret_end_datetime: datetime | None = None
+    certificate_pem: bytes | None = field(default=None, repr=False)
+    certificate_end_datetime: datetime | None = None
+    token_lifetime_seconds: int = 3599
+    as_of: datetime = DEFAULT_AS_OF
+    mix: Mix = Mix()
+
+    def __post_init__(self) -> None:
+        if self.licence not in ("free", "P1", "P2"):
+            raise ValueError(f"licence must be free, P1 or P2, not {self.licence!r}")
+        if self.users < 1:
+            raise ValueError("a tenant needs at least one user")
+        rng = random.Random(f"spec:{self.seed}")
+        derived = {
+            "tenant_id": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+            "client_id": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+            "client_secret": "sim~" + "".join(rng.choices("abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789._-", k=36)),
+        }
+        for name, value in derived.items():
+            if not getattr(self, name):
+                object.__setattr__(self, name, value)
+        if self.secret_end_datetime is None:
+            object.__setattr__(self, "secret_end_datetime", self.as_of + timedelta(days=540))
+        object.__setattr__(self, "permissions", frozenset(self.permissions))
+
+    def with_changes(self, **changes: object) -> TenantSpec:
+        """A copy with some fields changed (derived identifiers stay those of this spec)."""
+        return replace(self, **changes)  # type: ignore[arg-type]

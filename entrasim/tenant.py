@@ -1,0 +1,671 @@
+"""The simulated directory: a tenant generated from a `TenantSpec`, its mutations, and the
+ground truth tests compare the connector's output with.
+
+Records are compact (`__slots__` classes holding ints, pooled strings and a bitmask of MFA
+methods) so a 100,000-user tenant fits in a few tens of megabytes and generates in seconds;
+Graph JSON is built from them per page, only for what a request selects.
+
+Users are kept sorted by id, which is the order Graph's directory listings follow, so a user
+created today can land on the first page as well as the last, as in a real tenant.
+
+Public API of `Tenant` (all methods are thread-safe; ids may be given as object ids):
+- queries: `user(id_or_upn)`, `users()`, `group(id)`, `groups()`, `expected(user_id)`,
+  `truth()` (`ExpectedUser` per live user), `role_members(role_name)`
+- mutations: `add_user(...)`, `disable_user`, `enable_user`, `delete_user` (soft, or
+  `permanent=True`), `restore_user`, `assign_role`, `remove_role`, `add_to_group`,
+  `remove_from_group`, `set_mfa(user_id, methods)`, `set_sign_in(user_id, when)`
+"""
+
+from __future__ import annotations
+
+import base64
+import bisect
+import itertools
+import random
+import threading
+import time
+import uuid
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from entrasim import catalog
+from entrasim.spec import TenantSpec
+
+_ID_NAMESPACE = uuid.UUID("5c1a7a1e-0000-4000-8000-00000000e17a")
+
+
+def iso(moment: datetime) -> str:
+    """Graph's timestamp form: UTC, seconds, `Z`."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_iso(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
+
+
+def _uuid(rng: random.Random) -> str:
+    return str(uuid.UUID(int=rng.getrandbits(128), version=4))
+
+
+class User:
+    """One directory user. Strings from the catalogue are shared, timestamps are ISO strings
+    (bulk-imported users share one), MFA methods are a bitmask of `catalog.METHOD_BIT`."""
+
+    __slots__ = (
+        "company", "created", "deleted", "department", "display", "employee_id",
+        "employee_type", "enabled", "given", "groups", "hidden_listings", "id", "is_guest",
+        "job_title", "last_non_interactive", "last_sign_in", "last_success", "mail",
+        "mail_nickname", "manager", "methods", "office", "on_prem", "risk", "surname", "upn",
+        "version", "visible_at",
+    )
+
+    def __init__(self, id: str, upn: str) -> None:
+        self.id = id
+        self.upn = upn
+        self.display: str | None = None
+        self.given: str | None = None
+        self.surname: str | None = None
+        self.mail: str | None = None
+        self.mail_nickname: str = upn.split("@", 1)[0]
+        self.is_guest = False
+        self.enabled = True
+        self.created = ""
+        self.company: str | None = None
+        self.department: str | None = None
+        self.job_title: str | None = None
+        self.office: str | None = None
+        self.employee_id: str | None = None
+        self.employee_type: str | None = None
+        self.on_prem: bool | None = None
+        self.last_sign_in: str | None = None
+        self.last_success: str | None = None
+        self.last_non_interactive: str | None = None
+        self.manager: User | None = None
+        self.methods = 0
+        self.groups: list[Group] = []
+        self.deleted: str | None = None
+        self.version = 0
+        self.visible_at = 0.0
+        self.hidden_listings = 0
+        self.risk: tuple[str, str, str] | None = None
+
+    def __repr__(self) -> str:
+        return f"User({self.id}, {self.upn})"
+
+    @property
+    def user_type(self) -> str:
+        return "Guest" if self.is_guest else "Member"
+
+    def method_names(self) -> tuple[str, ...]:
+        return tuple(n for n in catalog.METHOD_NAMES if self.methods & catalog.METHOD_BIT[n])
+
+    def visible(self, now: float) -> bool:
+        return self.deleted is None and self.visible_at <= now and self.hidden_listings <= 0
+
+
+class Group:
+    __slots__ = (
+        "created", "description", "id", "kind", "mail", "member_groups", "members",
+        "name", "parents", "role_assignable",
+    )
+
+    def __init__(self, id: str, name: str, kind: str, created: str) -> None:
+        self.id = id
+        self.name = name
+        self.kind = kind  # "security" | "m365" | "mailSecurity" | "distribution"
+        self.created = created
+        self.role_assignable = False
+        self.description: str | None = None
+        self.mail: str | None = None
+        self.members: list[User] = []
+        self.member_groups: list[Group] = []
+        self.parents: list[Group] = []
+
+    def __repr__(self) -> str:
+        return f"Group({self.id}, {self.name})"
+
+
+class ServicePrincipal:
+    __slots__ = ("app_id", "id", "name")
+
+    def __init__(self, id: str, app_id: str, name: str) -> None:
+        self.id, self.app_id, self.name = id, app_id, name
+
+
+Principal = User | Group | ServicePrincipal
+
+
+@dataclass(frozen=True, slots=True)
+class RoleAssignment:
+    id: str
+    role: catalog.RoleDefinition
+    principal: Principal
+
+
+@dataclass(frozen=True, slots=True)
+class ExpectedUser:
+    """What a correct connector reports for one user.
+
+    `roles` holds every directory role assigned to the user directly or through a
+    role-assignable group (the default "User"/"Guest User" roles are never assigned, so every
+    name here is an administrative role). `mfa_methods` are the registration report's names;
+    `strong_mfa_methods` the subset that counts as MFA (Authenticator, FIDO2/passkeys, Windows
+    Hello, OATH, phone); email, password and Temporary Access Pass do not.
+    `last_sign_in` is `signInActivity.lastSignInDateTime`.
+    """
+
+    id: str
+    upn: str
+    display_name: str | None
+    mail: str | None
+    enabled: bool
+    is_guest: bool
+    created: datetime
+    groups: frozenset[tuple[str, str]]
+    roles: frozenset[str]
+    mfa_methods: frozenset[str]
+    strong_mfa_methods: frozenset[str]
+    has_strong_mfa: bool
+    last_sign_in: datetime | None
+    last_successful_sign_in: datetime | None
+    last_non_interactive_sign_in: datetime | None
+    manager_id: str | None
+
+
+class Tenant:
+    """The generated directory plus the mutations tests apply between connector runs."""
+
+    def __init__(self, spec: TenantSpec) -> None:
+        self.spec = spec
+        self.lock = threading.RLock()
+        self._seq = itertools.count(1)
+        self._sorted: list[User] = []
+        self._ids: list[str] = []
+        self._by_id: dict[str, User] = {}
+        self._by_upn: dict[str, User] = {}
+        self._deleted: dict[str, User] = {}
+        self._purged: dict[str, int] = {}
+        self.groups_list: list[Group] = []
+        self._groups_by_id: dict[str, Group] = {}
+        self.service_principals: list[ServicePrincipal] = []
+        self.assignments: list[RoleAssignment] = []
+        self.directory_role_ids: dict[str, str] = {}
+        self.change_seq = 0
+        self.delta_floor = 0
+        self.listings = 0
+        self._rng = random.Random(f"tenant:{spec.seed}")
+        _Generator(self, self._rng).run()
+        self.change_seq = next(self._seq)
+
+    # ---- lookups -----------------------------------------------------------------
+    def user(self, key: str) -> User | None:
+        with self.lock:
+            return self._by_id.get(key) or self._by_upn.get(key.lower())
+
+    def users(self) -> list[User]:
+        """Live (not deleted) users in listing order, including not-yet-replicated ones."""
+        with self.lock:
+            return list(self._sorted)
+
+    def users_from(self, after_id: str | None) -> Iterator[User]:
+        """Live users with an id greater than `after_id`, in listing order."""
+        start = 0 if after_id is None else bisect.bisect_right(self._ids, after_id)
+        sorted_users = self._sorted
+        for i in range(start, len(sorted_users)):
+            yield sorted_users[i]
+
+    def deleted_user(self, key: str) -> User | None:
+        return self._deleted.get(key)
+
+    def changed_since(self, seq: int, upto: int) -> list[tuple[str, User | None]]:
+        """(id, user or None if purged) for objects changed in (seq, upto], in id order."""
+        with self.lock:
+            out: list[tuple[str, User | None]] = [
+                (u.id, u) for u in itertools.chain(self._sorted, self._deleted.values())
+                if seq < u.version <= upto
+            ]
+            out.extend((i, None) for i, v in self._purged.items() if seq < v <= upto)
+            out.sort(key=lambda pair: pair[0])
+            return out
+
+    def group(self, key: str) -> Group | None:
+        return self._groups_by_id.get(key)
+
+    def groups(self) -> list[Group]:
+        return list(self.groups_list)
+
+    def role_members(self, role_name: str) -> list[Principal]:
+        return [a.principal for a in self.assignments if a.role.display_name == role_name]
+
+    def roles_of(self, user: User) -> frozenset[str]:
+        with self.lock:
+            names = set()
+            for a in self.assignments:
+                p = a.principal
+                if p is user or (isinstance(p, Group) and user in p.members):
+                    names.add(a.role.display_name)
+            return frozenset(names)
+
+    def admin_ids(self) -> set[str]:
+        with self.lock:
+            ids: set[str] = set()
+            for a in self.assignments:
+                if isinstance(a.principal, User):
+                    ids.add(a.principal.id)
+                elif isinstance(a.principal, Group):
+                    ids.update(m.id for m in a.principal.members)
+            return ids
+
+    def expected(self, user_id: str) -> ExpectedUser:
+        with self.lock:
+            u = self._by_id.get(user_id)
+            if u is None:
+                raise KeyError(user_id)
+            methods = frozenset(u.method_names())
+            strong = methods & catalog.STRONG_METHODS
+            return ExpectedUser(
+                id=u.id, upn=u.upn, display_name=u.display, mail=u.mail, enabled=u.enabled,
+                is_guest=u.is_guest, created=parse_iso(u.created),
+                groups=frozenset((g.id, g.name) for g in u.groups),
+                roles=self.roles_of(u), mfa_methods=methods, strong_mfa_methods=strong,
+                has_strong_mfa=bool(strong),
+                last_sign_in=parse_iso(u.last_sign_in) if u.last_sign_in else None,
+                last_successful_sign_in=parse_iso(u.last_success) if u.last_success else None,
+                last_non_interactive_sign_in=(
+                    parse_iso(u.last_non_interactive) if u.last_non_interactive else None
+                ),
+                manager_id=u.manager.id if u.manager else None,
+            )
+
+    def truth(self) -> dict[str, ExpectedUser]:
+        with self.lock:
+            return {u.id: self.expected(u.id) for u in self._sorted}
+
+    # ---- mutations ---------------------------------------------------------------
+    def _touch(self, user: User) -> None:
+        user.version = next(self._seq)
+        self.change_seq = user.version
+
+    def _require(self, user_id: str) -> User:
+        u = self.user(user_id)
+        if u is None:
+            raise KeyError(user_id)
+        return u
+
+    def _insert(self, user: User) -> None:
+        i = bisect.bisect_left(self._ids, user.id)
+        self._ids.insert(i, user.id)
+        self._sorted.insert(i, user)
+        self._by_id[user.id] = user
+        self._by_upn[user.upn.lower()] = user
+
+    def _remove(self, user: User) -> None:
+        i = bisect.bisect_left(self._ids, user.id)
+        del self._ids[i]
+        del self._sorted[i]
+        del self._by_id[user.id]
+        self._by_upn.pop(user.upn.lower(), None)
+
+    def add_user(
+        self, *, display_name: str | None = None, upn: str | None = None,
+        created: datetime | None = None, guest: bool = False, enabled: bool = True,
+        methods: Iterable[str] = (), visible_after_seconds: float = 0.0,
+        visible_after_listings: int = 0, user_id: str | None = None,
+    ) -> User:
+        """A new user; `created` may be older than existing users (late replication), and
+        `visible_after_*` keep it out of listings for a while, as directory replication does."""
+        with self.lock:
+            n = len(self._by_id) + len(self._deleted) + 1
+            uid = user_id or str(uuid.uuid5(_ID_NAMESPACE, f"{self.spec.seed}:added:{n}:{time.time_ns()}"))
+            name = display_name or f"New User {n}"
+            if upn is None:
+                local = "".join(c for c in name.lower().replace(" ", ".") if c.isascii() and (c.isalnum() or c == "."))
+                upn = (f"{local}{n}_fabrikam.com#EXT#@{self.spec.domain}" if guest
+                       else f"{local}{n}@{self.spec.custom_domains[0] if self.spec.custom_domains else self.spec.domain}")
+            u = User(uid, upn)
+            u.display = name
+            parts = name.split(" ", 1)
+            u.given = parts[0]
+            u.surname = parts[1] if len(parts) > 1 else None
+            u.is_guest = guest
+            u.mail = (upn.split("#EXT#")[0].replace("_", "@", 1) if guest else upn)
+            u.enabled = enabled
+            u.created = iso(created or datetime.now(UTC))
+            u.methods = _mask(methods)
+            u.visible_at = time.monotonic() + visible_after_seconds
+            u.hidden_listings = visible_after_listings
+            self._insert(u)
+            self._touch(u)
+            return u
+
+    def disable_user(self, user_id: str) -> None:
+        self._set(user_id, enabled=False)
+
+    def enable_user(self, user_id: str) -> None:
+        self._set(user_id, enabled=True)
+
+    def set_sign_in(self, user_id: str, when: datetime | None) -> None:
+        stamp = iso(when) if when else None
+        self._set(user_id, last_sign_in=stamp, last_success=stamp)
+
+    def set_mfa(self, user_id: str, methods: Iterable[str]) -> None:
+        self._set(user_id, methods=_mask(methods))
+
+    def _set(self, user_id: str, **values: object) -> None:
+        with self.lock:
+            u = self._require(user_id)
+            for k, v in values.items():
+                setattr(u, k, v)
+            self._touch(u)
+
+    def delete_user(self, user_id: str, *, permanent: bool = False) -> None:
+        """Soft delete (delta reports `@removed: changed`) or purge (`deleted`)."""
+        with self.lock:
+            u = self.user(user_id) or self._deleted.get(user_id)
+            if u is None:
+                raise KeyError(user_id)
+            if u.deleted is None:
+                self._remove(u)
+                u.deleted = iso(datetime.now(UTC))
+                self._deleted[u.id] = u
+                self._detach(u)
+            self._touch(u)
+            if permanent:
+                del self._deleted[u.id]
+                self._purged[u.id] = u.version
+
+    def restore_user(self, user_id: str) -> None:
+        with self.lock:
+            u = self._deleted.pop(user_id)
+            u.deleted = None
+            self._insert(u)
+            self._touch(u)
+
+    def _detach(self, user: User) -> None:
+        for g in user.groups:
+            g.members.remove(user)
+        user.groups = []
+        self.assignments = [a for a in self.assignments if a.principal is not user]
+
+    def add_to_group(self, user_id: str, group_id: str) -> None:
+        with self.lock:
+            u, g = self._require(user_id), self._groups_by_id[group_id]
+            if g not in u.groups:
+                u.groups.append(g)
+                g.members.append(u)
+                self._touch(u)
+
+    def remove_from_group(self, user_id: str, group_id: str) -> None:
+        with self.lock:
+            u, g = self._require(user_id), self._groups_by_id[group_id]
+            if g in u.groups:
+                u.groups.remove(g)
+                g.members.remove(u)
+                self._touch(u)
+
+    def assign_role(self, principal_id: str, role_name: str) -> RoleAssignment:
+        """Assign a built-in role to a user or a role-assignable group."""
+        with self.lock:
+            role = catalog.ROLES_BY_NAME[role_name]
+            principal: Principal | None = self.user(principal_id) or self._groups_by_id.get(principal_id)
+            if principal is None:
+                raise KeyError(principal_id)
+            if isinstance(principal, Group) and not principal.role_assignable:
+                raise ValueError(f"group {principal.name} is not role-assignable")
+            a = RoleAssignment(_assignment_id(role, principal.id), role, principal)
+            self.assignments.append(a)
+            self.directory_role_ids.setdefault(role.template_id, str(uuid.uuid5(_ID_NAMESPACE, f"{self.spec.seed}:dr:{role.template_id}")))
+            if isinstance(principal, User):
+                self._touch(principal)
+            return a
+
+    def remove_role(self, principal_id: str, role_name: str) -> None:
+        with self.lock:
+            self.assignments = [
+                a for a in self.assignments
+                if not (a.principal.id == principal_id and a.role.display_name == role_name)
+            ]
+
+    def expire_delta_tokens(self) -> None:
+        """Delta tokens issued so far answer 410 Gone, as after Graph's 7-day token lifetime."""
+        with self.lock:
+            self.delta_floor = self.change_seq + 1
+            self._touch_seq()
+
+    def _touch_seq(self) -> None:
+        self.change_seq = next(self._seq)
+
+    def note_listing(self) -> None:
+        """A new listing of users began: users waiting for N listings get one step closer."""
+        with self.lock:
+            self.listings += 1
+            for u in self._sorted:
+                if u.hidden_listings > 0:
+                    u.hidden_listings -= 1
+
+
+def _mask(methods: Iterable[str]) -> int:
+    return sum(catalog.METHOD_BIT[m] for m in set(methods))
+
+
+def _assignment_id(role: catalog.RoleDefinition, principal_id: str) -> str:
+    """Graph's role-assignment ids look like a base64 mix of role and principal ids."""
+    raw = uuid.UUID(role.template_id).bytes_le + uuid.UUID(principal_id).bytes_le
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=") + "-1"
+
+
+class _Generator:
+    """Builds the tenant's population; every draw comes from one seeded RNG, in a fixed order."""
+
+    def __init__(self, tenant: Tenant, rng: random.Random) -> None:
+        self.t = tenant
+        self.rng = rng
+        self.spec = tenant.spec
+
+    def run(self) -> None:
+        users = self._users()
+        users.sort(key=lambda u: u.id)
+        t = self.t
+        t._sorted = users
+        t._ids = [u.id for u in users]
+        t._by_id = {u.id: u for u in users}
+        t._by_upn = {u.upn.lower(): u for u in users}
+        self._groups(users)
+        self._roles(users)
+        self._risk(users)
+
+    def _users(self) -> list[User]:
+        spec, mix, rng = self.spec, self.spec.mix, self.rng
+        rand, choice = rng.random, rng.choice
+        as_of = spec.as_of
+        start = as_of - timedelta(days=6 * 365)
+        span = int((as_of - start).total_seconds()) - 86400
+        bulk = [iso(start + timedelta(seconds=rng.randrange(span))) for _ in range(8)]
+        member_domains = (*spec.custom_domains, spec.domain) if spec.custom_domains else (spec.domain,)
+        upns: set[str] = set()
+        out: list[User] = []
+        members: list[User] = []
+        for i in range(spec.users):
+            guest = rand() < mix.guests and i > 0
+            unicode_name = rand() < mix.unicode_names
+            given, given_ascii = choice(catalog.UNICODE_GIVEN_NAMES if unicode_name else catalog.GIVEN_NAMES)
+            sur, sur_ascii = choice(catalog.UNICODE_SURNAMES if unicode_name and rand() < 0.6 else catalog.SURNAMES)
+            local = f"{given_ascii}.{sur_ascii}".lower()
+            uid = _uuid(rng)
+            if guest:
+                ext = choice(catalog.GUEST_DOMAINS)
+                base, n = local, 1
+                while f"{local}_{ext}" in upns:
+                    n += 1
+                    local = f"{base}{n}"
+                upns.add(f"{local}_{ext}")
+                u = User(uid, f"{local}_{ext}#EXT#@{spec.domain}")
+                u.mail = f"{local}@{ext}"
+                u.is_guest = True
+            else:
+                r = rand()
+                domain = member_domains[0] if r < 0.85 or len(member_domains) == 1 else (
+                    member_domains[-1] if r > 0.95 else member_domains[1 % len(member_domains)])
+                base, n = local, 1
+                while f"{local}@{domain}" in upns:
+                    n += 1
+                    local = f"{base}{n}"
+                upn = f"{local}@{domain}"
+                upns.add(upn)
+                u = User(uid, upn)
+                u.mail = upn if rand() < 0.95 else None
+                u.company = choice(catalog.COMPANIES) if rand() < 0.8 else None
+                u.department = choice(catalog.DEPARTMENTS) if rand() < 0.9 else None
+                u.job_title = choice(catalog.JOB_TITLES) if rand() < 0.85 else None
+                u.office = choice(catalog.OFFICES) if rand() < 0.7 else None
+                if rand() < 0.8:
+                    u.employee_id = str(100000 + i)
+                    u.employee_type = choice(catalog.EMPLOYEE_TYPES)
+                u.on_prem = True if rand() < mix.on_premises_synced else None
+                if members and rand() < mix.with_manager:
+                    u.manager = choice(members)
+                members.append(u)
+            u.given, u.surname = given, sur
+            u.display = f"{given} {sur}" if rand() < 0.97 else None
+            u.enabled = not (rand() < mix.disabled)
+            u.created = choice(bulk) if rand() < mix.bulk_imported else iso(
+                start + timedelta(seconds=rng.randrange(span)))
+            if rand() >= mix.never_signed_in:
+                self._sign_ins(u)
+            u.methods = self._methods(u)
+            out.append(u)
+        return out
+
+    def _sign_ins(self, u: User) -> None:
+        rng = self.rng
+        created = parse_iso(u.created)
+        horizon = (self.spec.as_of - created).total_seconds()
+        ago = rng.expovariate(1 / (20 * 86400)) if rng.random() < 0.85 else rng.uniform(90, 700) * 86400
+        ago = min(ago, max(horizon - 60, 60))
+        success = self.spec.as_of - timedelta(seconds=int(ago))
+        u.last_success = iso(success)
+        u.last_sign_in = u.last_success
+        if rng.random() < 0.05:
+            u.last_sign_in = iso(success + timedelta(seconds=rng.randrange(60, 86400 * 3)))
+        if rng.random() < 0.02:
+            u.last_success = None
+        if rng.random() < 0.7:
+            u.last_non_interactive = iso(success + timedelta(seconds=rng.randrange(0, 86400)))
+
+    def _methods(self, u: User) -> int:
+        rng = self.rng
+        if u.is_guest:
+            return catalog.METHOD_BIT["email"] if rng.random() < 0.1 else 0
+        profiles = catalog.MFA_PROFILES
+        weights = [w for w, _ in profiles]
+        (_, names), = rng.choices(profiles, weights=weights)
+        mask = _mask(names)
+        if mask and rng.random() < 0.1:
+            mask |= catalog.METHOD_BIT["email"]
+        return mask
+
+    def _groups(self, users: list[User]) -> None:
+        spec, mix, rng = self.spec, self.spec.mix, self.rng
+        t = self.t
+        n_groups = max(8, round(spec.users * mix.groups_per_100_users / 100))
+        created = iso(spec.as_of - timedelta(days=5 * 365))
+        groups: list[Group] = []
+        kinds = ("security", "security", "m365", "m365", "mailSecurity", "distribution")
+        for i in range(n_groups):
+            if i == 0:
+                g = Group(_uuid(rng), "All Company", "m365", created)
+            elif i <= 3:
+                name = ("SG-Helpdesk-Admins", "SG-Security-Operations", "SG-Cloud-Readers")[i - 1]
+                g = Group(_uuid(rng), name, "security", created)
+                g.role_assignable = True
+            else:
+                kind = rng.choice(kinds)
+                dept = rng.choice(catalog.DEPARTMENTS)
+                prefix = {"security": "SG", "m365": "Team", "mailSecurity": "MSG", "distribution": "DL"}[kind]
+                g = Group(_uuid(rng), f"{prefix}-{dept}-{i:04d}", kind, iso(
+                    spec.as_of - timedelta(days=rng.randrange(30, 5 * 365))))
+            if g.kind != "security":
+                slug = "".join(c for c in g.name.lower() if c.isalnum() or c == "-")
+                g.mail = f"{slug}@{spec.custom_domains[0] if spec.custom_domains else spec.domain}"
+            g.description = None if rng.random() < 0.4 else f"{g.name} group"
+            groups.append(g)
+        t.groups_list = groups
+        t._groups_by_id = {g.id: g for g in groups}
+        regular = groups[4:]
+        weights = list(itertools.accumulate(1 / (k + 1) ** 0.8 for k in range(len(regular))))
+        for u in users:
+            if u.is_guest:
+                k = 0 if rng.random() < 0.6 else rng.randint(1, 2)
+            else:
+                r = rng.random()
+                if r < mix.heavy_group_members:
+                    k = rng.randint(21, 60)
+                elif r < 0.1:
+                    k = 0
+                elif r < 0.65:
+                    k = rng.randint(1, 4)
+                elif r < 0.93:
+                    k = rng.randint(5, 12)
+                else:
+                    k = rng.randint(13, 20)
+            chosen: list[Group] = []
+            if k and not u.is_guest:
+                chosen.append(groups[0])
+                k -= 1
+            if k and regular:
+                if k > len(regular) // 2:
+                    chosen.extend(rng.sample(regular, min(k, len(regular))))
+                else:
+                    chosen.extend(dict.fromkeys(rng.choices(regular, cum_weights=weights, k=k)))
+            u.groups = chosen
+            for g in chosen:
+                g.members.append(u)
+        for g in regular:
+            if rng.random() < 0.1:
+                idx = groups.index(g)
+                for child in rng.sample(groups[4:idx], min(rng.randint(1, 3), max(idx - 4, 0))):
+                    g.member_groups.append(child)
+                    child.parents.append(g)
+        enabled_members = [u for u in users if not u.is_guest and u.enabled]
+        for g in groups[1:4]:
+            for u in rng.sample(enabled_members, min(len(enabled_members), rng.randint(2, 8))):
+                if g not in u.groups:
+                    u.groups.append(g)
+                    g.members.append(u)
+
+    def _roles(self, users: list[User]) -> None:
+        t, rng, mix = self.t, self.rng, self.spec.mix
+        assignable = [r for r in catalog.ROLE_DEFINITIONS if r.assignable]
+        weights = [1 if r.display_name == "Global Administrator" else 3 for r in assignable]
+        members = [u for u in users if not u.is_guest]
+        n_admins = max(1, round(len(members) * mix.admins))
+        admins = rng.sample(members, min(n_admins, len(members)))
+        for u in admins:
+            for role in dict.fromkeys(rng.choices(assignable, weights=weights, k=rng.choice((1, 1, 1, 2, 3)))):
+                t.assign_role(u.id, role.display_name)
+        if members:
+            t.assign_role(members[0].id, "Global Administrator")
+        guests = [u for u in users if u.is_guest]
+        if guests:
+            t.assign_role(rng.choice(guests).id, "Global Reader")
+        by_name = {g.name: g for g in t.groups_list}
+        t.assign_role(by_name["SG-Helpdesk-Admins"].id, "Helpdesk Administrator")
+        t.assign_role(by_name["SG-Security-Operations"].id, "Security Reader")
+        t.assign_role(by_name["SG-Security-Operations"].id, "Security Administrator")
+        t.assign_role(by_name["SG-Cloud-Readers"].id, "Global Reader")
+        for name in ("Backup Automation", "Provisioning Service"):
+            sp = ServicePrincipal(_uuid(rng), _uuid(rng), name)
+            t.service_principals.append(sp)
+            role = catalog.ROLES_BY_NAME["Directory Readers"]
+            t.assignments.append(RoleAssignment(_assignment_id(role, sp.id), role, sp))
+            t.directory_role_ids.setdefault(role.template_id, str(uuid.uuid5(_ID_NAMESPACE, f"{self.spec.seed}:dr:{role.template_id}")))
+
+    def _risk(self, users: list[User]) -> None:
+        rng = self.rng
+        for u in users:
+            if rng.random() < 0.02:
+                level = rng.choice(("low", "low", "medium", "high"))
+                state = rng.choice(("atRisk", "atRisk", "confirmedCompromised", "remediated", "dismissed"))
+                when = iso(self.spec.as_of - timedelta(seconds=rng.randrange(86400 * 60)))
+                u.risk = (level, state, when)

@@ -1,0 +1,41 @@
+"""Shared fixtures: simulated Entra ID tenants served over real HTTPS on loopback.
+
+- `sim_p2`: one 2,500-user P2 tenant with the default permissions, shared by the session.
+  Tests that mutate it or change its faults must undo what they did (or use `make_sim`).
+- `make_sim(**spec_fields)`: a fresh tenant for this test, stopped afterwards; keyword
+  arguments are `TenantSpec` fields, plus `latency`, `throttling` and `fault_seed`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from entrasim import SimulatedGraph, TenantSpec
+
+MakeSim = Callable[..., SimulatedGraph]
+
+
+@pytest.fixture(scope="session")
+def sim_p2() -> Iterator[SimulatedGraph]:
+    with SimulatedGraph(TenantSpec(seed=7, users=2500, licence="P2")) as sim:
+        yield sim
+
+
+@pytest.fixture()
+def make_sim() -> Iterator[MakeSim]:
+    started: list[SimulatedGraph] = []
+
+    def make(*, latency: float = 0.0, throttling: bool = False, fault_seed: int = 0,
+             **spec_fields: Any) -> SimulatedGraph:
+        spec_fields.setdefault("users", 200)
+        sim = SimulatedGraph(TenantSpec(**spec_fields), latency=latency, throttling=throttling,
+                             fault_seed=fault_seed).start()
+        started.append(sim)
+        return sim
+
+    yield make
+    for sim in started:
+        sim.stop()
