@@ -21,7 +21,7 @@ import sys
 import tomllib
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Annotated, Any, Final, Literal, Self
+from typing import Annotated, Any, Final, Literal, NamedTuple, Self
 from urllib.parse import urlsplit
 from uuid import UUID
 
@@ -65,17 +65,39 @@ _INTAKE_URL: Final = "^[Hh][Tt][Tt][Pp][Ss]?://"
 _MAX_FILE_BYTES: Final = 1 << 20
 _SECRET: Final[JsonDict] = {"secret": True}
 
-EnvRule = tuple[tuple[str, ...], str, Callable[[Mapping[str, Any]], bool]]
-ENV_FALLBACKS: Final[tuple[EnvRule, ...]] = (
-    # (key path, variable, when it applies). A variable only fills a key the file leaves unset,
-    # and only where it means something: a certificate configuration ignores a stray secret.
-    (("client_secret",), "ENTRA_CLIENT_SECRET", lambda d: d.get("certificate_path") is None),
-    (
+
+class EnvFallback(NamedTuple):
+    """A secret taken from the environment when the configuration leaves its key unset.
+
+    It applies only where the key means something (`applies`, described by `when`): a
+    certificate configuration ignores a stray ENTRA_CLIENT_SECRET instead of failing on it.
+    """
+
+    path: tuple[str, ...]
+    variable: str
+    applies: Callable[[Mapping[str, Any]], bool]
+    when: str
+
+
+ENV_FALLBACKS: Final = (
+    EnvFallback(
+        ("client_secret",),
+        "ENTRA_CLIENT_SECRET",
+        lambda d: d.get("certificate_path") is None,
+        "`certificate_path` is not set",
+    ),
+    EnvFallback(
         ("certificate_password",),
         "ENTRA_CERTIFICATE_PASSWORD",
         lambda d: d.get("certificate_path") is not None,
+        "`certificate_path` is set",
     ),
-    (("intake", "api_key"), "ENTRA_INTAKE_API_KEY", lambda d: True),
+    EnvFallback(
+        ("intake", "api_key"),
+        "ENTRA_INTAKE_API_KEY",
+        lambda d: isinstance(d.get("intake"), Mapping),
+        "an `intake` block is present",
+    ),
 )
 
 
@@ -115,7 +137,7 @@ def _url(value: str, *, loopback_http: bool, query: bool) -> str:
         raise ValueError("has no host name")
     if parts.username is not None or parts.password is not None:
         raise ValueError("must not contain a user name or password")
-    if "#" in value or (parts.query and not query) or (not query and "?" in value):
+    if "#" in value or (not query and "?" in value):
         raise ValueError("must not contain a query or fragment")
     return value
 
@@ -162,9 +184,10 @@ def _read_small_file(path: Path) -> bytes:
 def client_certificate(path: Path, password: str | None) -> x509.Certificate:
     """Loads the client certificate the way azure-identity will, and returns it.
 
-    azure-identity signs with the first certificate of a PEM file (or the PKCS#12 certificate)
-    using RS256, so the key must be RSA and must belong to that certificate; checking here turns
-    a cryptic AADSTS700027 at the first token request into a message naming the key.
+    azure-identity identifies the app by the first certificate of a PEM file (or the PKCS#12
+    certificate) and signs its assertion with PS256, so the key must be RSA and must belong to
+    that certificate; checking here turns an AADSTS700027 at the first token request into a
+    message naming the key.
     Raises ValueError with a message that never contains key material or the password.
     """
     data = _read_small_file(path)
@@ -202,9 +225,7 @@ def client_certificate(path: Path, password: str | None) -> x509.Certificate:
     if key is None or cert is None:
         raise ValueError("the file must contain both the private key and its certificate")
     if not isinstance(key, RSAPrivateKey):
-        raise ValueError(
-            "the private key must be RSA (Entra ID signs client assertions with RS256)"
-        )
+        raise ValueError("the private key must be RSA (client assertions are signed with RSA)")
     public = cert.public_key()
     if (
         not isinstance(public, RSAPublicKey)
@@ -251,22 +272,22 @@ def _certificate(value: Path, info: ValidationInfo) -> Path:
 
 
 # Validators sit on the inner types so an explicit JSON null means "unset" without reaching them.
-Domain = Annotated[
+_Domain = Annotated[
     str,
     Strict(),
     AfterValidator(_domain),
     Field(json_schema_extra={"pattern": DOMAIN_PATTERN, "maxLength": 253}),
 ]
-Secret = Annotated[SecretStr, AfterValidator(_not_empty)]
-Endpoint = Annotated[
+_Secret = Annotated[SecretStr, AfterValidator(_not_empty)]
+_Endpoint = Annotated[
     str,
     Strict(),
     AfterValidator(_endpoint),
     Field(json_schema_extra={"format": "uri", "pattern": _HTTPS_URL}),
 ]
-GraphEndpoint = Annotated[Endpoint, AfterValidator(_graph_endpoint)]
-CertificateFile = Annotated[Path, AfterValidator(_certificate)]
-CaBundleFile = Annotated[Path, AfterValidator(lambda v, info: _ca_bundle(_resolve(v, info)))]
+_GraphEndpoint = Annotated[_Endpoint, AfterValidator(_graph_endpoint)]
+_CertificateFile = Annotated[Path, AfterValidator(_certificate)]
+_CaBundleFile = Annotated[Path, AfterValidator(lambda v, info: _ca_bundle(_resolve(v, info)))]
 
 
 def _credential_rules(
@@ -282,10 +303,18 @@ def _credential_rules(
     return problems
 
 
-def _intake_rules(intake_format: object, has_uuid: bool) -> list[tuple[str, str]]:
-    if intake_format == "sekoia" and not has_uuid:
-        return [("connector_uuid", 'is required when format is "sekoia"')]
-    return []
+def _intake_rules(intake_format: object, has_uuid: bool, has_key: bool) -> list[tuple[str, str]]:
+    """The Sekoia asset intake addresses a connector by UUID and refuses unauthenticated calls."""
+    if intake_format != "sekoia":
+        return []
+    required = [("connector_uuid", has_uuid), ("api_key", has_key)]
+    return [
+        (key, 'is required when format is "sekoia"') for key, present in required if not present
+    ]
+
+
+def _bounded(default: int, low: int, high: int, description: str) -> Any:
+    return Field(default, ge=low, le=high, strict=True, description=description)
 
 
 class _Model(BaseModel):
@@ -299,8 +328,8 @@ class Intake(_Model):
         json_schema_extra={
             "if": {"properties": {"format": {"const": "sekoia"}}, "required": ["format"]},
             "then": {
-                "required": ["connector_uuid"],
-                "properties": {"connector_uuid": {"type": "string"}},
+                "required": ["connector_uuid", "api_key"],
+                "properties": {"connector_uuid": {"type": "string"}, "api_key": {"type": "string"}},
             },
         }
     )
@@ -314,9 +343,9 @@ class Intake(_Model):
     format: IntakeFormat = Field(
         "ndjson",
         description="Request body: `ndjson` (one OCSF event a line) or `sekoia` "
-        "(Sekoia.io asset intake; needs `connector_uuid`).",
+        "(Sekoia.io asset intake; needs `connector_uuid` and `api_key`).",
     )
-    api_key: Secret | None = Field(
+    api_key: _Secret | None = Field(
         None,
         description="API key sent to the intake. Falls back to ENTRA_INTAKE_API_KEY.",
         json_schema_extra=_SECRET,
@@ -324,16 +353,13 @@ class Intake(_Model):
     connector_uuid: UUID | None = Field(
         None, description="UUID of the connector instance on the intake (required for `sekoia`)."
     )
-    batch_size: int = Field(
-        500, ge=1, le=10_000, strict=True, description="Events per HTTP request."
-    )
+    batch_size: int = _bounded(500, 1, 10_000, "Events per HTTP request.")
     gzip: bool = Field(True, strict=True, description="Compress request bodies with gzip.")
-    delivery_deadline_seconds: int = Field(
+    delivery_deadline_seconds: int = _bounded(
         300,
-        ge=1,
-        le=86_400,
-        strict=True,
-        description="How long one batch may be retried before delivery fails and the run stops "
+        1,
+        86_400,
+        "How long one batch may be retried before delivery fails and the run stops "
         "without moving the checkpoint.",
     )
 
@@ -344,7 +370,9 @@ class Intake(_Model):
 
     @model_validator(mode="after")
     def _check_format(self) -> Self:
-        for key, message in _intake_rules(self.format, self.connector_uuid is not None):
+        for key, message in _intake_rules(
+            self.format, self.connector_uuid is not None, self.api_key is not None
+        ):
             raise _KeyProblem(key, message)
         return self
 
@@ -378,19 +406,19 @@ class Settings(_Model):
         description="Application (client) ID of the app registration.",
         json_schema_extra={"pattern": GUID_PATTERN},
     )
-    client_secret: Secret | None = Field(
+    client_secret: _Secret | None = Field(
         None,
         description="Client secret. Set this or `certificate_path`, not both. "
         "Falls back to ENTRA_CLIENT_SECRET.",
         json_schema_extra=_SECRET,
     )
-    certificate_password: Secret | None = Field(
+    certificate_password: _Secret | None = Field(
         None,
         description="Password of an encrypted private key in `certificate_path`. "
         "Falls back to ENTRA_CERTIFICATE_PASSWORD.",
         json_schema_extra=_SECRET,
     )
-    certificate_path: CertificateFile | None = Field(
+    certificate_path: _CertificateFile | None = Field(
         None,
         description="PEM file holding the RSA private key and its certificate (first certificate "
         "in the file), or a PKCS#12 file. Set this or `client_secret`, not both.",
@@ -399,18 +427,18 @@ class Settings(_Model):
         "global",
         description="National cloud: `global`, `usgov` (GCC High), `usgov-dod`, `china` (21Vianet).",
     )
-    authority_host: Endpoint | None = Field(
+    authority_host: _Endpoint | None = Field(
         None,
         description="Login endpoint override, e.g. https://login.microsoftonline.us. "
         "https:// only; a trailing slash is removed.",
     )
-    graph_endpoint: GraphEndpoint | None = Field(
+    graph_endpoint: _GraphEndpoint | None = Field(
         None,
         description="Microsoft Graph endpoint override, e.g. https://graph.microsoft.us. "
         "https:// only; a trailing `/v1.0` is removed (the connector appends it). "
         "The token scope follows this host.",
     )
-    ca_bundle: CaBundleFile | None = Field(
+    ca_bundle: _CaBundleFile | None = Field(
         None,
         description="PEM file of the CA certificates to trust for login and Graph (e.g. a TLS "
         "inspecting proxy). It replaces the system trust store.",
@@ -418,46 +446,30 @@ class Settings(_Model):
     include_guests: bool = Field(
         True, strict=True, description="Include guest (B2B) users in the inventory."
     )
-    domains: tuple[Domain, ...] = Field(
+    domains: tuple[_Domain, ...] = Field(
         (),
         description="Only report users whose user principal name is in one of these domains. "
         "Empty: all users.",
     )
-    page_size: int = Field(
-        999, ge=1, le=999, strict=True, description="Users requested per Graph page (`$top`)."
-    )
-    max_concurrency: int = Field(
-        4, ge=1, le=16, strict=True, description="Upper bound on concurrent Graph requests."
-    )
-    retry_deadline_seconds: int = Field(
+    page_size: int = _bounded(999, 1, 999, "Users requested per Graph page (`$top`).")
+    max_concurrency: int = _bounded(4, 1, 16, "Upper bound on concurrent Graph requests.")
+    retry_deadline_seconds: int = _bounded(
         900,
-        ge=1,
-        le=86_400,
-        strict=True,
-        description="How long one Graph request may be retried (throttling, 5xx) before giving up.",
+        1,
+        86_400,
+        "How long one Graph request may be retried (throttling, 5xx) before giving up.",
     )
-    incremental_overlap_minutes: int = Field(
+    incremental_overlap_minutes: int = _bounded(
         60,
-        ge=0,
-        le=10_080,
-        strict=True,
-        description="How far an incremental run looks back before the last watermark, to catch "
+        0,
+        10_080,
+        "How far an incremental run looks back before the last watermark, to catch "
         "users that replicated late.",
     )
-    expiry_warning_days: int = Field(
-        90,
-        ge=0,
-        le=3_650,
-        strict=True,
-        description="Warn when the client secret or certificate expires within this many days.",
+    expiry_warning_days: int = _bounded(
+        90, 0, 3_650, "Warn when the client secret or certificate expires within this many days."
     )
-    batch_size: int = Field(
-        500,
-        ge=1,
-        le=10_000,
-        strict=True,
-        description="Events per delivered batch (checkpoint step).",
-    )
+    batch_size: int = _bounded(500, 1, 10_000, "Events per delivered batch (checkpoint step).")
     intake: Intake | None = Field(None, description="HTTP intake that receives the events.")
 
     @field_validator("tenant_id")
@@ -535,43 +547,40 @@ def _read_json_object(path: Path) -> dict[str, Any]:
         return seen
 
     def constant(name: str) -> Any:
-        raise ValueError(f"{name} is not allowed in JSON")
+        raise ValueError(f"{name} is not a JSON number")
 
     try:
         text = _read_small_file(path).decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise fail("not UTF-8 text") from None
+    except ValueError as exc:
+        raise fail(str(exc)) from None
+    try:
         data = json.loads(text, object_pairs_hook=pairs, parse_constant=constant)
     except json.JSONDecodeError as exc:
         raise fail(f"not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})") from None
-    except UnicodeDecodeError:
-        raise fail("not UTF-8 text") from None
     except _DuplicateKey as exc:
-        raise fail(
-            f"the key {json.dumps(exc.args[0])} appears more than once in one object"
-        ) from None
+        raise fail(f"the key {json.dumps(exc.args[0])} appears twice in one object") from None
     except RecursionError:
         raise fail("not valid JSON: nested too deeply") from None
-    except ValueError as exc:
-        raise fail(f"not valid JSON: {exc}" if "JSON" in str(exc) else str(exc)) from None
+    except ValueError as exc:  # NaN, Infinity, integers beyond Python's digit limit
+        raise fail(f"not valid JSON: {exc}") from None
     if not isinstance(data, dict):
         raise fail("must contain a JSON object")
     return data
 
 
 def _with_env(data: dict[str, Any], env: Mapping[str, str]) -> dict[str, Any]:
-    for path, variable, applies in ENV_FALLBACKS:
-        value = env.get(variable)
-        if not value or not applies(data):
+    for fallback in ENV_FALLBACKS:
+        value = env.get(fallback.variable)
+        if not value or not fallback.applies(data):
             continue
-        *parents, leaf = path
+        *parents, leaf = fallback.path
         target = data
-        for parent in parents:
-            child = target.get(parent)
-            if not isinstance(child, Mapping):
-                break
-            target[parent] = target = dict(child)
-        else:
-            if target.get(leaf) is None:
-                target[leaf] = value
+        for parent in parents:  # copied, so the caller's mapping is left as it was
+            target[parent] = target = dict(target[parent])
+        if target.get(leaf) is None:
+            target[leaf] = value
     return data
 
 
@@ -588,7 +597,9 @@ def _report(exc: ValidationError, data: Mapping[str, Any]) -> list[tuple[str, st
         rules += [
             (f"intake.{key}", message)
             for key, message in _intake_rules(
-                intake.get("format"), intake.get("connector_uuid") is not None
+                intake.get("format"),
+                intake.get("connector_uuid") is not None,
+                intake.get("api_key") is not None,
             )
         ]
     reported = {field for field, _ in errors}
@@ -788,6 +799,7 @@ EXAMPLE_CONFIGURATION: Final[Mapping[str, Any]] = {
         "url": "https://intake.sekoia.io",
         "format": "sekoia",
         "connector_uuid": "11111111-2222-4333-8444-555555555555",
+        "api_key": "paste-the-key-or-use-ENTRA_INTAKE_API_KEY",
     },
 }
 
@@ -813,14 +825,7 @@ def configuration_markdown() -> str:
         "| key | variable | used when |",
         "| --- | --- | --- |",
     ]
-    when = {
-        "client_secret": "`certificate_path` is not set",
-        "certificate_password": "`certificate_path` is set",
-        "intake.api_key": "an `intake` block is present",
-    }
-    for path, variable, _ in ENV_FALLBACKS:
-        key = ".".join(path)
-        lines.append(f"| `{key}` | `{variable}` | {when[key]} |")
+    lines += [f"| `{'.'.join(f.path)}` | `{f.variable}` | {f.when} |" for f in ENV_FALLBACKS]
     lines += [
         "",
         "Secret keys (never logged, never shown in errors): "

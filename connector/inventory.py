@@ -167,7 +167,7 @@ class Progress:
     since: datetime | None
     overlap: timedelta
     started: datetime
-    query: dict[str, bool] = field(default_factory=dict)
+    query: dict[str, Any] = field(default_factory=dict)
     max_created: datetime | None = None
     recent: dict[str, datetime] = field(default_factory=dict)
     _pruned_size: int = 1024
@@ -462,8 +462,10 @@ class Collection:
             if reason:
                 self.availability.degrade(feature, reason)
         flags = resume.get("query", {}) if resume is not None else {}
+        stored_fields = flags.get("fields")
         query = UserQuery(
-            fields=ocsf.GRAPH_USER_FIELDS,
+            fields=tuple(f for f in ocsf.GRAPH_USER_FIELDS
+                         if not isinstance(stored_fields, list) or f in stored_fields),
             page_size=int(settings.page_size),
             since=since,
             members_only=not settings.include_guests,
@@ -629,9 +631,10 @@ class _Listing:
     def buffered_users(self) -> int:
         return sum(len(p.items) for p in self.buffer)
 
-    def query_flags(self) -> dict[str, bool]:
+    def query_flags(self) -> dict[str, Any]:
         q = self.query
-        return {"sign_in": q.sign_in, "manager": q.manager, "advanced": q.advanced}
+        return {"sign_in": q.sign_in, "manager": q.manager, "advanced": q.advanced,
+                "fields": list(q.fields)}
 
     async def _next(self) -> Page | None:
         while True:

@@ -21,7 +21,7 @@ import sys
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Final, Literal
 
 __all__ = [
@@ -129,8 +129,11 @@ _NAMESPACE_BYTES: Final = EVENT_UID_NAMESPACE.bytes
 _UUID_VARIANT: Final = {c: "89ab"[int(c, 16) & 3] for c in "0123456789abcdef"}
 
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
-# .NET DateTime.MinValue / MaxValue: Graph's way of saying "never" or "not set".
-_SENTINEL_YEARS: Final = frozenset({1, 9999})
+_ONE_MS: Final = timedelta(milliseconds=1)
+_fromisoformat: Final = datetime.fromisoformat
+# Years of .NET DateTime.MinValue / MaxValue: Graph's way of saying "never" or "not set".
+_FIRST_YEAR: Final = 1
+_LAST_YEAR: Final = 9999
 # Source placeholders that mean "no value", in every letter case ("null"/"none" are left
 # alone: they are real surnames). A set of variants is one hash lookup per string.
 _PLACEHOLDERS: Final = frozenset(
@@ -206,27 +209,31 @@ def _text(value: Any) -> str | None:
 
 def _epoch_ms(value: Any) -> int | None:
     """Graph ISO 8601 timestamp -> epoch milliseconds; anything unparsable is unknown."""
-    if not isinstance(value, str):
+    if value.__class__ is not str and (value is None or not isinstance(value, str)):
         return None
     try:
-        moment = datetime.fromisoformat(value.strip())
+        moment = _fromisoformat(value)
     except ValueError:
-        return None
-    if moment.year in _SENTINEL_YEARS:
+        try:
+            moment = _fromisoformat(value.strip())
+        except ValueError:
+            return None
+    if not _FIRST_YEAR < moment.year < _LAST_YEAR:
         return None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     try:
-        delta = moment - _EPOCH
+        return (moment - _EPOCH) // _ONE_MS
     except OverflowError:
         return None
-    return delta.days * 86_400_000 + delta.seconds * 1000 + delta.microseconds // 1000
 
 
 def _email(value: Any) -> str | None:
     """An address valid under OCSF's email_t; guest UPNs (`#EXT#`) are not addresses."""
     text = _text(value)
-    if text is None or _EMAIL_RE.fullmatch(text) is None or "#EXT#" in text.upper():
+    if text is None or _EMAIL_RE.fullmatch(text) is None:
+        return None
+    if "#" in text and "#EXT#" in text.upper():
         return None
     return text
 
@@ -327,7 +334,7 @@ def _groups(groups: Iterable[Group]) -> list[dict[str, str]]:
 
 
 def _manager(manager: Any) -> dict[str, str] | None:
-    if manager is None or not isinstance(manager, Mapping):
+    if manager is None or (manager.__class__ is not dict and not isinstance(manager, Mapping)):
         return None
     out: dict[str, str] = {}
     uid = _text(manager.get("id"))
@@ -434,8 +441,8 @@ def to_event(
     if email is not None:
         out_user["email_addr"] = email
     if upn is not None and "@" in upn:
-        domain = upn.rpartition("@")[2].strip()
-        if domain:
+        domain = _text(upn.rpartition("@")[2])
+        if domain is not None:
             out_user["domain"] = domain
     out_user["account"] = account
 
@@ -613,7 +620,9 @@ MAPPING: Final[tuple[MappingRow, ...]] = (
     MappingRow("`id`", "user.uid", "object id; a record without a usable `id` is skipped"),
     MappingRow("`displayName`", "user.name", "display name"),
     MappingRow("`displayName`", "user.display_name", "display name, as reported"),
-    MappingRow("`onPremisesSecurityIdentifier`", "user.uid_alt", "on-premises SID of a synced user"),
+    MappingRow(
+        "`onPremisesSecurityIdentifier`", "user.uid_alt", "on-premises SID of a synced user"
+    ),
     MappingRow("`mail`", "user.email_addr", "when it is a valid `email_t` address"),
     MappingRow(
         "`proxyAddresses`",
@@ -635,7 +644,9 @@ MAPPING: Final[tuple[MappingRow, ...]] = (
     MappingRow("`id`", "user.account.uid", "object id"),
     _const("user.account.type_id", _ACCOUNT_TYPE_ID),
     _const("user.account.type", ACCOUNT_TYPE_CAPTIONS[_ACCOUNT_TYPE_ID]),
-    MappingRow("`accountEnabled`", "user.account.is_disabled", "`not accountEnabled`; omitted when null"),
+    MappingRow(
+        "`accountEnabled`", "user.account.is_disabled", "`not accountEnabled`; omitted when null"
+    ),
     MappingRow(
         "`onPremisesSyncEnabled`",
         "user.account.is_on_premises_sync_enabled",
@@ -690,13 +701,16 @@ MAPPING: Final[tuple[MappingRow, ...]] = (
         "user.ldap_person.email_addrs",
         "valid addresses other than `user.email_addr`, deduplicated",
     ),
-    MappingRow("`userType`, `employeeType`", "user.ldap_person.labels", "e.g. `[\"Member\", \"Employee\"]`"),
+    MappingRow(
+        "`userType`, `employeeType`", "user.ldap_person.labels", 'e.g. `["Member", "Employee"]`'
+    ),
     MappingRow("manager", "user.ldap_person.manager.uid", "manager's object id", "facts"),
     MappingRow("manager", "user.ldap_person.manager.name", "manager's display name", "facts"),
     *_enrichment(
         "account",
         (
-            ("(constant)", "", '`"name": "account", "value": "status"`', "constant"),
+            ("(constant)", "", '`"name": "account"`, when any field below is known', "constant"),
+            ("(constant)", "value", '`"status"`', "constant"),
             ("(constant)", "type", '`"account_status"`', "constant"),
             ("(constant)", "provider", '`"Microsoft Graph"`', "constant"),
             ("collection time", "created_time", "epoch ms", "context"),
@@ -704,7 +718,12 @@ MAPPING: Final[tuple[MappingRow, ...]] = (
             ("MFA registration", "data.is_mfa", "only when known", "facts"),
             ("MFA registration", "data.mfa_methods", "Graph method names, when known", "facts"),
             ("`isManagementRestricted`", "data.is_restricted", "only when present", "user"),
-            ("`signInActivity`", "data.last_logon", "same value as `last_login_time` (epoch ms)", "user"),
+            (
+                "`signInActivity`",
+                "data.last_logon",
+                "same value as `last_login_time` (epoch ms)",
+                "user",
+            ),
             ("admin roles", "data.is_admin", "only when roles were collected", "facts"),
             ("admin roles", "data.admin_roles", "role display names", "facts"),
             ("`userType`", "data.user_type", "`Member` or `Guest`", "user"),
@@ -713,6 +732,12 @@ MAPPING: Final[tuple[MappingRow, ...]] = (
     *_enrichment(
         "employment",
         (
+            (
+                "(constant)",
+                "",
+                '`"name": "employment"`, when any of the fields below is known',
+                "constant",
+            ),
             (
                 "`department`, `jobTitle`, `employeeType`, `employeeId`",
                 "value",

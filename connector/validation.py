@@ -32,6 +32,7 @@ from connector.ocsf import (
 )
 
 __all__ = [
+    "RISK_LEVEL_CAPTIONS",
     "SCHEMA_RESOURCE",
     "EventValidator",
     "LineError",
@@ -45,7 +46,7 @@ SCHEMA_RESOURCE: Final = "schemas/user_inventory.1.8.0.schema.json"
 
 _OTHER: Final = 99  # an "Other" id lets the source choose the caption
 _MAX_MESSAGE: Final = 300
-_RISK_LEVEL_CAPTIONS: Final[Mapping[int, str]] = {
+RISK_LEVEL_CAPTIONS: Final[Mapping[int, str]] = {
     0: "Info",
     1: "Low",
     2: "Medium",
@@ -64,7 +65,7 @@ _EVENT_CAPTIONS: Final = (
 # ... and on every user object (the user and its manager).
 _USER_CAPTIONS: Final = (
     ("type_id", "type", USER_TYPE_CAPTIONS),
-    ("risk_level_id", "risk_level", _RISK_LEVEL_CAPTIONS),
+    ("risk_level_id", "risk_level", RISK_LEVEL_CAPTIONS),
 )
 _ACCOUNT_CAPTIONS: Final = (("type_id", "type", ACCOUNT_TYPE_CAPTIONS),)
 
@@ -79,8 +80,8 @@ def load_schema() -> Mapping[str, Any]:
     return schema
 
 
-def _json_path(parts: Iterable[str | int], root: str = "$") -> str:
-    out = [root]
+def _json_path(parts: Iterable[str | int]) -> str:
+    out = ["$"]
     for part in parts:
         if isinstance(part, int):
             out.append(f"[{part}]")
@@ -92,11 +93,13 @@ def _json_path(parts: Iterable[str | int], root: str = "$") -> str:
 
 
 def _message(error: ValidationError) -> str:
-    if error.validator == "anyOf" and all(
-        isinstance(option, Mapping) and set(option) == {"required"}
-        for option in error.validator_value
+    options = error.validator_value
+    if (
+        error.validator == "anyOf"
+        and isinstance(options, list)
+        and all(isinstance(option, Mapping) and set(option) == {"required"} for option in options)
     ):
-        names = [name for option in error.validator_value for name in option["required"]]
+        names = [name for option in options for name in option["required"]]
         return "needs at least one of: " + ", ".join(names)
     message = error.message
     if len(message) > _MAX_MESSAGE:
@@ -134,20 +137,20 @@ def _user_problems(user: Any, path: str) -> Iterator[Problem]:
         yield from _user_problems(person.get("manager"), f"{path}.ldap_person.manager")
 
 
-def _empty_problems(value: Any, path: str) -> Iterator[Problem]:
+def _empty_problems(value: Any, parts: tuple[str | int, ...] = ()) -> Iterator[Problem]:
     if isinstance(value, str):
         if not value.strip():
-            yield path, "empty placeholder string"
+            yield _json_path(parts), "empty placeholder string"
     elif isinstance(value, Mapping):
         if not value:
-            yield path, "empty placeholder object"
+            yield _json_path(parts), "empty placeholder object"
         for key, item in value.items():
-            yield from _empty_problems(item, _json_path((str(key),), path))
+            yield from _empty_problems(item, (*parts, str(key)))
     elif isinstance(value, list):
         if not value:
-            yield path, "empty placeholder list"
+            yield _json_path(parts), "empty placeholder list"
         for index, item in enumerate(value):
-            yield from _empty_problems(item, f"{path}[{index}]")
+            yield from _empty_problems(item, (*parts, index))
 
 
 def _semantic_problems(event: Mapping[str, Any]) -> Iterator[Problem]:
@@ -167,7 +170,7 @@ def _semantic_problems(event: Mapping[str, Any]) -> Iterator[Problem]:
         if isinstance(version, str) and version != OCSF_VERSION:
             yield "$.metadata.version", f"{version!r} is not the schema's version {OCSF_VERSION!r}"
     yield from _user_problems(event.get("user"), "$.user")
-    yield from _empty_problems(event, "$")
+    yield from _empty_problems(event)
 
 
 class EventValidator:

@@ -234,12 +234,11 @@ class _Parser:
 
 def _compare(prop: Prop, op: str, value: Any) -> Predicate:
     get = prop.get
+    read: Callable[[Any], Any] = get
     if prop.kind in ("str", "guid") and isinstance(value, str):
         def read(r: Any) -> Any:
             v = get(r)
             return v.lower() if isinstance(v, str) else v
-    else:
-        read = get
     if op == "eq":
         return lambda r: read(r) == value
     if op == "ne":

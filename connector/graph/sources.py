@@ -12,6 +12,7 @@ A source that the tenant's licence or the app's permissions refuse is recorded o
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -222,8 +223,17 @@ async def user_pages(client: GraphClient, query: UserQuery, availability: Availa
             query, start = fallback, None
 
 
+_UNKNOWN_PROPERTY = re.compile(r"Could not find a property named '([^']+)'")
+
+
 def _user_query_fallback(query: UserQuery, error: GraphError,
                          availability: Availability) -> UserQuery | None:
+    unknown = _UNKNOWN_PROPERTY.search(error.message) if error.status == 400 else None
+    if unknown and unknown.group(1) in query.fields and unknown.group(1) != "id":
+        # An older or national-cloud Graph without this property: map what it does have.
+        log.warning("Graph does not know the user property %s; collecting without it",
+                    unknown.group(1))
+        return query.without(fields=tuple(f for f in query.fields if f != unknown.group(1)))
     if query.sign_in and (error.code in (NON_PREMIUM, DENIED) or SIGN_IN_FIELD in error.message):
         availability.degrade("last_sign_in", refusal_reason(error))
         return query.without(sign_in=False)

@@ -13,7 +13,9 @@ GUID = "11111111-2222-3333-4444-555555555555"
 
 
 def settings(**changes: Any) -> Settings:
-    return load_settings({"tenant_id": GUID, "client_id": GUID, "client_secret": "s", **changes}, env={})
+    return load_settings(
+        {"tenant_id": GUID, "client_id": GUID, "client_secret": "s", **changes}, env={}
+    )
 
 
 @pytest.mark.parametrize(
@@ -40,7 +42,9 @@ def test_default_cloud_is_global() -> None:
 
 def test_cloud_hosts_are_accepted_as_overrides_unchanged() -> None:
     for cloud in CLOUDS.values():
-        overridden = resolve(settings(authority_host=cloud.authority_host, graph_endpoint=cloud.graph_endpoint))
+        overridden = resolve(
+            settings(authority_host=cloud.authority_host, graph_endpoint=cloud.graph_endpoint)
+        )
         assert (overridden.authority_host, overridden.graph_endpoint) == (
             cloud.authority_host,
             cloud.graph_endpoint,

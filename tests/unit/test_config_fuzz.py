@@ -4,8 +4,8 @@ and never repeats a secret."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
@@ -23,7 +23,9 @@ json_values = st.recursive(
     | st.integers(min_value=-(10**30), max_value=10**30)
     | st.floats(allow_nan=False, allow_infinity=False)
     | st.text(max_size=40),
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4)
+    ),
     max_leaves=12,
 )
 guids = st.uuids().map(str)
@@ -31,8 +33,12 @@ plausible: dict[str, st.SearchStrategy[Any]] = {
     "tenant_id": guids | st.sampled_from(["contoso.onmicrosoft.com", "x", ""]),
     "client_id": guids,
     "cloud": st.sampled_from(["global", "usgov", "usgov-dod", "china", "mars"]),
-    "authority_host": st.sampled_from(["https://login.example", "http://login.example", "https://"]),
-    "graph_endpoint": st.sampled_from(["https://g.example/v1.0", "https://g.example/beta", "ftp://g"]),
+    "authority_host": st.sampled_from(
+        ["https://login.example", "http://login.example", "https://"]
+    ),
+    "graph_endpoint": st.sampled_from(
+        ["https://g.example/v1.0", "https://g.example/beta", "ftp://g"]
+    ),
     "ca_bundle": st.sampled_from(["/nonexistent/ca.pem", "/", "relative.pem"]),
     "certificate_path": st.sampled_from(["/nonexistent/c.pem", "/etc/hostname", "\x00"]),
     "domains": st.lists(st.sampled_from(["contoso.com", "bad", "A.B.C.example"]), max_size=3),
@@ -48,7 +54,9 @@ plausible: dict[str, st.SearchStrategy[Any]] = {
         },
     ),
 }
-secret_values = st.just(SENTINEL) | st.builds(lambda v: f"{v}{SENTINEL}", st.text(max_size=5)) | json_values
+secret_values = (
+    st.just(SENTINEL) | st.builds(lambda v: f"{v}{SENTINEL}", st.text(max_size=5)) | json_values
+)
 
 
 def value_for(key: str) -> st.SearchStrategy[Any]:
@@ -57,13 +65,21 @@ def value_for(key: str) -> st.SearchStrategy[Any]:
     return plausible.get(key, st.nothing()) | json_values
 
 
-configs = st.fixed_dictionaries(
+random_configs = st.fixed_dictionaries(
     {}, optional={key: value_for(key) for key in Settings.model_fields}
 ).flatmap(
     lambda known: st.dictionaries(st.text(max_size=12), json_values, max_size=2).map(
         lambda unknown: {**unknown, **known}
     )
 )
+# Mostly plausible values, so that valid configurations (and the paths past the first error)
+# are exercised too, not only the rejections.
+near_valid_configs = st.fixed_dictionaries(
+    {"tenant_id": guids, "client_id": guids},
+    optional={key: plausible[key] for key in plausible if key not in ("tenant_id", "client_id")}
+    | {"include_guests": st.booleans(), "client_secret": secret_values},
+)
+configs = random_configs | near_valid_configs
 
 
 def outcome(call: Callable[[], Settings]) -> Settings | ConfigError:
@@ -90,7 +106,9 @@ def test_any_mapping_gives_settings_or_a_config_error_naming_keys(data: dict[str
     assert_safe(result, keys_named=True)
 
 
-@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(configs)
 def test_any_json_file_gives_settings_or_a_config_error_naming_keys(
     tmp_path: Path, data: dict[str, Any]
@@ -101,7 +119,9 @@ def test_any_json_file_gives_settings_or_a_config_error_naming_keys(
     assert_safe(result, keys_named=True)
 
 
-@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(st.binary(max_size=200) | st.text(max_size=200).map(str.encode))
 def test_any_file_content_gives_settings_or_a_config_error_naming_the_file(
     tmp_path: Path, content: bytes

@@ -44,7 +44,9 @@ def test_packaged_manifest_is_a_byte_identical_copy_of_the_root_manifest() -> No
 
 
 def test_configuration_doc_is_generated_from_the_schema() -> None:
-    assert (ROOT / "docs" / "configuration.md").read_text(encoding="utf-8") == configuration_markdown()
+    assert (ROOT / "docs" / "configuration.md").read_text(
+        encoding="utf-8"
+    ) == configuration_markdown()
 
 
 def test_every_generated_file_is_up_to_date() -> None:
@@ -72,11 +74,17 @@ def test_manifest_identity() -> None:
 
 def test_manifest_entry_point_is_the_declared_plugin() -> None:
     assert MANIFEST["entry_point"] == "connector.plugin:EntraIdUserInventory"
-    assert MANIFEST["entry_point"] in PYPROJECT["project"]["entry-points"]["ocsf_connectors"].values()
+    assert (
+        MANIFEST["entry_point"] in PYPROJECT["project"]["entry-points"]["ocsf_connectors"].values()
+    )
 
 
 def test_manifest_declares_ocsf_user_inventory_info() -> None:
-    assert MANIFEST["ocsf"] == {"version": "1.8.0", "class_uid": 5003, "class_name": "User Inventory Info"}
+    assert MANIFEST["ocsf"] == {
+        "version": "1.8.0",
+        "class_uid": 5003,
+        "class_name": "User Inventory Info",
+    }
 
 
 def test_required_permissions_are_users_groups_and_roles() -> None:
@@ -120,7 +128,11 @@ def test_schema_marks_and_lists_the_secrets() -> None:
     assert SCHEMA["secrets"] == ["client_secret", "certificate_password", "intake.api_key"]
     properties = SCHEMA["properties"]
     intake = next(b for b in properties["intake"]["anyOf"] if b.get("type") == "object")
-    marked = [properties["client_secret"], properties["certificate_password"], intake["properties"]["api_key"]]
+    marked = [
+        properties["client_secret"],
+        properties["certificate_password"],
+        intake["properties"]["api_key"],
+    ]
     assert all(p["secret"] is True for p in marked)
 
 
@@ -152,21 +164,45 @@ def test_example_configuration_is_shown_in_the_doc() -> None:
     [
         pytest.param({"tenant_id": GUID, "client_id": GUID}, id="no credential"),
         pytest.param(
-            {"tenant_id": GUID, "client_id": GUID, "client_secret": "s", "certificate_path": "c.pem"},
+            {
+                "tenant_id": GUID,
+                "client_id": GUID,
+                "client_secret": "s",
+                "certificate_path": "c.pem",
+            },
             id="two credentials",
         ),
         pytest.param(
-            {"tenant_id": GUID, "client_id": GUID, "client_secret": "s", "certificate_password": "p"},
+            {
+                "tenant_id": GUID,
+                "client_id": GUID,
+                "client_secret": "s",
+                "certificate_password": "p",
+            },
             id="password without certificate",
         ),
         pytest.param(
-            {"tenant_id": GUID, "client_id": GUID, "client_secret": "s", "intake": {"url": "https://i", "format": "sekoia"}},
+            {
+                "tenant_id": GUID,
+                "client_id": GUID,
+                "client_secret": "s",
+                "intake": {"url": "https://i", "format": "sekoia", "api_key": "k"},
+            },
             id="sekoia without connector uuid",
         ),
-        pytest.param({"tenant_id": GUID, "client_id": GUID, "client_secret": "s", "x": 1}, id="unknown key"),
-        pytest.param({"tenant_id": "contoso", "client_id": GUID, "client_secret": "s"}, id="bad tenant"),
         pytest.param(
-            {"tenant_id": GUID, "client_id": GUID, "client_secret": "s", "graph_endpoint": "http://g"},
+            {"tenant_id": GUID, "client_id": GUID, "client_secret": "s", "x": 1}, id="unknown key"
+        ),
+        pytest.param(
+            {"tenant_id": "contoso", "client_id": GUID, "client_secret": "s"}, id="bad tenant"
+        ),
+        pytest.param(
+            {
+                "tenant_id": GUID,
+                "client_id": GUID,
+                "client_secret": "s",
+                "graph_endpoint": "http://g",
+            },
             id="http endpoint",
         ),
         pytest.param(

@@ -39,7 +39,12 @@ dates = st.one_of(
 emails = st.one_of(
     st.emails().map(str),
     st.sampled_from(
-        ["jane@contoso.com", "jane_f.com#EXT#@contoso.onmicrosoft.com", "a@b.c\n", "jöe@exämple.com"]
+        [
+            "jane@contoso.com",
+            "jane_f.com#EXT#@contoso.onmicrosoft.com",
+            "a@b.c\n",
+            "jöe@exämple.com",
+        ]
     ),
     texts,
 )
@@ -52,7 +57,9 @@ scalars = st.one_of(
 )
 anything = st.recursive(
     scalars,
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3)
+    ),
     max_leaves=6,
 )
 
@@ -95,7 +102,8 @@ facts = st.builds(
     UserFacts,
     groups=st.none() | groups,
     roles=st.none() | st.lists(texts, max_size=3).map(tuple),
-    mfa=st.none() | st.builds(Mfa, registered=st.booleans(), methods=st.lists(texts, max_size=3).map(tuple)),
+    mfa=st.none()
+    | st.builds(Mfa, registered=st.booleans(), methods=st.lists(texts, max_size=3).map(tuple)),
     manager=st.none()
     | st.fixed_dictionaries({}, optional={"id": field(texts), "displayName": field(texts)})
     | anything,
@@ -144,8 +152,11 @@ def test_any_graph_user_maps_to_a_valid_event_or_a_mapping_error(
 def test_unknown_mfa_never_reports_has_mfa(user: dict[str, Any], user_facts: UserFacts) -> None:
     user = {**user, "id": "u1"}
     event = to_event(
-        user, UserFacts(groups=user_facts.groups, roles=user_facts.roles, mfa=None),
-        collected_at_ms=1, tenant_id="t", product=PRODUCT,
+        user,
+        UserFacts(groups=user_facts.groups, roles=user_facts.roles, mfa=None),
+        collected_at_ms=1,
+        tenant_id="t",
+        product=PRODUCT,
     )
     assert "has_mfa" not in event["user"]
     assert all("is_mfa" not in e["data"] for e in event.get("enrichments", ()))
@@ -156,8 +167,11 @@ def test_unknown_mfa_never_reports_has_mfa(user: dict[str, Any], user_facts: Use
 def test_unknown_roles_never_make_a_plain_user(user: dict[str, Any], user_facts: UserFacts) -> None:
     user = {**user, "id": "u1"}
     event = to_event(
-        user, UserFacts(groups=user_facts.groups, roles=None, mfa=user_facts.mfa),
-        collected_at_ms=1, tenant_id="t", product=PRODUCT,
+        user,
+        UserFacts(groups=user_facts.groups, roles=None, mfa=user_facts.mfa),
+        collected_at_ms=1,
+        tenant_id="t",
+        product=PRODUCT,
     )
     assert "type_id" not in event["user"] and "type" not in event["user"]
     assert all("is_admin" not in e["data"] for e in event.get("enrichments", ()))
@@ -165,10 +179,12 @@ def test_unknown_roles_never_make_a_plain_user(user: dict[str, Any], user_facts:
 
 @settings(max_examples=150, deadline=None)
 @given(user=graph_users, user_facts=facts)
-def test_emitted_addresses_are_never_guest_upns(user: dict[str, Any], user_facts: UserFacts) -> None:
+def test_emitted_addresses_are_never_guest_upns(
+    user: dict[str, Any], user_facts: UserFacts
+) -> None:
     event = to_event(
         {**user, "id": "u1"}, user_facts, collected_at_ms=1, tenant_id="t", product=PRODUCT
     )
     person = event["user"].get("ldap_person", {})
-    addresses = [event["user"].get("email_addr", "")] + person.get("email_addrs", [])
+    addresses = [event["user"].get("email_addr", ""), *person.get("email_addrs", [])]
     assert all("#EXT#" not in a.upper() for a in addresses)

@@ -1,0 +1,204 @@
+"""One tenant size: a full collection and an incremental one through the real CLI.
+
+Each run is its own `python -m connector run` process, waited for with `os.wait4` so its peak
+RSS is that process' alone (not the simulator's, not an earlier run's). Graph traffic is read
+from the simulator's counters, which see every request and `$batch` item whatever the
+connector believes it sent.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from benchmarks.tenant import TenantFacts, TenantProcess
+from entrasim import floor_from_counters, throttling_floor_seconds
+
+NEW_USERS = 10
+# Routes that are not Graph: the identity platform's.
+_IDENTITY_MARK = "{tenant}"
+
+
+@dataclass(frozen=True, slots=True)
+class Traffic:
+    """Graph traffic of one run, from the simulator's counters (identity routes left out)."""
+
+    by_route: dict[str, dict[str, int]]
+
+    def total(self, name: str) -> int:
+        return sum(c.get(name, 0) for c in self.by_route.values())
+
+    @property
+    def requests(self) -> int:  # HTTP round trips; a `$batch` envelope counts once
+        return self.total("requests")
+
+    @property
+    def batch_items(self) -> int:
+        return self.total("batch_items")
+
+    @property
+    def resource_units(self) -> int:
+        return self.total("ru")
+
+    @property
+    def throttled(self) -> int:
+        return self.total("throttled")
+
+    @property
+    def errors(self) -> int:
+        return self.total("errors")
+
+    @classmethod
+    def of(cls, snapshot: dict[str, dict[str, int]]) -> Traffic:
+        return cls(
+            {
+                route: counts
+                for route, counts in snapshot.items()
+                if _IDENTITY_MARK not in route and route != "control"
+            }
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Run:
+    """One connector process."""
+
+    exit_code: int
+    wall_seconds: float
+    peak_rss_mb: float
+    events: int
+    traffic: Traffic
+    stderr_tail: str
+    summary: dict[str, Any] | None = None
+
+    @property
+    def events_per_second(self) -> float:
+        return self.events / self.wall_seconds if self.wall_seconds > 0 else 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class SizeResult:
+    facts: TenantFacts
+    full: Run
+    incremental: Run
+    new_users: int
+    baseline: Any = None  # baseline.BaselineResult, when measured
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def users(self) -> int:
+        return self.facts.users
+
+    @property
+    def floor_seconds(self) -> float:
+        """Least wall time Graph's budgets allow for the traffic the data strictly needs."""
+        n = self.facts.needed
+        return throttling_floor_seconds(n.resource_units, n.reporting, self.facts.users)
+
+    @property
+    def floor_as_made_seconds(self) -> float:
+        """The same bound for the traffic the connector actually made."""
+        return floor_from_counters(self.full.traffic.by_route, self.facts.users)
+
+
+@functools.cache
+def _cli_supports(flag: str) -> bool:
+    help_text = subprocess.run(
+        [sys.executable, "-m", "connector", "run", "--help"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return flag in help_text.stdout
+
+
+def run_connector(
+    config: Path, state: Path, output: Path, *, timeout: float
+) -> tuple[int, float, float, str, dict[str, Any] | None]:
+    """(exit code, wall s, peak RSS MB, stderr tail, summary JSON) of one `connector run`."""
+    summary_path = output.with_suffix(".summary.json")
+    command = [
+        sys.executable,
+        "-m",
+        "connector",
+        "run",
+        "--config",
+        str(config),
+        "--state",
+        str(state),
+        "--output",
+        str(output),
+    ]
+    if _cli_supports("--summary-json"):
+        command += ["--summary-json", str(summary_path)]
+    stderr_path = output.with_suffix(".stderr")
+    with stderr_path.open("wb") as stderr:
+        started = time.perf_counter()
+        proc = subprocess.Popen(
+            command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=stderr
+        )
+        killer = threading.Timer(timeout, proc.kill)
+        killer.start()
+        try:
+            _, status, usage = os.wait4(proc.pid, 0)
+        finally:
+            killer.cancel()
+        wall = time.perf_counter() - started
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    tail = "\n".join(stderr_path.read_text(errors="replace").splitlines()[-15:])
+    summary = json.loads(summary_path.read_text()) if summary_path.exists() else None
+    return proc.returncode, wall, usage.ru_maxrss / 1024, tail, summary
+
+
+def _count_events(output: Path) -> int:
+    if not output.exists():
+        return 0
+    with output.open("rb") as f:
+        return sum(1 for line in f if line.strip())
+
+
+def collect(tenant: TenantProcess, workdir: Path, name: str, *, timeout: float) -> Run:
+    """One run against the tenant, with fresh counters and throttling windows."""
+    assert tenant.facts is not None
+    config = workdir / "config.json"
+    if not config.exists():
+        config.write_text(json.dumps(tenant.facts.config))
+        config.chmod(0o600)
+    output = workdir / f"{name}.ndjson"
+    tenant.reset_counters()
+    code, wall, rss, tail, summary = run_connector(
+        config, workdir / "state.json", output, timeout=timeout
+    )
+    return Run(
+        exit_code=code,
+        wall_seconds=wall,
+        peak_rss_mb=rss,
+        events=_count_events(output),
+        traffic=Traffic.of(tenant.counters()),
+        stderr_tail=tail,
+        summary=summary,
+    )
+
+
+def measure(tenant: TenantProcess, workdir: Path, *, timeout: float) -> SizeResult:
+    """Full run, then `NEW_USERS` new users, then an incremental run on the same state file."""
+    assert tenant.facts is not None
+    full = collect(tenant, workdir, "full", timeout=timeout)
+    notes = []
+    if full.exit_code != 0:
+        notes.append(f"full run exited {full.exit_code}:\n{full.stderr_tail}")
+    tenant.add_users(NEW_USERS)
+    incremental = collect(tenant, workdir, "incremental", timeout=timeout)
+    if incremental.exit_code != 0:
+        notes.append(f"incremental run exited {incremental.exit_code}:\n{incremental.stderr_tail}")
+    return SizeResult(
+        facts=tenant.facts, full=full, incremental=incremental, new_users=NEW_USERS, notes=notes
+    )

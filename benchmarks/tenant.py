@@ -1,0 +1,178 @@
+"""The simulated tenant in its own process, driven from the benchmark over a pipe.
+
+`python -m entrasim` serves counters to other processes but cannot be mutated from outside,
+and the incremental run needs 10 new users. Hosting `SimulatedGraph` in a spawned process of
+our own keeps what matters from the CLI (the server has its own interpreter and GIL, so
+neither the connector nor the baseline shares a core's worth of Python with it) and adds the
+few commands the benchmark needs: reset counters, read counters, add users, describe the
+tenant.
+"""
+
+from __future__ import annotations
+
+import math
+import multiprocessing
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from types import TracebackType
+from typing import Any, Self
+
+READY_TIMEOUT_SECONDS = 600.0
+# Graph's page limits: a `/users` page selecting signInActivity holds at most 500 users;
+# other listings, 999 objects.
+SIGN_IN_PAGE = 500
+PAGE = 999
+
+
+@dataclass(frozen=True, slots=True)
+class NeededTraffic:
+    """The fewest Graph requests that return this tenant's data with the targets' bulk
+    strategy: users with sign-in activity, the MFA registration report, all groups and each
+    group's members, the role definitions and assignments. Its floor is the yardstick."""
+
+    requests: int
+    resource_units: int
+    reporting: int
+
+
+@dataclass(frozen=True, slots=True)
+class TenantFacts:
+    url: str
+    ca_path: str
+    config: dict[str, Any]  # connector settings; holds the (simulated) client secret
+    token_url: str
+    scope: str
+    users: int  # listed users (what a full run must emit)
+    enabled: int
+    groups: int
+    needed: NeededTraffic
+
+
+def _needed(users: int, enabled: int, member_counts: list[int]) -> NeededTraffic:
+    user_pages = math.ceil(users / SIGN_IN_PAGE)  # 1 RU each ($select), reporting
+    report_pages = math.ceil(enabled / PAGE)  # 1 RU each, reporting
+    group_pages = math.ceil(len(member_counts) / PAGE)  # 1 RU each ($select)
+    member_pages = sum(max(1, math.ceil(n / PAGE)) for n in member_counts)  # 2 RU each ($select)
+    roles = 2  # definitions + assignments, 1 RU each
+    requests = user_pages + report_pages + group_pages + member_pages + roles
+    return NeededTraffic(
+        requests=requests,
+        resource_units=user_pages + report_pages + group_pages + 2 * member_pages + roles,
+        reporting=user_pages + report_pages,
+    )
+
+
+def _serve(conn: Connection, users: int, seed: int, latency: float, throttling: bool) -> None:
+    """The child: generate, serve, answer commands until told to stop."""
+    from entrasim import SimulatedGraph, TenantSpec
+
+    spec = TenantSpec(seed=seed, users=users, licence="P2")
+    with SimulatedGraph(spec, latency=latency, throttling=throttling) as sim:
+        tenant = sim.tenant
+        listed = tenant.users()
+        members = [len(g.members) + len(g.member_groups) for g in tenant.groups()]
+        enabled = sum(1 for u in listed if u.enabled)
+        conn.send(
+            TenantFacts(
+                url=sim.url,
+                ca_path=sim.ca_path,
+                config=sim.connector_config(),
+                token_url=sim.token_url,
+                scope=sim.scope,
+                users=len(listed),
+                enabled=enabled,
+                groups=len(members),
+                needed=_needed(len(listed), enabled, members),
+            )
+        )
+        groups = tenant.groups()
+        while True:
+            command, arg = conn.recv()
+            if command == "stop":
+                conn.send(None)
+                return
+            if command == "reset":
+                sim.counters.reset()
+                sim.throttle.reset()
+                conn.send(None)
+            elif command == "counters":
+                conn.send(sim.counters.snapshot())
+            elif command == "add_users":
+                added = []
+                for i in range(int(arg)):
+                    u = tenant.add_user(
+                        display_name=f"Bench Newcomer {i}", methods=("microsoftAuthenticatorPush",)
+                    )
+                    tenant.add_to_group(u.id, groups[0].id)  # "All Company"
+                    tenant.add_to_group(u.id, groups[4 + i % (len(groups) - 4)].id)
+                    added.append(u.id)
+                conn.send(added)
+            else:
+                conn.send(ValueError(f"unknown command {command!r}"))
+
+
+class TenantProcess:
+    """`with TenantProcess(users=10_000) as t:` starts the tenant and waits until it serves."""
+
+    def __init__(
+        self, *, users: int, seed: int = 1, latency: float = 0.05, throttling: bool = True
+    ) -> None:
+        ctx = multiprocessing.get_context("spawn")
+        self._conn, child = ctx.Pipe()
+        self._process = ctx.Process(
+            target=_serve,
+            args=(child, users, seed, latency, throttling),
+            name=f"entrasim-{users}",
+            daemon=True,
+        )
+        self._child_end = child
+        self.facts: TenantFacts | None = None
+
+    def __enter__(self) -> Self:
+        self._process.start()
+        self._child_end.close()
+        try:
+            if not self._conn.poll(READY_TIMEOUT_SECONDS):
+                raise RuntimeError("the simulated tenant did not become ready in time")
+            self.facts = self._conn.recv()
+        except BaseException:
+            self._process.kill()
+            raise
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        try:
+            if self._process.is_alive():
+                self._call("stop")
+        except (EOFError, OSError):
+            pass
+        self._process.join(timeout=10)
+        if self._process.is_alive():
+            self._process.kill()
+            self._process.join()
+
+    def _call(self, command: str, arg: object = None) -> Any:
+        self._conn.send((command, arg))
+        answer = self._conn.recv()
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    def reset_counters(self) -> None:
+        """Zero the counters and the throttling windows (runs are hours apart in real life)."""
+        self._call("reset")
+
+    def counters(self) -> dict[str, dict[str, int]]:
+        """Per route, as `entrasim.Counters.snapshot()`."""
+        snapshot: dict[str, dict[str, int]] = self._call("counters")
+        return snapshot
+
+    def add_users(self, count: int) -> list[str]:
+        """New enabled members created now, each with an MFA method and two groups."""
+        ids: list[str] = self._call("add_users", count)
+        return ids

@@ -1,0 +1,45 @@
+"""A plain HTTPS client for the simulator's own tests: real sockets, real TLS, the CA the
+simulator wrote, and a token from its token endpoint."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+from entrasim import SimulatedGraph
+
+GraphClient = Callable[..., httpx.Client]
+MakeSim = Callable[..., SimulatedGraph]
+
+
+def token_form(sim: SimulatedGraph, **overrides: str) -> dict[str, str]:
+    form = {
+        "grant_type": "client_credentials",
+        "client_id": sim.spec.client_id,
+        "client_secret": sim.spec.client_secret,
+        "scope": sim.scope,
+    }
+    form.update(overrides)
+    return form
+
+
+def fetch_token(sim: SimulatedGraph) -> str:
+    with httpx.Client(verify=sim.ca_path) as client:
+        reply = client.post(sim.token_url, data=token_form(sim))
+        reply.raise_for_status()
+        token: str = reply.json()["access_token"]
+        return token
+
+
+def list_all(client: httpx.Client, url: str, **kwargs: Any) -> list[dict[str, Any]]:
+    """Every item of a listing, following `@odata.nextLink`."""
+    items: list[dict[str, Any]] = []
+    next_url: str | None = url
+    while next_url:
+        reply = client.get(next_url, **kwargs)
+        assert reply.status_code == 200, reply.text
+        page = reply.json()
+        items.extend(page["value"])
+        next_url = page.get("@odata.nextLink")
+    return items
