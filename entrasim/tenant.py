@@ -186,6 +186,7 @@ class Tenant:
         self._by_upn: dict[str, User] = {}
         self._deleted: dict[str, User] = {}
         self._purged: dict[str, int] = {}
+        self._pending: list[User] = []
         self.groups_list: list[Group] = []
         self._groups_by_id: dict[str, Group] = {}
         self.service_principals: list[ServicePrincipal] = []
@@ -334,7 +335,10 @@ class Tenant:
             u.created = iso(created or datetime.now(UTC))
             u.methods = _mask(methods)
             u.visible_at = time.monotonic() + visible_after_seconds
-            u.hidden_listings = visible_after_listings
+            if visible_after_listings > 0:
+                # counted down when a listing starts, so it stays hidden during N whole listings
+                u.hidden_listings = visible_after_listings + 1
+                self._pending.append(u)
             self._insert(u)
             self._touch(u)
             return u
@@ -440,9 +444,9 @@ class Tenant:
         """A new listing of users began: users waiting for N listings get one step closer."""
         with self.lock:
             self.listings += 1
-            for u in self._sorted:
-                if u.hidden_listings > 0:
-                    u.hidden_listings -= 1
+            for u in self._pending:
+                u.hidden_listings -= 1
+            self._pending = [u for u in self._pending if u.hidden_listings > 0]
 
 
 def _mask(methods: Iterable[str]) -> int:

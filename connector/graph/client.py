@@ -240,13 +240,13 @@ class GraphClient:
         self.adapter.base_url = self.base_url
 
     @classmethod
-    def from_settings(cls, settings: Any) -> GraphClient:
+    def from_settings(cls, settings: Any, *, throttle: Throttle | None = None) -> GraphClient:
         """Build from `Settings`: cloud hosts, credential (secret or certificate), CA bundle, tuning."""
         from connector.auth import build_credential
         from connector.clouds import resolve
 
         cloud = resolve(settings)
-        throttle = Throttle.create(
+        throttle = throttle or Throttle.create(
             max_concurrency=int(settings.max_concurrency),
             deadline_seconds=float(settings.retry_deadline_seconds),
         )
@@ -353,7 +353,8 @@ class GraphClient:
             cost = resource_units(url)
         renewed = False
         try:
-            async for attempt in self.throttle.policy.retrying(before_sleep=self._on_retry):
+            async for attempt in self.throttle.policy.retrying(sleep=self.throttle.sleep,
+                                                               before_sleep=self._on_retry):
                 with attempt:
                     generation = self.credential.generation
                     response = await self._attempt(method, url, headers, body,
@@ -486,7 +487,7 @@ class GraphClient:
                     cause.request_id if cause else None,
                 )
             self._on_retry(wait, Retryable(f"{len(retry)} $batch item(s) throttled or failed"))
-            await asyncio.sleep(wait)
+            await self.throttle.sleep(wait)
             pending = retry
 
     async def _post_batch(self, items: list[BatchRequest]) -> dict[str, BatchResponse]:

@@ -350,6 +350,7 @@ class Throttle:
     concurrency: AdaptiveLimiter
     reporting: WindowLimiter
     budget: WindowLimiter
+    sleep: Sleep = asyncio.sleep
 
     @classmethod
     def create(cls, *, max_concurrency: int, deadline_seconds: float,
@@ -362,4 +363,5 @@ class Throttle:
                                     clock=clock, sleep=sleep),
             budget=WindowLimiter(RESOURCE_UNITS_PER_WINDOW * BUDGET_SAFETY,
                                  RESOURCE_WINDOW_SECONDS, margin=0.0, clock=clock, sleep=sleep),
+            sleep=sleep,
         )

@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from entrasim import SimulatedGraph
-from tests.simulator.graph_client import GraphClient, fetch_token
+from tests.simulator.graph_client import GraphClient, fetch_token, ssl_context
 
 
 @pytest.fixture()
@@ -18,7 +18,7 @@ def graph() -> Iterator[GraphClient]:
 
     def make(sim: SimulatedGraph, *, token: str | None = None) -> httpx.Client:
         bearer = token if token is not None else fetch_token(sim)
-        client = httpx.Client(base_url=sim.url + "/v1.0", verify=sim.ca_path,
+        client = httpx.Client(base_url=sim.url + "/v1.0", verify=ssl_context(sim),
                               headers={"Authorization": f"Bearer {bearer}"}, timeout=30)
         clients.append(client)
         return client

@@ -6,11 +6,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import ssl
+
 import httpx
 from entrasim import SimulatedGraph
 
 GraphClient = Callable[..., httpx.Client]
 MakeSim = Callable[..., SimulatedGraph]
+
+
+def ssl_context(sim: SimulatedGraph) -> ssl.SSLContext:
+    return ssl.create_default_context(cafile=sim.ca_path)
 
 
 def token_form(sim: SimulatedGraph, **overrides: str) -> dict[str, str]:
@@ -25,21 +31,22 @@ def token_form(sim: SimulatedGraph, **overrides: str) -> dict[str, str]:
 
 
 def fetch_token(sim: SimulatedGraph) -> str:
-    with httpx.Client(verify=sim.ca_path) as client:
+    with httpx.Client(verify=ssl_context(sim)) as client:
         reply = client.post(sim.token_url, data=token_form(sim))
         reply.raise_for_status()
         token: str = reply.json()["access_token"]
         return token
 
 
-def list_all(client: httpx.Client, url: str, **kwargs: Any) -> list[dict[str, Any]]:
-    """Every item of a listing, following `@odata.nextLink`."""
+def list_all(client: httpx.Client, url: str, *, params: dict[str, str] | None = None,
+             headers: dict[str, str] | None = None) -> list[dict[str, Any]]:
+    """Every item of a listing, following `@odata.nextLink` (which carries the query)."""
     items: list[dict[str, Any]] = []
-    next_url: str | None = url
-    while next_url:
-        reply = client.get(next_url, **kwargs)
+    reply = client.get(url, params=params, headers=headers)
+    while True:
         assert reply.status_code == 200, reply.text
         page = reply.json()
         items.extend(page["value"])
-        next_url = page.get("@odata.nextLink")
-    return items
+        if "@odata.nextLink" not in page:
+            return items
+        reply = client.get(page["@odata.nextLink"], headers=headers)

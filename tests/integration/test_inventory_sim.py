@@ -1,0 +1,239 @@
+"""One collection cycle in-process against the simulator: checkpoints, resumption, faults, skips."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+import pytest
+
+from connector import ocsf
+from connector.config import load_settings
+from connector.graph.client import GraphClient
+from connector.graph.throttle import Throttle
+from connector.inventory import Batch, Collection, Summary
+from connector.plugin import PRODUCT, EntraIdUserInventory
+from entrasim import DEFAULT_PERMISSIONS, SimulatedGraph, TenantSpec
+from tests.cli.truth import Known, assert_matches_truth, assert_valid
+
+
+class VirtualTime:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def clock(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.now += seconds
+        await asyncio.sleep(0)
+
+
+@dataclass
+class Outcome:
+    batches: list[Batch]
+    summary: Summary
+
+    @property
+    def events(self) -> list[dict[str, Any]]:
+        return [orjson.loads(e) for b in self.batches for e in b.events]
+
+    @property
+    def ids(self) -> list[str]:
+        return [e["user"]["uid"] for e in self.events]
+
+
+def collect(sim: SimulatedGraph, checkpoint: Mapping[str, Any] | None = None, *,
+            stop_after: int | None = None, on_batch: Any = None, **config: Any) -> Outcome:
+    """Run a collection with instant (virtual) retry waits; `stop_after` batches = a kill."""
+    settings = load_settings(sim.connector_config(**config))
+    time = VirtualTime()
+
+    async def main() -> Outcome:
+        throttle = Throttle.create(max_concurrency=4, deadline_seconds=900,
+                                   clock=time.clock, sleep=time.sleep)
+        client = GraphClient.from_settings(settings, throttle=throttle)
+        collection = Collection(settings, checkpoint, client, product=PRODUCT)
+        batches: list[Batch] = []
+        try:
+            stream = collection.batches()
+            async for batch in stream:
+                batches.append(batch)
+                if on_batch is not None:
+                    on_batch(len(batches))
+                if stop_after is not None and len(batches) >= stop_after:
+                    await stream.aclose()
+                    break
+        finally:
+            await client.aclose()
+        return Outcome(batches, collection.summary)
+
+    return asyncio.run(main())
+
+
+@pytest.fixture(scope="module")
+def sim() -> Iterator[SimulatedGraph]:
+    with SimulatedGraph(TenantSpec(seed=17, users=600, licence="P1"), fault_seed=3) as running:
+        yield running
+
+
+@pytest.fixture(autouse=True)
+def no_faults(sim: SimulatedGraph) -> Iterator[None]:
+    sim.faults.reset()
+    yield
+    sim.faults.reset()
+
+
+# --- batches and checkpoints -------------------------------------------------------------------
+
+def test_batches_hold_at_most_batch_size_events(sim: SimulatedGraph) -> None:
+    outcome = collect(sim, batch_size=150, page_size=200)
+    assert [len(b.events) for b in outcome.batches][:-1] == [150] * 4
+    assert sorted(outcome.ids) == sorted(sim.tenant.truth())
+
+
+def test_mid_run_checkpoints_hold_a_resume_point_and_the_last_clears_it(
+        sim: SimulatedGraph) -> None:
+    outcome = collect(sim, batch_size=150, page_size=200)
+    middle = [b.checkpoint for b in outcome.batches[:-1]]
+    assert all(c["in_progress"]["resume_url"] for c in middle)
+    assert all(c["watermark"] is None for c in middle)  # the old (absent) mark stays until done
+    assert outcome.batches[-1].checkpoint["in_progress"] is None
+    assert outcome.batches[-1].checkpoint["watermark"] is not None
+
+
+def test_a_killed_run_resumes_from_its_checkpoint_with_at_most_one_batch_again(
+        sim: SimulatedGraph) -> None:
+    first = collect(sim, batch_size=150, page_size=200, stop_after=3)
+    # Killed after delivering batch 3 but before committing its checkpoint: commit batch 2's.
+    resumed = collect(sim, first.batches[1].checkpoint, batch_size=150, page_size=200)
+    assert resumed.summary.mode == "resumed"
+    union = first.ids + resumed.ids
+    assert set(union) == set(sim.tenant.truth())
+    assert len(union) - len(set(union)) <= 150
+
+
+def test_redelivered_events_keep_their_uid(sim: SimulatedGraph) -> None:
+    first = collect(sim, batch_size=150, page_size=200, stop_after=3)
+    resumed = collect(sim, first.batches[1].checkpoint, batch_size=150, page_size=200)
+    before = {e["user"]["uid"]: e["metadata"]["uid"] for e in first.events}
+    again = [(e["user"]["uid"], e["metadata"]["uid"]) for e in resumed.events
+             if e["user"]["uid"] in before]
+    assert again and all(before[user] == uid for user, uid in again)
+
+
+def test_a_completed_run_followed_by_one_without_changes_emits_nothing(
+        sim: SimulatedGraph) -> None:
+    done = collect(sim)
+    again = collect(sim, done.batches[-1].checkpoint)
+    assert again.ids == []
+    assert again.summary.mode == "incremental"
+    assert again.summary.already_delivered >= 1
+
+
+def test_a_checkpoint_from_another_tenant_means_a_full_run(sim: SimulatedGraph) -> None:
+    done = collect(sim)
+    foreign = {**done.batches[-1].checkpoint, "tenant_id": "someone-else.onmicrosoft.com"}
+    again = collect(sim, foreign)
+    assert again.summary.mode == "full"
+    assert len(again.ids) == len(sim.tenant.truth())
+
+
+# --- faults ------------------------------------------------------------------------------------
+
+def test_an_expired_page_token_restarts_the_listing_without_re_emitting(
+        sim: SimulatedGraph) -> None:
+    sim.faults.routes = frozenset({"GET /users"})
+    sim.faults.expired_page_token_on_page = 3
+    outcome = collect(sim, batch_size=100, page_size=100)
+    assert sorted(outcome.ids) == sorted(sim.tenant.truth())
+    assert outcome.summary.listing_restarts == 1
+
+
+def test_an_expired_page_token_in_a_lookup_listing_restarts_that_listing(
+        sim: SimulatedGraph) -> None:
+    sim.faults.routes = frozenset({"GET /reports/authenticationMethods/userRegistrationDetails"})
+    sim.faults.expired_page_token_on_page = 1
+    outcome = collect(sim)
+    assert_matches_truth(outcome.events, sim.tenant.truth(), Known())
+
+
+def test_a_throttling_storm_including_batch_items_loses_nobody(sim: SimulatedGraph) -> None:
+    sim.faults.p_429 = 0.1
+    sim.faults.p_429_retry_after = 0.1
+    sim.faults.p_503 = 0.05
+    sim.faults.p_drop = 0.02
+    outcome = collect(sim, page_size=100)
+    sim.faults.reset()
+    assert_valid(outcome.events)
+    assert_matches_truth(outcome.events, sim.tenant.truth(), Known())
+    assert outcome.summary.throttled > 0
+
+
+def test_a_token_revoked_mid_run_does_not_stop_it(sim: SimulatedGraph) -> None:
+    def revoke(count: int) -> None:
+        if count == 1:
+            sim.identity.revoke_all()
+
+    outcome = collect(sim, batch_size=100, page_size=100, on_batch=revoke)
+    assert sorted(outcome.ids) == sorted(sim.tenant.truth())
+
+
+def test_a_record_that_cannot_be_mapped_is_skipped_counted_and_named(
+        sim: SimulatedGraph, monkeypatch: pytest.MonkeyPatch) -> None:
+    victim = sorted(sim.tenant.truth())[7]
+    real = ocsf.to_event
+
+    def flaky(user: Mapping[str, Any], facts: ocsf.UserFacts, **kwargs: Any) -> dict[str, Any]:
+        if user.get("id") == victim:
+            raise ocsf.MappingError("cannot map this one")
+        return real(user, facts, **kwargs)
+
+    monkeypatch.setattr(ocsf, "to_event", flaky)
+    outcome = collect(sim)
+    assert victim not in outcome.ids
+    assert len(outcome.ids) == len(sim.tenant.truth()) - 1
+    assert [(s.user_id, s.reason) for s in outcome.summary.skipped] == [
+        (victim, "MappingError: cannot map this one")]
+
+
+# --- permissions and licences --------------------------------------------------------------------
+
+def test_a_missing_group_permission_leaves_groups_unknown_and_reads_no_group(
+        tmp_path: Any) -> None:
+    spec = TenantSpec(seed=19, users=150, licence="P2",
+                      permissions=DEFAULT_PERMISSIONS - {"GroupMember.Read.All"})
+    with SimulatedGraph(spec) as limited:
+        outcome = collect(limited)
+        group_requests = sum(c["requests"] + c["batch_items"]
+                             for route, c in limited.counters.snapshot().items() if "group" in route)
+        truth = limited.tenant.truth()
+    assert_matches_truth(outcome.events, truth, Known(groups=False))
+    assert "GroupMember.Read.All" in outcome.summary.degraded["groups"]
+    assert group_requests == 0
+
+
+def test_small_incremental_run_uses_the_report_per_user_without_the_methods_permission(
+        tmp_path: Any) -> None:
+    spec = TenantSpec(seed=23, users=150, licence="P2",
+                      permissions=DEFAULT_PERMISSIONS - {"UserAuthenticationMethod.Read.All"})
+    with SimulatedGraph(spec) as limited:
+        done = collect(limited)
+        new = [limited.tenant.add_user(methods=["windowsHelloForBusiness"]).id,
+               limited.tenant.add_user(methods=["email"]).id]
+        second = collect(limited, done.batches[-1].checkpoint)
+        truth = limited.tenant.truth()
+    assert second.summary.strategy == "per-user"
+    assert sorted(second.ids) == sorted(new)
+    assert_matches_truth(second.events, truth, Known(), expected_ids=new)
+
+
+def test_the_plugin_runs_synchronously_batch_by_batch(sim: SimulatedGraph) -> None:
+    plugin = EntraIdUserInventory(sim.connector_config(batch_size=250), None)
+    sizes = [len(batch.events) for batch in plugin.batches()]
+    assert sizes == [250, 250, 100]
+    assert plugin.summary.completed
+    assert plugin.summary.events == 600
