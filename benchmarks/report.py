@@ -3,6 +3,7 @@ section of `docs/performance.md` (the same Markdown as printed, between two mark
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from collections.abc import Sequence
@@ -200,25 +201,16 @@ def incremental_table(results: Sequence[SizeResult]) -> list[str]:
 
 
 def endpoint_table(run: Run) -> list[str]:
-    rows = [
-        [
-            f"`{route}`",
-            f"{c.get('requests', 0):,}",
-            f"{c.get('batch_items', 0):,}",
-            f"{c.get('ru', 0):,}",
-            f"{c.get('reporting', 0):,}",
-            f"{c.get('throttled', 0):,}",
-            f"{c.get('errors', 0):,}",
-        ]
-        for route, c in run.traffic.by_route.items()
-    ]
-    return _table(
-        ["endpoint", "HTTP requests", "batch items", "RU", "reporting", "429s", "errors"], rows
-    )
+    routes = [*run.traffic.by_route.items(), *((f"{r} (identity platform, not Graph)", c)
+                                               for r, c in run.traffic.identity.items())]
+    rows = [[f"`{route}`", f"{c.get('requests', 0):,}", f"{c.get('batch_items', 0):,}", f"{c.get('ru', 0):,}",
+             f"{c.get('reporting', 0):,}", f"{c.get('throttled', 0):,}", f"{c.get('errors', 0):,}"]
+            for route, c in routes]
+    return _table(["endpoint", "HTTP requests", "batch items", "RU", "reporting", "429s", "errors"], rows)
 
 
 def verdicts(results: Sequence[SizeResult], cpu: Cpu | None) -> list[Verdict]:
-    by_size = {r.users - r.users % 1000: r for r in results}
+    by_size = {r.users: r for r in results}
     small, large = by_size.get(10_000), by_size.get(100_000)
     out: list[Verdict] = []
     if small is None:
@@ -416,6 +408,13 @@ def render(
                 f"### Requests by endpoint: {r.users:,} users, {name} run",
                 "",
                 *endpoint_table(run),
+                "",
+                "Connector's own account (end of its stderr):",
+                "",
+                "```",
+                run.stderr_tail,
+                *([json.dumps(run.summary, indent=1)] if run.summary else []),
+                "```",
                 "",
             ]
         lines += [f"> {note}".replace("\n", "\n> ") for note in r.notes]

@@ -29,9 +29,11 @@ _IDENTITY_MARK = "{tenant}"
 
 @dataclass(frozen=True, slots=True)
 class Traffic:
-    """Graph traffic of one run, from the simulator's counters (identity routes left out)."""
+    """Graph traffic of one run, from the simulator's counters; the identity platform's
+    routes (token requests) are kept apart, as they are not Graph requests."""
 
     by_route: dict[str, dict[str, int]]
+    identity: dict[str, dict[str, int]] = field(default_factory=dict)
 
     def total(self, name: str) -> int:
         return sum(c.get(name, 0) for c in self.by_route.values())
@@ -52,19 +54,10 @@ class Traffic:
     def throttled(self) -> int:
         return self.total("throttled")
 
-    @property
-    def errors(self) -> int:
-        return self.total("errors")
-
     @classmethod
     def of(cls, snapshot: dict[str, dict[str, int]]) -> Traffic:
-        return cls(
-            {
-                route: counts
-                for route, counts in snapshot.items()
-                if _IDENTITY_MARK not in route and route != "control"
-            }
-        )
+        graph = {r: c for r, c in snapshot.items() if _IDENTITY_MARK not in r and r != "control"}
+        return cls(graph, {r: c for r, c in snapshot.items() if _IDENTITY_MARK in r})
 
 
 @dataclass(frozen=True, slots=True)

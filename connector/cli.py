@@ -33,8 +33,8 @@ from connector.validation import validate_ndjson
 log = logging.getLogger("connector")
 
 # Failures with a message fit for the user: shown as one line, exit code 1.
-EXPECTED_ERRORS = (AuthenticationFailed, GraphError, CollectionError, DeliveryError, StateError,
-                   OSError)
+EXPECTED_ERRORS: tuple[type[Exception], ...] = (
+    AuthenticationFailed, GraphError, CollectionError, DeliveryError, StateError, OSError)
 
 DEMO_USERS = 2000
 SAMPLE_EVENTS = 3
@@ -42,6 +42,13 @@ SAMPLE_EVENTS = 3
 
 class UsageError(Exception):
     """Arguments that cannot work together; exit code 2 like a configuration error."""
+
+
+class RunFailed(Exception):
+    """A collection stopped part-way; the message says why and what was kept."""
+
+
+REPORTED_ERRORS: tuple[type[Exception], ...] = (RunFailed, UsageError, *EXPECTED_ERRORS)
 
 
 def _stderr(*lines: str) -> None:
@@ -53,7 +60,11 @@ def _stderr(*lines: str) -> None:
 
 def collect(settings: Settings, store: StateStore, sink: Sink,
             progress: Callable[[int], None] | None = None) -> Summary:
-    """One collection cycle: deliver each batch, then commit its checkpoint (never before)."""
+    """One collection cycle: deliver each batch, then commit its checkpoint (never before).
+
+    On failure the summary of what was done is printed before `RunFailed` is raised; the
+    checkpoint then still describes the last delivered batch, so the next run resumes there.
+    """
     plugin = EntraIdUserInventory(settings, store.load())
     delivered = 0
     try:
@@ -64,6 +75,10 @@ def collect(settings: Settings, store: StateStore, sink: Sink,
             store.save(batch.checkpoint)
             if progress is not None and batch.events:
                 progress(delivered)
+    except EXPECTED_ERRORS as error:
+        _stderr(*plugin.summary.lines())
+        raise RunFailed(f"{_one_line(error)} ({delivered} events delivered and committed; "
+                        "the next run resumes after them)") from error
     finally:
         sink.close()
     return plugin.summary
@@ -75,7 +90,7 @@ def _sink(settings: Settings, output: str | None) -> Sink:
     if output:
         return FileSink(output)
     if settings.intake is not None:
-        return HttpIntakeSink.from_settings(settings.intake, ca_bundle=settings.ca_bundle)
+        return HttpIntakeSink.from_settings(settings.intake)
     raise UsageError("--output is required when the configuration has no intake block "
                      "(use - for stdout or a file path)")
 
@@ -85,12 +100,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     sink = _sink(settings, args.output)
     store = StateStore(args.state)
     with store.lock():
-        try:
-            summary = collect(settings, store, sink)
-        except BaseException:
-            _stderr("the checkpoint was not advanced past the last delivered batch; "
-                    "the next run resumes from there")
-            raise
+        summary = collect(settings, store, sink)
     _stderr(*summary.lines())
     return 0
 
@@ -254,7 +264,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as error:
         _stderr(f"error: {error}")
         return 2
-    except EXPECTED_ERRORS as error:
+    except REPORTED_ERRORS as error:
         if args.debug:
             traceback.print_exc()
         _stderr(f"error: {_one_line(error)}")

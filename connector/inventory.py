@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Iterable, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, TypeVar
@@ -424,7 +424,7 @@ class Collection:
         s.duration_seconds = time.monotonic() - started
         s.degraded = self.availability.reasons
 
-    async def batches(self) -> AsyncIterator[Batch]:
+    async def batches(self) -> AsyncGenerator[Batch, None]:
         started = time.monotonic()
         try:
             async for batch in self._run():
@@ -547,8 +547,7 @@ class Collection:
             page_ids: list[str] = []
             progress.query = listing.query_flags()
             fresh = self._fresh_users(page, seen, progress)
-            if self.summary.strategy == "bulk":
-                await mfa.fill([u["id"] for u in fresh])
+            await mfa.fill([u["id"] for u in fresh])
             for user in fresh:
                 uid = user["id"]
                 try:
@@ -669,10 +668,20 @@ class _Listing:
             self.buffer.append(page)
 
     async def pages(self) -> AsyncIterator[Page]:
+        """Buffered pages, then the rest with the next page requested while this one is joined."""
         while self.buffer:
             yield self.buffer.pop(0)
-        while not self.ended:
-            page = await self._next()
-            if page is None:
-                return
-            yield page
+        ahead = None if self.ended else asyncio.ensure_future(self._next())
+        try:
+            while ahead is not None:
+                page = await ahead
+                ahead = None
+                if page is None:
+                    return
+                if not self.ended:
+                    ahead = asyncio.ensure_future(self._next())
+                yield page
+        finally:
+            if ahead is not None:
+                ahead.cancel()
+                await asyncio.gather(ahead, return_exceptions=True)

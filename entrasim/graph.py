@@ -59,6 +59,7 @@ RISKY = frozenset({"IdentityRiskyUser.Read.All", "IdentityRiskyUser.ReadWrite.Al
 ORGANIZATION = _DIRECTORY | {"Organization.Read.All", "Organization.ReadWrite.All"}
 
 REPORT_ROUTE = "GET /reports/authenticationMethods/userRegistrationDetails"
+BATCH_ROUTE = "POST /$batch"
 MAX_BATCH = 20
 EXPAND_LIMIT = 20
 JSON_TYPE = "application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8"
@@ -74,7 +75,6 @@ class Request:
     headers: dict[str, str]  # lower-cased names
     body: bytes
     base: str  # "https://127.0.0.1:PORT"
-    in_batch: bool = False
 
 
 @dataclass(slots=True)
@@ -159,29 +159,33 @@ class GraphApi:
         found = self.route_of(req.method, req.path)
         if found is None:
             segment = req.path.strip("/").split("/")[0] or req.path
-            return Reply(400, _err("BadRequest", f"Resource not found for the segment '{segment}'."), f"{req.method} (unknown)")
+            return Reply(400, _err("BadRequest", f"Resource not found for the segment '{segment}'."),
+                         f"{req.method} (unknown)")
         route, handler, match = found
-        injected = self.faults.draw_error() if route != "POST /$batch" and self.faults.applies_to(route) else None
+        if route == BATCH_ROUTE:  # the envelope is free; its items are charged one by one
+            return self._run(handler, req, claims, match, route, {})
+        injected = self.faults.draw_error() if self.faults.applies_to(route) else None
         if injected is not None:
             return self._injected(injected, route)
-        headers: dict[str, str] = {}
+        cost, reporting = self._cost(route, req)
+        verdict = self.throttle.charge(cost, reporting)
+        if not verdict.allowed:
+            return Reply(429, _err("TooManyRequests", "Too many requests."), route, {
+                "Retry-After": str(verdict.retry_after),
+                "x-ms-throttle-limit-percentage": f"{max(verdict.usage, 1.0):.1f}",
+            })
+        self.counters.add(route, ru=cost, reporting=int(reporting))
+        headers = {"x-ms-resource-unit": str(cost)}
+        if verdict.usage >= THROTTLE_WARNING_RATIO:
+            headers["x-ms-throttle-limit-percentage"] = f"{verdict.usage:.1f}"
+        return self._run(handler, req, claims, match, route, headers)
+
+    def _run(self, handler: Handler, req: Request, claims: Claims, match: re.Match[str],
+             route: str, headers: dict[str, str]) -> Reply:
         try:
-            cost, reporting = self._cost(route, req)
-            if route != "POST /$batch":
-                verdict = self.throttle.charge(cost, reporting)
-                headers["x-ms-resource-unit"] = str(cost)
-                if verdict.usage >= THROTTLE_WARNING_RATIO:
-                    headers["x-ms-throttle-limit-percentage"] = f"{verdict.usage:.1f}"
-                if not verdict.allowed:
-                    return Reply(429, _err("TooManyRequests", "Too many requests."), route, {
-                        "Retry-After": str(verdict.retry_after),
-                        "x-ms-throttle-limit-percentage": f"{max(verdict.usage, 1.0):.1f}",
-                    })
-                self.counters.add(route, ru=cost, reporting=int(reporting))
-            body = handler(self, req, claims, match)
+            return Reply(200, handler(self, req, claims, match), route, headers)
         except GraphError as exc:
             return Reply(exc.status, _err(exc.code, exc.message), route, dict(exc.headers))
-        return Reply(200, body, route, headers)
 
     def _injected(self, kind: str, route: str) -> Reply:
         if kind == "429":
@@ -335,6 +339,9 @@ class GraphApi:
         select, props = self._user_props(req, claims)
         count = self._count_allowed(req)
         flt = self._filter(req, "user")
+        if "signinactivity" in req.query.get("$filter", "").lower():
+            self._need(claims, AUDIT)
+            self._premium()
         orderby = req.query.get("$orderby")
         top = parse_top(req.query, 100)
         if "signInActivity" in props:
@@ -423,9 +430,10 @@ class GraphApi:
                             groups.append(parent)
                             stack.append(parent)
             roles: dict[str, catalog.RoleDefinition] = {}
+            group_ids = {g.id for g in groups} if transitive else set()
             for a in self.tenant.assignments:
                 p = a.principal
-                if p is u or (transitive and isinstance(p, Group) and p.id in {g.id for g in groups}):
+                if p is u or (isinstance(p, Group) and p.id in group_ids):
                     roles.setdefault(a.role.template_id, a.role)
         return [*groups, *roles.values()]
 
@@ -460,18 +468,20 @@ class GraphApi:
         for option in ("$top", "$orderby", "$expand", "$filter"):
             if option in req.query:
                 raise unsupported(f"The query option '{option}' is not supported with delta.")
+        state: Json
         if "$skiptoken" in req.query:
             state = _untoken(req.query["$skiptoken"])
         else:
-            since = 0
+            select, _props = self._user_props(req, claims)
+            state = {"s": 0, "full": True, "sel": select}
             if "$deltatoken" in req.query:
                 raw = req.query["$deltatoken"]
-                since = self.tenant.change_seq if raw == "latest" else int(_untoken(raw).get("u", 0))
-                if since < self.tenant.delta_floor:
+                previous: Json = {"u": self.tenant.change_seq, "sel": select} if raw == "latest" else _untoken(raw)
+                if int(previous.get("u", 0)) < self.tenant.delta_floor:
                     raise GraphError(410, "resyncRequired", "Resync required. Replace any local cached copy "
                                      "of the users with the results of a new full delta request.")
-            select, _props = self._user_props(req, claims)
-            state = {"s": since, "u": self._delta_horizon(), "k": None, "p": 1, "sel": select}
+                state = {"s": int(previous.get("u", 0)), "full": False, "sel": previous.get("sel")}
+            state.update({"u": self._delta_horizon(), "k": None, "p": 1})
         select = state.get("sel")
         props = select or resources.USER_DEFAULT
         page = self._page_number(state)
@@ -484,7 +494,7 @@ class GraphApi:
         items: list[Json] = []
         last = after
         more = False
-        if since == 0 and "$deltatoken" not in req.query and state.get("full", True):
+        if state["full"]:
             with self.tenant.lock:
                 for u in self.tenant.users_from(after):
                     if u.version > upto:
@@ -495,7 +505,6 @@ class GraphApi:
                     items.append(resources.user_json(u, props))
                     last = u.id
         else:
-            state["full"] = False
             for uid, user in self.tenant.changed_since(since, upto):
                 if after is not None and uid <= after:
                     continue
@@ -778,7 +787,7 @@ class GraphApi:
         headers = {str(k).lower(): str(v) for k, v in (item.get("headers") or {}).items()}
         body = item.get("body")
         sub = Request(method, path, parse_query(query), headers,
-                      orjson.dumps(body) if body is not None else b"", envelope.base, in_batch=True)
+                      orjson.dumps(body) if body is not None else b"", envelope.base)
         reply = self.execute(sub, claims)
         encoded = orjson.dumps(reply.body) if reply.body is not None else b""
         self.counters.add(reply.route, batch_items=1, bytes_out=len(encoded),
@@ -819,6 +828,6 @@ _ROUTES: list[tuple[str, re.Pattern[str], str, Handler]] = [
         ("GET", r"^/identityProtection/riskyUsers", "GET /identityProtection/riskyUsers", GraphApi.risky_users),
         ("GET", r"^/applications", "GET /applications", GraphApi.applications),
         ("GET", r"^/organization", "GET /organization", GraphApi.organization),
-        ("POST", r"^/\$batch", "POST /$batch", GraphApi.batch),
+        ("POST", r"^/\$batch", BATCH_ROUTE, GraphApi.batch),
     )
 ]

@@ -9,7 +9,7 @@ reports whether the expression needs an advanced query (`ConsistencyLevel: event
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -130,22 +130,20 @@ class _Parser:
         return pred
 
     def or_expr(self) -> Predicate:
-        parts = [self.and_expr()]
-        while self.at_word("or"):
-            self.i += 1
-            parts.append(self.and_expr())
-        if len(parts) == 1:
-            return parts[0]
-        return lambda r: any(p(r) for p in parts)
+        return self._joined("or", self.and_expr, any)
 
     def and_expr(self) -> Predicate:
-        parts = [self.unary()]
-        while self.at_word("and"):
+        return self._joined("and", self.unary, all)
+
+    def _joined(self, word: str, operand: Callable[[], Predicate],
+                combine: Callable[[Iterable[bool]], bool]) -> Predicate:
+        parts = [operand()]
+        while self.at_word(word):
             self.i += 1
-            parts.append(self.unary())
+            parts.append(operand())
         if len(parts) == 1:
             return parts[0]
-        return lambda r: all(p(r) for p in parts)
+        return lambda r: combine(p(r) for p in parts)
 
     def unary(self) -> Predicate:
         if self.at_word("not"):

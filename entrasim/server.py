@@ -111,7 +111,7 @@ class _Handler(BaseHTTPRequestHandler):
         if faults.latency > 0:
             time.sleep(faults.latency)
         if faults.draw_drop():
-            sim.counters.add(self.command + " " + urlsplit(self.path).path, errors=1)
+            sim.counters.add(sim.route_of(self.command, self.path), errors=1)
             self.close_connection = True
             return
         status, payload, headers, route = sim.dispatch(self.command, self.path, _headers(self.headers), body)
@@ -232,6 +232,17 @@ class SimulatedGraph:
         return f"SimulatedGraph(url={self.url!r}, users={self.spec.users}, licence={self.spec.licence!r})"
 
     # ---- HTTP dispatch -----------------------------------------------------------------
+    def route_of(self, method: str, target: str) -> str:
+        """The counter key for a request, e.g. "GET /users/{id}/memberOf"."""
+        path = urlsplit(target).path
+        if path.startswith("/v1.0/"):
+            found = self.graph.route_of(method, path[len("/v1.0"):])
+            if found is not None:
+                return found[0]
+        elif path.endswith("/oauth2/v2.0/token"):
+            return TOKEN_ROUTE
+        return f"{method} (unknown)"
+
     def dispatch(self, method: str, target: str, headers: dict[str, str],
                  body: bytes) -> tuple[int, bytes, dict[str, str], str]:
         """(status, body, headers, counter route) for one HTTP request."""
@@ -271,9 +282,8 @@ class SimulatedGraph:
         try:
             claims = self.identity.authenticate(headers.get("authorization"))
         except GraphError as exc:
-            found = self.graph.route_of(method, path)
             return Reply(exc.status, {"error": {"code": exc.code, "message": exc.message}},
-                         found[0] if found else f"{method} (unknown)", dict(exc.headers))
+                         self.route_of(method, "/v1.0" + path), dict(exc.headers))
         return self.graph.execute(req, claims)
 
     def _control(self, method: str, path: str, headers: dict[str, str]) -> tuple[int, bytes, dict[str, str], str]:

@@ -1,14 +1,14 @@
 """The simulated directory: a tenant generated from a `TenantSpec`, its mutations, and the
 ground truth tests compare the connector's output with.
 
-Records are compact (`__slots__` classes holding ints, pooled strings and a bitmask of MFA
-methods) so a 100,000-user tenant fits in a few tens of megabytes and generates in seconds;
-Graph JSON is built from them per page, only for what a request selects.
+Records are compact (`__slots__` classes holding pooled strings and a bitmask of MFA methods,
+about 1 kB per user with its memberships) so a 100,000-user tenant generates in about two
+seconds; Graph JSON is built from them per page, only for what a request selects.
 
 Users are kept sorted by id, which is the order Graph's directory listings follow, so a user
 created today can land on the first page as well as the last, as in a real tenant.
 
-Public API of `Tenant` (all methods are thread-safe; ids may be given as object ids):
+Public API of `Tenant` (thread-safe; a user may be named by id or by UPN):
 - queries: `user(id_or_upn)`, `users()`, `group(id)`, `groups()`, `expected(user_id)`,
   `truth()` (`ExpectedUser` per live user), `role_members(role_name)`
 - mutations: `add_user(...)`, `disable_user`, `enable_user`, `delete_user` (soft, or
@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import base64
 import bisect
+import gc
 import itertools
 import random
 import threading
@@ -196,7 +197,16 @@ class Tenant:
         self.delta_floor = 0
         self.listings = 0
         self._rng = random.Random(f"tenant:{spec.seed}")
-        _Generator(self, self._rng).run()
+        # The collector would re-scan every record on each full pass, during generation and
+        # later while pages are built; the records live as long as the tenant, so skip that.
+        was_enabled = gc.isenabled()
+        gc.disable()
+        try:
+            _Generator(self, self._rng).run()
+        finally:
+            if was_enabled:
+                gc.enable()
+        gc.freeze()
         self.change_seq = next(self._seq)
 
     # ---- lookups -----------------------------------------------------------------
@@ -210,14 +220,11 @@ class Tenant:
             return list(self._sorted)
 
     def users_from(self, after_id: str | None) -> Iterator[User]:
-        """Live users with an id greater than `after_id`, in listing order."""
+        """Live users with an id greater than `after_id`, in listing order (hold `lock`)."""
         start = 0 if after_id is None else bisect.bisect_right(self._ids, after_id)
         sorted_users = self._sorted
         for i in range(start, len(sorted_users)):
             yield sorted_users[i]
-
-    def deleted_user(self, key: str) -> User | None:
-        return self._deleted.get(key)
 
     def changed_since(self, seq: int, upto: int) -> list[tuple[str, User | None]]:
         """(id, user or None if purged) for objects changed in (seq, upto], in id order."""
@@ -314,8 +321,12 @@ class Tenant:
         methods: Iterable[str] = (), visible_after_seconds: float = 0.0,
         visible_after_listings: int = 0, user_id: str | None = None,
     ) -> User:
-        """A new user; `created` may be older than existing users (late replication), and
-        `visible_after_*` keep it out of listings for a while, as directory replication does."""
+        """A new user; `created` may be older than existing users (late replication).
+
+        Directory replication lag: the user stays out of listings (and `GET /users/{id}`)
+        for `visible_after_seconds`, and out of the next `visible_after_listings` listings of
+        `/users` (a listing starts with a request that has no `$skiptoken`), so 1 hides it
+        from exactly one listing."""
         with self.lock:
             n = len(self._by_id) + len(self._deleted) + 1
             uid = user_id or str(uuid.uuid5(_ID_NAMESPACE, f"{self.spec.seed}:added:{n}:{time.time_ns()}"))
@@ -453,6 +464,29 @@ def _mask(methods: Iterable[str]) -> int:
     return sum(catalog.METHOD_BIT[m] for m in set(methods))
 
 
+_PROFILE_MASKS = [_mask(names) for _, names in catalog.MFA_PROFILES]
+_PROFILE_CUMULATIVE = list(itertools.accumulate(w for w, _ in catalog.MFA_PROFILES))
+
+
+def _iso_ts(ts: int) -> str:
+    t = time.gmtime(ts)
+    return f"{t.tm_year:04d}-{t.tm_mon:02d}-{t.tm_mday:02d}T{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d}Z"
+
+
+def _unique(taken: dict[str, int], local: str, suffix: str) -> str:
+    """`local`, or `local2`, `local3`... so that local + suffix is unused."""
+    key = local + suffix
+    n = taken.get(key, 0) + 1
+    taken[key] = n
+    while n > 1 and (candidate := f"{local}{n}") + suffix in taken:
+        n += 1
+        taken[key] = n
+    if n > 1:
+        taken[candidate + suffix] = 1
+        return candidate
+    return local
+
+
 def _assignment_id(role: catalog.RoleDefinition, principal_id: str) -> str:
     """Graph's role-assignment ids look like a base64 mix of role and principal ids."""
     raw = uuid.UUID(role.template_id).bytes_le + uuid.UUID(principal_id).bytes_le
@@ -481,13 +515,14 @@ class _Generator:
 
     def _users(self) -> list[User]:
         spec, mix, rng = self.spec, self.spec.mix, self.rng
-        rand, choice = rng.random, rng.choice
-        as_of = spec.as_of
-        start = as_of - timedelta(days=6 * 365)
-        span = int((as_of - start).total_seconds()) - 86400
-        bulk = [iso(start + timedelta(seconds=rng.randrange(span))) for _ in range(8)]
+        rand, choice, randrange = rng.random, rng.choice, rng.randrange
+        as_of = int(spec.as_of.timestamp())
+        start = as_of - 6 * 365 * 86400
+        span = as_of - start - 86400
+        bulk = [start + randrange(span) for _ in range(8)]
+        bulk_iso = {ts: _iso_ts(ts) for ts in bulk}
         member_domains = (*spec.custom_domains, spec.domain) if spec.custom_domains else (spec.domain,)
-        upns: set[str] = set()
+        taken: dict[str, int] = {}
         out: list[User] = []
         members: list[User] = []
         for i in range(spec.users):
@@ -495,15 +530,10 @@ class _Generator:
             unicode_name = rand() < mix.unicode_names
             given, given_ascii = choice(catalog.UNICODE_GIVEN_NAMES if unicode_name else catalog.GIVEN_NAMES)
             sur, sur_ascii = choice(catalog.UNICODE_SURNAMES if unicode_name and rand() < 0.6 else catalog.SURNAMES)
-            local = f"{given_ascii}.{sur_ascii}".lower()
             uid = _uuid(rng)
             if guest:
                 ext = choice(catalog.GUEST_DOMAINS)
-                base, n = local, 1
-                while f"{local}_{ext}" in upns:
-                    n += 1
-                    local = f"{base}{n}"
-                upns.add(f"{local}_{ext}")
+                local = _unique(taken, f"{given_ascii}.{sur_ascii}".lower(), "_" + ext)
                 u = User(uid, f"{local}_{ext}#EXT#@{spec.domain}")
                 u.mail = f"{local}@{ext}"
                 u.is_guest = True
@@ -511,14 +541,9 @@ class _Generator:
                 r = rand()
                 domain = member_domains[0] if r < 0.85 or len(member_domains) == 1 else (
                     member_domains[-1] if r > 0.95 else member_domains[1 % len(member_domains)])
-                base, n = local, 1
-                while f"{local}@{domain}" in upns:
-                    n += 1
-                    local = f"{base}{n}"
-                upn = f"{local}@{domain}"
-                upns.add(upn)
-                u = User(uid, upn)
-                u.mail = upn if rand() < 0.95 else None
+                local = _unique(taken, f"{given_ascii}.{sur_ascii}".lower(), "@" + domain)
+                u = User(uid, f"{local}@{domain}")
+                u.mail = u.upn if rand() < 0.95 else None
                 u.company = choice(catalog.COMPANIES) if rand() < 0.8 else None
                 u.department = choice(catalog.DEPARTMENTS) if rand() < 0.9 else None
                 u.job_title = choice(catalog.JOB_TITLES) if rand() < 0.85 else None
@@ -533,38 +558,35 @@ class _Generator:
             u.given, u.surname = given, sur
             u.display = f"{given} {sur}" if rand() < 0.97 else None
             u.enabled = not (rand() < mix.disabled)
-            u.created = choice(bulk) if rand() < mix.bulk_imported else iso(
-                start + timedelta(seconds=rng.randrange(span)))
+            if rand() < mix.bulk_imported:
+                created = choice(bulk)
+                u.created = bulk_iso[created]
+            else:
+                created = start + randrange(span)
+                u.created = _iso_ts(created)
             if rand() >= mix.never_signed_in:
-                self._sign_ins(u)
+                self._sign_ins(u, created, as_of)
             u.methods = self._methods(u)
             out.append(u)
         return out
 
-    def _sign_ins(self, u: User) -> None:
+    def _sign_ins(self, u: User, created: int, as_of: int) -> None:
         rng = self.rng
-        created = parse_iso(u.created)
-        horizon = (self.spec.as_of - created).total_seconds()
         ago = rng.expovariate(1 / (20 * 86400)) if rng.random() < 0.85 else rng.uniform(90, 700) * 86400
-        ago = min(ago, max(horizon - 60, 60))
-        success = self.spec.as_of - timedelta(seconds=int(ago))
-        u.last_success = iso(success)
-        u.last_sign_in = u.last_success
+        success = as_of - int(min(ago, max(as_of - created - 60, 60)))
+        u.last_success = u.last_sign_in = _iso_ts(success)
         if rng.random() < 0.05:
-            u.last_sign_in = iso(success + timedelta(seconds=rng.randrange(60, 86400 * 3)))
+            u.last_sign_in = _iso_ts(success + rng.randrange(60, 86400 * 3))
         if rng.random() < 0.02:
             u.last_success = None
         if rng.random() < 0.7:
-            u.last_non_interactive = iso(success + timedelta(seconds=rng.randrange(0, 86400)))
+            u.last_non_interactive = _iso_ts(success + rng.randrange(0, 86400))
 
     def _methods(self, u: User) -> int:
         rng = self.rng
         if u.is_guest:
             return catalog.METHOD_BIT["email"] if rng.random() < 0.1 else 0
-        profiles = catalog.MFA_PROFILES
-        weights = [w for w, _ in profiles]
-        (_, names), = rng.choices(profiles, weights=weights)
-        mask = _mask(names)
+        mask = _PROFILE_MASKS[bisect.bisect(_PROFILE_CUMULATIVE, rng.random() * _PROFILE_CUMULATIVE[-1])]
         if mask and rng.random() < 0.1:
             mask |= catalog.METHOD_BIT["email"]
         return mask

@@ -38,6 +38,8 @@ MANAGER_EXPAND = "manager($select=id,displayName,userPrincipalName)"
 # `$expand` on a directory relationship returns at most 20 items, silently.
 EXPAND_LIMIT = 20
 LISTING_RESTARTS = 3
+# `$batch` items sent per round (8 requests of 20): enough to keep the limiter busy.
+ROUND_ITEMS = 160
 USER_TYPE = "#microsoft.graph.user"
 GROUP_TYPE = "#microsoft.graph.group"
 
@@ -109,8 +111,8 @@ def refusal_reason(error: GraphError) -> str:
         return (f"the tenant has no Microsoft Entra ID P1/P2 licence (Graph answered "
                 f"{error.status} {error.code})")
     if error.code == DENIED:
-        return (f"the app lacks the Graph permission for it (Graph answered "
-                f"{error.status} {error.code})")
+        return (f"the app lacks a Graph permission it needs (Graph answered "
+                f"{error.status} {error.code}: {error.message})")
     return f"Graph refused it ({error.status} {error.code}: {error.message})"
 
 
@@ -237,10 +239,12 @@ def _user_query_fallback(query: UserQuery, error: GraphError,
     if query.sign_in and (error.code in (NON_PREMIUM, DENIED) or SIGN_IN_FIELD in error.message):
         availability.degrade("last_sign_in", refusal_reason(error))
         return query.without(sign_in=False)
-    if query.manager and error.status == 400 and "manager" in error.message.lower():
+    if error.status != 400:
+        return None
+    if query.manager:
         availability.degrade("manager", refusal_reason(error))
         return query.without(manager=False)
-    if query.is_advanced and error.status == 400:
+    if query.is_advanced:
         log.info("Graph refused the domain filter (%s); filtering users locally instead",
                  error.code)
         return query.without(advanced=False)
@@ -306,28 +310,48 @@ class Memberships:
         return len(self._by_user)
 
 
+async def _in_rounds(client: GraphClient, pending: list[tuple[str, str]],
+                    consume: Callable[[str, BatchResponse], str | None]) -> None:
+    """`$batch` GETs keyed by owner, a bounded round at a time; `consume` returns a next link.
+
+    Rounds keep memory flat: a round's responses are consumed before the next is sent, instead
+    of holding every member list of the tenant at once.
+    """
+    while pending:
+        round_, pending = pending[:ROUND_ITEMS], pending[ROUND_ITEMS:]
+        responses = await client.batch(
+            [BatchRequest(str(i), url) for i, (_, url) in enumerate(round_)])
+        for (owner, _), response in zip(round_, responses, strict=True):
+            link = consume(owner, response)
+            if link:
+                pending.append((owner, client.relative(link)))
+
+
+def _values(response: BatchResponse) -> tuple[list[Any], str | None]:
+    """An item's `value` list and next link; 404 (deleted meanwhile) is empty, others raise."""
+    if response.status == 404:
+        return [], None
+    if response.status != 200:
+        raise response.error()
+    body = response.body if isinstance(response.body, Mapping) else {}
+    values = body.get("value")
+    link = body.get("@odata.nextLink")
+    return (values if isinstance(values, list) else [],
+            link if isinstance(link, str) and link else None)
+
+
 async def _members(client: GraphClient, group_ids: Sequence[str],
                    on_members: Callable[[str, list[str]], None]) -> None:
     """Every direct user member of each group, through `$batch`, following each nextLink."""
-    pending = [(gid, build_url(f"/groups/{gid}/members", {"$select": "id", "$top": 999}))
-               for gid in group_ids]
-    while pending:
-        requests = [BatchRequest(str(i), url) for i, (_, url) in enumerate(pending)]
-        responses = await client.batch(requests)
-        following: list[tuple[str, str]] = []
-        for (gid, _), response in zip(pending, responses, strict=True):
-            if response.status == 404:  # deleted since it was listed
-                continue
-            if response.status != 200:
-                raise response.error()
-            body = response.body if isinstance(response.body, Mapping) else {}
-            values = body.get("value") or []
-            on_members(gid, [m["id"] for m in values
-                             if isinstance(m, Mapping) and "id" in m and _is_type(m, USER_TYPE)])
-            link = body.get("@odata.nextLink")
-            if isinstance(link, str) and link:
-                following.append((gid, client.relative(link)))
-        pending = following
+    def consume(gid: str, response: BatchResponse) -> str | None:
+        values, link = _values(response)
+        on_members(gid, [m["id"] for m in values
+                         if isinstance(m, Mapping) and "id" in m and _is_type(m, USER_TYPE)])
+        return link
+
+    await _in_rounds(client, [(gid, build_url(f"/groups/{gid}/members",
+                                              {"$select": "id", "$top": 999}))
+                              for gid in group_ids], consume)
 
 
 async def group_memberships(client: GraphClient) -> Memberships:
@@ -361,9 +385,17 @@ async def group_memberships(client: GraphClient) -> Memberships:
         memberships = Memberships()
         incomplete.clear()
 
-    url = build_url("/groups", {"$select": "id,displayName", "$expand": "members($select=id)",
-                                "$top": 999})
-    await _complete_listing(client, url, consume, reset)
+    expanded = build_url("/groups", {"$select": "id,displayName",
+                                     "$expand": "members($select=id)", "$top": 999})
+    try:
+        await _complete_listing(client, expanded, consume, reset)
+    except GraphError as error:
+        if error.status != 400:
+            raise
+        # A Graph that refuses the expansion: every group's members are read through $batch.
+        reset()
+        await _complete_listing(client, build_url("/groups", {"$select": "id,displayName",
+                                                               "$top": 999}), consume, reset)
 
     def add(gid: str, user_ids: list[str]) -> None:
         index = memberships.add_group(gid, None)
@@ -377,30 +409,20 @@ async def group_memberships(client: GraphClient) -> Memberships:
 async def memberships_of(client: GraphClient, user_ids: Sequence[str]) -> Memberships:
     """The groups of a few users, asked per user through `$batch` (small incremental runs)."""
     memberships = Memberships()
-    pending = [(uid, build_url(f"/users/{uid}/memberOf/microsoft.graph.group",
-                               {"$select": "id,displayName", "$top": 999}))
-               for uid in user_ids]
-    while pending:
-        responses = await client.batch(
-            [BatchRequest(str(i), url) for i, (_, url) in enumerate(pending)])
-        following: list[tuple[str, str]] = []
-        for (uid, _), response in zip(pending, responses, strict=True):
-            if response.status == 404:
-                continue
-            if response.status != 200:
-                raise response.error()
-            body = response.body if isinstance(response.body, Mapping) else {}
-            for group in body.get("value") or []:
-                if isinstance(group, Mapping) and isinstance(group.get("id"), str) \
-                        and _is_type(group, GROUP_TYPE):
-                    name = group.get("displayName")
-                    index = memberships.add_group(group["id"],
-                                                  name if isinstance(name, str) else None)
-                    memberships.add_member(uid, index)
-            link = body.get("@odata.nextLink")
-            if isinstance(link, str) and link:
-                following.append((uid, client.relative(link)))
-        pending = following
+
+    def consume(uid: str, response: BatchResponse) -> str | None:
+        values, link = _values(response)
+        for group in values:
+            if isinstance(group, Mapping) and isinstance(group.get("id"), str) \
+                    and _is_type(group, GROUP_TYPE):
+                name = group.get("displayName")
+                index = memberships.add_group(group["id"], name if isinstance(name, str) else None)
+                memberships.add_member(uid, index)
+        return link
+
+    await _in_rounds(client, [(uid, build_url(f"/users/{uid}/memberOf/microsoft.graph.group",
+                                              {"$select": "id,displayName", "$top": 999}))
+                              for uid in user_ids], consume)
     return memberships
 
 
@@ -462,7 +484,16 @@ async def admin_roles(client: GraphClient) -> dict[str, tuple[str, ...]]:
         for user_id in user_ids:
             held.setdefault(user_id, set()).update(via_group[gid])
 
-    await _members(client, list(via_group), add)
+    try:
+        await _members(client, list(via_group), add)
+    except GraphError as error:
+        if error.status != 403:
+            raise
+        # Without the members, anyone might hold a role through a group: all roles are unknown.
+        raise GraphError(error.status, error.code,
+                         "roles are also held through role-assignable groups, whose members need "
+                         "GroupMember.Read.All, Group.Read.All or Directory.Read.All",
+                         error.request_id) from None
     return {user_id: tuple(sorted(roles)) for user_id, roles in held.items()}
 
 

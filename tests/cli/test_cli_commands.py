@@ -131,21 +131,25 @@ def test_test_command_with_a_wrong_secret_exits_1_without_the_secret(
 
 # --- validate ----------------------------------------------------------------------------------
 
-def test_validate_accepts_what_run_produced(small: SimulatedGraph, tmp_path: Path) -> None:
-    out = tmp_path / "out.ndjson"
-    assert connector("run", "--config", write_config(tmp_path, small), "--state",
-                     tmp_path / "s.json", "--output", out).returncode == 0
-    result = connector("validate", out)
+@pytest.fixture(scope="module")
+def produced(small: SimulatedGraph, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    directory = tmp_path_factory.mktemp("produced")
+    out = directory / "out.ndjson"
+    assert connector("run", "--config", write_config(directory, small), "--state",
+                     directory / "s.json", "--output", out).returncode == 0
+    return out
+
+
+def test_validate_accepts_what_run_produced(produced: Path) -> None:
+    result = connector("validate", produced)
     assert result.returncode == 0
     assert "120 events, 120 valid, 0 invalid" in result.stderr
 
 
-def test_validate_names_line_and_json_path_of_each_problem(small: SimulatedGraph,
+def test_validate_names_line_and_json_path_of_each_problem(produced: Path,
                                                           tmp_path: Path) -> None:
     out = tmp_path / "out.ndjson"
-    assert connector("run", "--config", write_config(tmp_path, small), "--state",
-                     tmp_path / "s.json", "--output", out).returncode == 0
-    events = load_events(out)[:3]
+    events = load_events(produced)[:3]
     events[1]["user"]["type_id"] = 42
     events[2]["class_uid"] = 1
     out.write_bytes(b"\n".join(orjson.dumps(e) for e in events) + b"\n")

@@ -2,7 +2,7 @@
 
 Timeline (T0 = two hours ago):
 - before run 1: D created at T0 (visible), C created at T0 - 10 min but not replicated yet
-  (hidden from the first listing: the simulator counts the listing that hides it, hence 2);
+  (hidden from the first listing);
 - run 1 (full) delivers everyone visible, D included; its watermark is T0;
 - between runs: A created now, B created at T0 - 20 min (it replicated late);
 - run 2 (incremental, overlap 60 min) must emit exactly A, B and C - not D again;
@@ -54,7 +54,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runs]:
         ids = {
             "D": tenant.add_user(display_name="Dora Delivered", created=t0).id,
             "C": tenant.add_user(display_name="Carl Replicating", created=t0 - timedelta(minutes=10),
-                                 visible_after_listings=2, methods=["fido2SecurityKey"]).id,
+                                 visible_after_listings=1, methods=["fido2SecurityKey"]).id,
         }
         config = write_config(directory, sim, incremental_overlap_minutes=60)
         state, out = directory / "state.json", directory / "events.ndjson"

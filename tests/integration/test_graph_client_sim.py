@@ -12,24 +12,9 @@ from connector.config import load_settings
 from connector.graph.client import BatchRequest, GraphClient, GraphError, GraphUnavailable
 from connector.graph.throttle import Throttle
 from entrasim import SimulatedGraph, TenantSpec
+from tests.cli.virtual_time import VirtualTime
 
 T = TypeVar("T")
-
-
-class VirtualTime:
-    """A clock and sleep that skip waits instantly, recording them (limiters and retries)."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.slept: list[float] = []
-
-    def clock(self) -> float:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-        self.now += seconds
-        await asyncio.sleep(0)
 
 
 @pytest.fixture(scope="module")
@@ -147,10 +132,10 @@ def test_giving_up_after_the_deadline_names_the_cause(sim: SimulatedGraph) -> No
     assert "gave up" in str(caught.value)
 
 
-def test_refusals_carry_graph_error_code(tmp_path: Any) -> None:
-    with SimulatedGraph(TenantSpec(seed=9, users=20, licence="free")) as free:
-        with pytest.raises(GraphError) as caught:
-            _run(free, lambda c: c.get_json("/users?$select=id,signInActivity"))
+def test_refusals_carry_graph_error_code() -> None:
+    with SimulatedGraph(TenantSpec(seed=9, users=20, licence="free")) as free, \
+            pytest.raises(GraphError) as caught:
+        _run(free, lambda c: c.get_json("/users?$select=id,signInActivity"))
     assert caught.value.status == 403
     assert caught.value.code == "Authentication_RequestFromNonPremiumTenantOrB2CTenant"
     assert caught.value.request_id

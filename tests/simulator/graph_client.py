@@ -3,12 +3,12 @@ simulator wrote, and a token from its token endpoint."""
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Callable
 from typing import Any
 
-import ssl
-
 import httpx
+
 from entrasim import SimulatedGraph
 
 GraphClient = Callable[..., httpx.Client]

@@ -9,6 +9,7 @@ import json
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -19,9 +20,9 @@ from entrasim import DEFAULT_PERMISSIONS, SimulatedGraph, make_client_certificat
 from tests.simulator.graph_client import GraphClient, MakeSim, fetch_token, ssl_context, token_form
 
 
-def _claims(token: str) -> dict[str, object]:
+def _claims(token: str) -> dict[str, Any]:
     payload = token.split(".")[1]
-    decoded: dict[str, object] = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    decoded: dict[str, Any] = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
     return decoded
 
 
@@ -38,7 +39,7 @@ def test_client_secret_credential_gets_a_jwt_with_the_granted_roles(sim_p2: Simu
             return (await cred.get_token(sim_p2.scope)).token
 
     claims = _claims(asyncio.run(get()))
-    assert set(claims["roles"]) == DEFAULT_PERMISSIONS  # type: ignore[arg-type]
+    assert set(claims["roles"]) == DEFAULT_PERMISSIONS
     assert claims["tid"] == sim_p2.spec.tenant_id
     assert claims["appid"] == sim_p2.spec.client_id
     assert isinstance(claims["exp"], int) and claims["exp"] > time.time()

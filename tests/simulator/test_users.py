@@ -6,7 +6,6 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from entrasim import DEFAULT_PERMISSIONS, SimulatedGraph
-
 from tests.simulator.graph_client import GraphClient, MakeSim, list_all
 
 EVENTUAL = {"ConsistencyLevel": "eventual"}

@@ -1,0 +1,186 @@
+"""What the fault tests share: an in-process run on virtual time, and the CLI in a subprocess.
+
+In-process runs put the connector's waits (Retry-After, backoff, the reporting budget's 10 s
+window) on a virtual clock, so a storm that would take minutes of real sleeping takes seconds.
+Everything else is real: the simulated tenant answers over sockets and TLS, faults and all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from connector.config import load_settings
+from connector.graph.client import GraphClient
+from connector.graph.throttle import Throttle
+from connector.inventory import Batch, Collection, Summary
+from connector.plugin import PRODUCT
+from entrasim import SimulatedGraph
+from tests.cli.truth import REPO
+from tests.cli.virtual_time import VirtualTime
+from tests.intake_receiver import IntakeReceiver
+
+
+class ObservedTime(VirtualTime):
+    """Virtual time that tells `on_sleep` about each wait (e.g. to end a fault once waited out)."""
+
+    def __init__(self, on_sleep: Callable[[float], None]) -> None:
+        super().__init__()
+        self._on_sleep = on_sleep
+
+    async def sleep(self, seconds: float) -> None:
+        await super().sleep(seconds)
+        self._on_sleep(seconds)
+
+
+@dataclass
+class Outcome:
+    """What an in-process run produced before it ended (completed, failed, or was cut off)."""
+
+    batches: list[Batch]
+    summary: Summary
+    client: GraphClient
+    error: Exception | None = None
+
+    @property
+    def events(self) -> list[dict[str, Any]]:
+        return [orjson.loads(e) for b in self.batches for e in b.events]
+
+    @property
+    def ids(self) -> list[str]:
+        return [e["user"]["uid"] for e in self.events]
+
+
+def run_collection(sim: SimulatedGraph, checkpoint: Mapping[str, Any] | None = None, *,
+                   time_source: VirtualTime | None = None,
+                   on_batch: Callable[[int], None] | None = None, **config: Any) -> Outcome:
+    """One collection cycle through `Collection` with waits on virtual time.
+
+    A failure does not raise: it is kept in `error`, beside the batches delivered before it.
+    """
+    settings = load_settings(sim.connector_config(**config))
+    virtual = time_source or VirtualTime()
+
+    async def main() -> Outcome:
+        throttle = Throttle.create(max_concurrency=int(settings.max_concurrency),
+                                   deadline_seconds=float(settings.retry_deadline_seconds),
+                                   clock=virtual.clock, sleep=virtual.sleep)
+        client = GraphClient.from_settings(settings, throttle=throttle)
+        collection = Collection(settings, checkpoint, client, product=PRODUCT)
+        outcome = Outcome([], collection.summary, client)
+        try:
+            async for batch in collection.batches():
+                outcome.batches.append(batch)
+                if on_batch is not None:
+                    on_batch(len(outcome.batches))
+        except Exception as exc:
+            outcome.error = exc
+        finally:
+            await client.aclose()
+        return outcome
+
+    return asyncio.run(main())
+
+
+# --- the CLI, as a separate process ----------------------------------------------------------
+
+@dataclass(frozen=True)
+class Paths:
+    config: Path
+    state: Path
+
+
+def write_run_config(directory: Path, sim: SimulatedGraph, receiver: IntakeReceiver, *,
+                     intake: Mapping[str, Any] | None = None, **overrides: Any) -> Paths:
+    """A configuration file for `sim` delivering to `receiver`; `intake` adds intake keys."""
+    directory.mkdir(parents=True, exist_ok=True)
+    block = {"url": receiver.url, "batch_size": 500, **(intake or {})}
+    config = sim.connector_config(intake=block, **overrides)
+    path = directory / "config.json"
+    path.write_text(json.dumps(config), encoding="utf-8")
+    return Paths(path, directory / "state.json")
+
+
+def start_run(paths: Paths, *extra: str,
+              env: Mapping[str, str] | None = None) -> subprocess.Popen[str]:
+    """`python -m connector [extra] run` into the configured intake, started and left running."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "connector", *extra, "run", "--config", str(paths.config),
+         "--state", str(paths.state)],
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=None if env is None else dict(env))
+
+
+@dataclass(frozen=True)
+class Finished:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def finish(process: subprocess.Popen[str], timeout: float = 120) -> Finished:
+    stdout, stderr = process.communicate(timeout=timeout)
+    return Finished(process.returncode, stdout, stderr)
+
+
+def run_to_end(paths: Paths, *extra: str, timeout: float = 120) -> Finished:
+    return finish(start_run(paths, *extra), timeout)
+
+
+def wait_for_batches(receiver: IntakeReceiver, count: int, process: subprocess.Popen[str],
+                     timeout: float = 60) -> None:
+    """Return as soon as the receiver has acknowledged `count` batches (polling every 2 ms)."""
+    give_up = time.monotonic() + timeout
+    while len(receiver.batches) < count:
+        if process.poll() is not None:
+            raise AssertionError(f"the run ended (exit {process.returncode}) before "
+                                 f"{count} batches were acknowledged")
+        if time.monotonic() > give_up:
+            raise AssertionError(f"fewer than {count} batches acknowledged after {timeout} s")
+        time.sleep(0.002)
+
+
+def wait_until_listening(receiver: IntakeReceiver, timeout: float = 30) -> None:
+    """Return once the receiver's port accepts connections again (after `go_down`)."""
+    address = ("127.0.0.1", int(receiver.url.rpartition(":")[2]))
+    give_up = time.monotonic() + timeout
+    while True:
+        try:
+            socket.create_connection(address, timeout=1).close()
+            return
+        except OSError:
+            if time.monotonic() > give_up:
+                raise
+            time.sleep(0.05)
+
+
+def kill(process: subprocess.Popen[str]) -> Finished:
+    """SIGKILL, as the OOM killer or a lost machine would; what it had printed is returned."""
+    process.send_signal(signal.SIGKILL)
+    killed = finish(process, timeout=30)
+    assert killed.returncode == -signal.SIGKILL
+    return killed
+
+
+def received_ids(receiver: IntakeReceiver) -> list[str]:
+    return [event["user"]["uid"] for event in receiver.events]
+
+
+def load_state(paths: Paths) -> dict[str, Any] | None:
+    """The state file, which must parse whenever it exists."""
+    if not paths.state.exists():
+        return None
+    state = orjson.loads(paths.state.read_bytes())
+    assert isinstance(state, dict)
+    return state

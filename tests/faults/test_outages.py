@@ -1,0 +1,108 @@
+"""Outages longer than the connector's patience: the run stops, clearly, without losing anyone.
+
+`python -m connector run` in a subprocess (real time, real sockets) against a simulated tenant
+and a loopback intake. A run that gives up exits 1 with one clear line and leaves a checkpoint
+that covers exactly what was acknowledged, so the next run delivers the rest.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+from entrasim import SimulatedGraph
+from tests.conftest import MakeSim
+from tests.faults.conftest import FAST_PERMISSIONS
+from tests.faults.harness import (
+    finish,
+    load_state,
+    received_ids,
+    run_to_end,
+    start_run,
+    wait_for_batches,
+    wait_until_listening,
+    write_run_config,
+)
+from tests.intake_receiver import IntakeReceiver
+
+BATCH = 200
+DEADLINE = 1  # seconds: delivery_deadline_seconds and retry_deadline_seconds
+OUTAGE = DEADLINE + 2.5
+
+
+def _small(make_sim: MakeSim) -> SimulatedGraph:
+    return make_sim(seed=61, users=2000, licence="P2", permissions=FAST_PERMISSIONS)
+
+
+def _assert_everyone_once_but_at_most_one_batch_twice(receiver: IntakeReceiver,
+                                                       sim: SimulatedGraph) -> None:
+    ids = received_ids(receiver)
+    assert set(ids) == set(sim.tenant.truth())
+    assert sum(n - 1 for n in Counter(ids).values()) <= BATCH
+
+
+def test_an_intake_down_past_the_delivery_deadline_stops_the_run_and_the_next_delivers_the_rest(
+        make_sim: MakeSim, receiver: IntakeReceiver, tmp_path: Path) -> None:
+    sim = _small(make_sim)
+    paths = write_run_config(tmp_path, sim, receiver, batch_size=BATCH, page_size=100,
+                             intake={"delivery_deadline_seconds": DEADLINE})
+    failing = start_run(paths)
+    wait_for_batches(receiver, 3, failing)
+    receiver.go_down(OUTAGE)
+    failed = finish(failing)
+    acknowledged = len(receiver.events)
+
+    assert failed.returncode == 1
+    assert f"gave up delivering a batch of {BATCH} events to {receiver.url}" in failed.stderr
+    assert f"deadline {DEADLINE} s" in failed.stderr
+    assert "the checkpoint was not advanced" in failed.stderr
+    assert 3 * BATCH <= acknowledged < len(sim.tenant.truth())
+
+    wait_until_listening(receiver)
+    rerun = run_to_end(paths)
+    assert rerun.returncode == 0, rerun.stderr
+    _assert_everyone_once_but_at_most_one_batch_twice(receiver, sim)
+
+
+def test_a_failed_delivery_leaves_the_checkpoint_file_exactly_as_it_was(
+        make_sim: MakeSim, receiver: IntakeReceiver, tmp_path: Path) -> None:
+    sim = _small(make_sim)
+    paths = write_run_config(tmp_path, sim, receiver, batch_size=BATCH,
+                             intake={"delivery_deadline_seconds": DEADLINE})
+    assert run_to_end(paths).returncode == 0
+    committed = paths.state.read_bytes()
+    new = {sim.tenant.add_user().id for _ in range(5)}
+
+    receiver.go_down(OUTAGE)
+    failed = run_to_end(paths)
+    assert failed.returncode == 1
+    assert "gave up delivering a batch of 5 events" in failed.stderr
+    assert paths.state.read_bytes() == committed
+
+    wait_until_listening(receiver)
+    before = len(receiver.events)
+    assert run_to_end(paths).returncode == 0
+    assert {e["user"]["uid"] for e in receiver.events[before:]} == new
+
+
+def test_graph_failing_past_the_retry_deadline_stops_the_run_and_the_next_delivers_the_rest(
+        make_sim: MakeSim, receiver: IntakeReceiver, tmp_path: Path) -> None:
+    sim = _small(make_sim)
+    paths = write_run_config(tmp_path, sim, receiver, batch_size=BATCH, page_size=100,
+                             retry_deadline_seconds=DEADLINE)
+    failing = start_run(paths)
+    wait_for_batches(receiver, 3, failing)
+    sim.faults.routes = frozenset({"GET /users"})
+    sim.faults.p_503 = 1.0
+    failed = finish(failing)
+    sim.faults.reset()
+    state = load_state(paths)
+
+    assert failed.returncode == 1
+    assert "gave up" in failed.stderr and "503" in failed.stderr
+    assert "the checkpoint was not advanced" in failed.stderr
+    assert state is not None and state["in_progress"] is not None
+
+    rerun = run_to_end(paths)
+    assert rerun.returncode == 0, rerun.stderr
+    _assert_everyone_once_but_at_most_one_batch_twice(receiver, sim)
