@@ -48,7 +48,7 @@ class RunFailed(Exception):
     """A collection stopped part-way; the message says why and what was kept."""
 
 
-REPORTED_ERRORS: tuple[type[Exception], ...] = (RunFailed, UsageError, *EXPECTED_ERRORS)
+REPORTED_ERRORS: tuple[type[Exception], ...] = (RunFailed, *EXPECTED_ERRORS)
 
 
 def _stderr(*lines: str) -> None:

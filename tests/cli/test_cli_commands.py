@@ -174,3 +174,34 @@ def test_python_m_connector_without_a_command_shows_usage() -> None:
     result = connector()
     assert result.returncode == 2
     assert "usage: python -m connector" in result.stderr
+
+
+def test_run_giving_up_on_graph_exits_1_with_one_line_and_no_checkpoint(
+        small: SimulatedGraph, tmp_path: Path) -> None:
+    small.faults.routes = frozenset({"GET /users"})
+    small.faults.p_503 = 1.0
+    try:
+        result = connector("run", "--config",
+                           write_config(tmp_path, small, retry_deadline_seconds=2),
+                           "--state", tmp_path / "s.json", "--output", tmp_path / "out.ndjson")
+    finally:
+        small.faults.reset()
+    assert result.returncode == 1
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "gave up" in errors[0] and "0 events delivered" in errors[0]
+    assert not (tmp_path / "s.json").exists()
+    _no_traceback(result.stderr)
+
+
+def test_run_without_output_delivers_to_the_configured_intake(small: SimulatedGraph,
+                                                              tmp_path: Path) -> None:
+    from tests.intake_receiver import IntakeReceiver
+
+    with IntakeReceiver() as receiver:
+        config = write_config(tmp_path, small, intake={"url": receiver.url, "gzip": True,
+                                                       "api_key": SENTINEL})
+        result = connector("run", "--config", config, "--state", tmp_path / "s.json")
+        received = receiver.events
+    assert result.returncode == 0, result.stderr
+    assert len({e["user"]["uid"] for e in received}) == 120
+    assert SENTINEL not in result.stderr + result.stdout
