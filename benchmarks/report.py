@@ -150,6 +150,7 @@ def baseline_table(results: Sequence[SizeResult]) -> list[str]:
                 f"{extrapolated:,.0f}",
                 f"{r.full.wall_seconds:.1f}",
                 f"{extrapolated / r.full.wall_seconds:.1f}x",
+                f"{extrapolated / r.floor_seconds:.1f}x" if r.floor_seconds > 0 else "n/a",
             ]
         )
     return _table(
@@ -164,6 +165,7 @@ def baseline_table(results: Sequence[SizeResult]) -> list[str]:
             "extrapolated s (whole tenant)",
             "connector wall s",
             "speed-up",
+            "speed-up at the floor (ceiling)",
         ],
         rows,
     )
@@ -201,12 +203,25 @@ def incremental_table(results: Sequence[SizeResult]) -> list[str]:
 
 
 def endpoint_table(run: Run) -> list[str]:
-    routes = [*run.traffic.by_route.items(), *((f"{r} (identity platform, not Graph)", c)
-                                               for r, c in run.traffic.identity.items())]
-    rows = [[f"`{route}`", f"{c.get('requests', 0):,}", f"{c.get('batch_items', 0):,}", f"{c.get('ru', 0):,}",
-             f"{c.get('reporting', 0):,}", f"{c.get('throttled', 0):,}", f"{c.get('errors', 0):,}"]
-            for route, c in routes]
-    return _table(["endpoint", "HTTP requests", "batch items", "RU", "reporting", "429s", "errors"], rows)
+    routes = [
+        *run.traffic.by_route.items(),
+        *((f"{r} (identity platform, not Graph)", c) for r, c in run.traffic.identity.items()),
+    ]
+    rows = [
+        [
+            f"`{route}`",
+            f"{c.get('requests', 0):,}",
+            f"{c.get('batch_items', 0):,}",
+            f"{c.get('ru', 0):,}",
+            f"{c.get('reporting', 0):,}",
+            f"{c.get('throttled', 0):,}",
+            f"{c.get('errors', 0):,}",
+        ]
+        for route, c in routes
+    ]
+    return _table(
+        ["endpoint", "HTTP requests", "batch items", "RU", "reporting", "429s", "errors"], rows
+    )
 
 
 def verdicts(results: Sequence[SizeResult], cpu: Cpu | None) -> list[Verdict]:

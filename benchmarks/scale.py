@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from benchmarks.baseline import BaselineResult
 from benchmarks.tenant import TenantFacts, TenantProcess
 from entrasim import floor_from_counters, throttling_floor_seconds
 
@@ -83,7 +84,7 @@ class SizeResult:
     full: Run
     incremental: Run
     new_users: int
-    baseline: Any = None  # baseline.BaselineResult, when measured
+    baseline: BaselineResult | None = None
     notes: list[str] = field(default_factory=list)
 
     @property

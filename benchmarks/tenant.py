@@ -2,10 +2,9 @@
 
 `python -m entrasim` serves counters to other processes but cannot be mutated from outside,
 and the incremental run needs 10 new users. Hosting `SimulatedGraph` in a spawned process of
-our own keeps what matters from the CLI (the server has its own interpreter and GIL, so
-neither the connector nor the baseline shares a core's worth of Python with it) and adds the
-few commands the benchmark needs: reset counters, read counters, add users, describe the
-tenant.
+our own keeps what matters from the CLI (the server has its own interpreter, so it shares no
+GIL with the baseline, which runs in the benchmark's process) and adds the few commands the
+benchmark needs: reset counters, read counters, add users, describe the tenant.
 """
 
 from __future__ import annotations

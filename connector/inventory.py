@@ -21,7 +21,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Iterable, Mapping, Sequence
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, TypeVar
@@ -152,7 +161,10 @@ def _parse_time(value: Any) -> datetime | None:
         moment = moment.replace(tzinfo=UTC)
     if moment.year <= 1:
         return None
-    return moment.astimezone(UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        return None
 
 
 def _iso(moment: datetime) -> str:
@@ -170,7 +182,28 @@ class Progress:
     query: dict[str, Any] = field(default_factory=dict)
     max_created: datetime | None = None
     recent: dict[str, datetime] = field(default_factory=dict)
+    # Graph happens to list users in id order: while it does, "delivered up to id X" is a
+    # compact record of everything this run delivered, used if a resume link has expired.
+    upto: str | None = None
+    ordered: bool = True
+    earlier_upto: str | None = None
     _pruned_size: int = 1024
+
+    def note_emitted(self, user_id: str) -> None:
+        if self.ordered:
+            if self.upto is not None and user_id <= self.upto:
+                self.ordered = False
+            else:
+                self.upto = user_id
+
+    def delivered_before(self, user_id: str, created: datetime | None) -> bool:
+        """Whether an earlier process of this run certainly delivered `user_id`.
+
+        True only for ids up to what was delivered in id order, and for users created before
+        that run began minus the overlap (so surely replicated when the listing passed them).
+        """
+        return (self.earlier_upto is not None and user_id <= self.earlier_upto
+                and created is not None and created <= self.started - self.overlap)
 
     def note_delivered(self, user_id: str, created: datetime | None) -> None:
         if created is None:
@@ -210,6 +243,8 @@ class Progress:
             "skip_ids": list(skip_ids),
             "max_created": _iso(self.max_created) if self.max_created else None,
             "recent": [[uid, _iso(c)] for uid, c in self.recent.items()],
+            "started": _iso(self.started),
+            "ordered_upto": self.upto if self.ordered else None,
         }
 
 
@@ -260,7 +295,8 @@ def _domain_of(address: Any) -> str | None:
     return address.rpartition("@")[2].strip().lower() or None
 
 
-def make_filter(include_guests: bool, domains: Iterable[str]) -> Any:
+def make_filter(include_guests: bool, domains: Iterable[str]
+                ) -> Callable[[Mapping[str, Any]], bool]:
     """The settings' user filters, applied to every record whatever Graph already filtered."""
     wanted = frozenset(d.lower() for d in domains)
 
@@ -371,11 +407,105 @@ class MfaPlan:
 # --- the run ----------------------------------------------------------------------------------
 
 @dataclass(slots=True)
-class _Facts:
-    """What the sources learnt, for the join; None = that fact is unknown for everyone."""
+class Lookups:
+    """What the bulk or per-user sources learnt; None = that fact is unknown for everyone."""
 
     memberships: Memberships | None = None
     roles: dict[str, tuple[str, ...]] | None = None
+
+
+class PageJoin:
+    """The per-page step, pure and synchronous: filter, join with the lookups, map to OCSF.
+
+    Every listed item ends as exactly one of: an event, a skip (counted, logged with the user
+    id), a user filtered out, or a user already delivered.
+    """
+
+    def __init__(self, *, lookups: Lookups, keep: Callable[[Mapping[str, Any]], bool],
+                 summary: Summary, tenant_uid: str, product: ocsf.Product,
+                 collected_at_ms: int) -> None:
+        self.lookups = lookups
+        self.keep = keep
+        self.summary = summary
+        self.tenant_uid = tenant_uid
+        self.product = product
+        self.collected_at_ms = collected_at_ms
+        self._groups: dict[int, ocsf.Group] = {}
+        self._mfa: dict[MfaFacts, ocsf.Mfa] = {}
+
+    def _skip(self, user_id: str | None, reason: str) -> None:
+        self.summary.skipped.append(SkippedRecord(user_id, reason))
+        if user_id is None:
+            log.warning("skipped a user record: %s", reason)
+        else:
+            log.warning("skipped user %s: %s", user_id, reason)
+
+    def fresh(self, items: Sequence[Any], seen: set[str], progress: Progress, *,
+              restarted: bool = False) -> list[dict[str, Any]]:
+        """The page's users this run must emit: with an id, wanted, not delivered before."""
+        summary = self.summary
+        out: list[dict[str, Any]] = []
+        for user in items:
+            summary.users_listed += 1
+            uid = user.get("id") if isinstance(user, dict) else None
+            if not isinstance(uid, str) or not uid.strip():
+                self._skip(None, "record without a usable id")
+                continue
+            if not self.keep(user):
+                summary.filtered_out += 1
+                continue
+            created = _parse_time(user.get("createdDateTime"))
+            if uid in seen or (restarted and progress.delivered_before(uid, created)):
+                summary.already_delivered += 1
+                progress.note_delivered(uid, created)
+            else:
+                out.append(user)
+        return out
+
+    def facts(self, user: Mapping[str, Any], mfa_table: MfaTable | None) -> ocsf.UserFacts:
+        uid = user["id"]
+        lookups = self.lookups
+        groups: tuple[ocsf.Group, ...] | None = None
+        if lookups.memberships is not None:
+            names = lookups.memberships.groups
+            found_groups = []
+            for index in lookups.memberships.indexes_of(uid):
+                group = self._groups.get(index)
+                if group is None:
+                    gid, name = names[index]
+                    group = self._groups[index] = ocsf.Group(gid, name)
+                found_groups.append(group)
+            groups = tuple(found_groups)
+        roles = lookups.roles.get(uid, ()) if lookups.roles is not None else None
+        mfa: ocsf.Mfa | None = None
+        found = mfa_table.get(uid) if mfa_table is not None else None
+        if found is not None:
+            mfa = self._mfa.get(found)
+            if mfa is None:
+                mfa = self._mfa[found] = ocsf.Mfa(found.registered, found.methods)
+        manager = user.get("manager")
+        return ocsf.UserFacts(groups=groups, roles=roles, mfa=mfa,
+                              manager=manager if isinstance(manager, Mapping) else None)
+
+    def events(self, fresh: Sequence[dict[str, Any]], mfa_table: MfaTable | None,
+               seen: set[str], progress: Progress) -> Iterator[tuple[str, bytes]]:
+        """(user id, serialised event) for each fresh user; bookkeeping before each yield."""
+        for user in fresh:
+            uid: str = user["id"]
+            if uid in seen:  # listed twice in one page
+                self.summary.already_delivered += 1
+                continue
+            try:
+                data = orjson.dumps(ocsf.to_event(
+                    user, self.facts(user, mfa_table), collected_at_ms=self.collected_at_ms,
+                    tenant_id=self.tenant_uid, product=self.product))
+            except Exception as exc:  # one bad record never ends the run
+                self._skip(uid, f"{type(exc).__name__}: {exc}")
+                continue
+            seen.add(uid)
+            progress.note_emitted(uid)
+            progress.note_delivered(uid, _parse_time(user.get("createdDateTime")))
+            yield uid, data
 
 
 class Collection:
@@ -394,8 +524,6 @@ class Collection:
         self._raw_checkpoint = checkpoint
         self._keep = make_filter(bool(settings.include_guests), settings.domains or ())
         self._fallback: MfaFallback = getattr(settings, "mfa_fallback", "auto")
-        self._group_cache: dict[int, ocsf.Group] = {}
-        self._mfa_cache: dict[MfaFacts, ocsf.Mfa] = {}
 
     async def _optional(self, feature: str, work: Awaitable[T]) -> T | None:
         """A source the run can do without: a refusal degrades it, an outage still fails."""
@@ -483,116 +611,57 @@ class Collection:
 
         roles = asyncio.ensure_future(self._optional("roles", admin_roles(self.client)))
         try:
-            facts = _Facts()
+            lookups = Lookups()
             if since is not None:
                 await listing.peek(SMALL_RUN_USERS)
             if since is not None and listing.ended and listing.buffered_users <= SMALL_RUN_USERS:
                 self.summary.strategy = "per-user"
                 ids = [u["id"] for p in listing.buffer for u in p.items
                        if isinstance(u.get("id"), str) and u["id"] not in seen and self._keep(u)]
-                facts.memberships, _ = await gather_all(
+                lookups.memberships, _ = await gather_all(
                     self._optional("groups", memberships_of(self.client, ids)),
                     mfa.fill(ids) if mfa.per_user else mfa.read_report(ids),
                 )
             else:
                 self.summary.strategy = "bulk"
-                facts.memberships, _, _ = await gather_all(
+                lookups.memberships, _, _ = await gather_all(
                     self._optional("groups", group_memberships(self.client)),
                     mfa.read_report(),
                     listing.peek(0),
                 )
-            facts.roles = await roles
+            lookups.roles = await roles
         finally:
             if not roles.done():
                 roles.cancel()
                 await asyncio.gather(roles, return_exceptions=True)
 
-        async for batch in self._join(listing, facts, mfa, progress, previous, seen, tenant_uid):
+        join = PageJoin(lookups=lookups, keep=self._keep, summary=self.summary,
+                        tenant_uid=tenant_uid, product=self.product,
+                        collected_at_ms=progress.collected_at_ms)
+        async for batch in self._join(listing, join, mfa, progress, previous, seen):
             yield batch
 
-    def _facts_for(self, user: Mapping[str, Any], facts: _Facts,
-                   mfa_table: MfaTable | None) -> ocsf.UserFacts:
-        uid = user["id"]
-        groups: tuple[ocsf.Group, ...] | None = None
-        if facts.memberships is not None:
-            cache = self._group_cache
-            names = facts.memberships.groups
-            found_groups = []
-            for index in facts.memberships.indexes_of(uid):
-                group = cache.get(index)
-                if group is None:
-                    gid, name = names[index]
-                    group = cache[index] = ocsf.Group(gid, name)
-                found_groups.append(group)
-            groups = tuple(found_groups)
-        roles = facts.roles.get(uid, ()) if facts.roles is not None else None
-        mfa: ocsf.Mfa | None = None
-        found = mfa_table.get(uid) if mfa_table is not None else None
-        if found is not None:
-            mfa = self._mfa_cache.get(found)
-            if mfa is None:
-                mfa = self._mfa_cache[found] = ocsf.Mfa(found.registered, found.methods)
-        manager = user.get("manager")
-        return ocsf.UserFacts(groups=groups, roles=roles, mfa=mfa,
-                              manager=manager if isinstance(manager, Mapping) else None)
-
-    async def _join(self, listing: _Listing, facts: _Facts, mfa: MfaPlan, progress: Progress,
-                    previous: Checkpoint, seen: set[str], tenant_uid: str
-                    ) -> AsyncIterator[Batch]:
+    async def _join(self, listing: _Listing, join: PageJoin, mfa: MfaPlan, progress: Progress,
+                    previous: Checkpoint, seen: set[str]) -> AsyncIterator[Batch]:
         """Users page by page -> events; a batch every `batch_size` events and at the end."""
         batch_size = max(1, int(self.settings.batch_size))
-        summary = self.summary
         buffer: list[bytes] = []
         async for page in listing.pages():
             page_ids: list[str] = []
             progress.query = listing.query_flags()
-            fresh = self._fresh_users(page, seen, progress)
+            fresh = join.fresh(page.items, seen, progress, restarted=listing.restarts > 0)
             await mfa.fill([u["id"] for u in fresh])
-            for user in fresh:
-                uid = user["id"]
-                try:
-                    event = ocsf.to_event(user, self._facts_for(user, facts, mfa.table),
-                                          collected_at_ms=progress.collected_at_ms,
-                                          tenant_id=tenant_uid, product=self.product)
-                    data = orjson.dumps(event)
-                except Exception as exc:  # one bad record never ends the run
-                    reason = f"{type(exc).__name__}: {exc}"
-                    summary.skipped.append(SkippedRecord(uid, reason))
-                    log.warning("skipped user %s: %s", uid, reason)
-                    continue
+            for uid, data in join.events(fresh, mfa.table, seen, progress):
                 buffer.append(data)
                 page_ids.append(uid)
-                seen.add(uid)
-                progress.note_delivered(uid, _parse_time(user.get("createdDateTime")))
                 if len(buffer) >= batch_size:
-                    summary.events += len(buffer)
+                    self.summary.events += len(buffer)
                     yield Batch(buffer, previous.to_json(progress.to_json(page.url, page_ids)))
                     buffer = []
         mfa.finish()
-        summary.events += len(buffer)
-        summary.listing_restarts = listing.restarts
+        self.summary.events += len(buffer)
+        self.summary.listing_restarts = listing.restarts
         yield Batch(buffer, self._final_checkpoint(previous, progress))
-
-    def _fresh_users(self, page: Page, seen: set[str], progress: Progress
-                     ) -> list[dict[str, Any]]:
-        """The page's users this run must emit: with an id, wanted, not delivered before."""
-        summary = self.summary
-        fresh: list[dict[str, Any]] = []
-        for user in page.items:
-            summary.users_listed += 1
-            uid = user.get("id") if isinstance(user, dict) else None
-            if not isinstance(uid, str) or not uid:
-                summary.skipped.append(SkippedRecord(None, "record without an id"))
-                log.warning("skipped a user record without an id")
-                continue
-            if not self._keep(user):
-                summary.filtered_out += 1
-            elif uid in seen:
-                summary.already_delivered += 1
-                progress.note_delivered(uid, _parse_time(user.get("createdDateTime")))
-            else:
-                fresh.append(user)
-        return fresh
 
     def _final_checkpoint(self, previous: Checkpoint, progress: Progress) -> dict[str, Any]:
         mark = progress.watermark()
@@ -606,7 +675,12 @@ class Collection:
 
 
 def _restore(progress: Progress, resume: Mapping[str, Any]) -> None:
+    """Carry an interrupted run's bookkeeping into the process that resumes it."""
     progress.max_created = _parse_time(resume.get("max_created"))
+    progress.started = _parse_time(resume.get("started")) or progress.started
+    upto = resume.get("ordered_upto")
+    progress.upto = progress.earlier_upto = upto if isinstance(upto, str) else None
+    progress.ordered = progress.upto is not None
     for pair in resume.get("recent") or ():
         if isinstance(pair, list) and len(pair) == 2:
             created = _parse_time(pair[1])

@@ -352,9 +352,12 @@ class GraphClient:
         if cost is None:
             cost = resource_units(url)
         renewed = False
+        clock = self.throttle.clock
+        started = clock()
+        policy = self.throttle.policy
         try:
-            async for attempt in self.throttle.policy.retrying(sleep=self.throttle.sleep,
-                                                               before_sleep=self._on_retry):
+            async for attempt in policy.retrying(clock=clock, sleep=self.throttle.sleep,
+                                                 before_sleep=self._on_retry):
                 with attempt:
                     generation = self.credential.generation
                     response = await self._attempt(method, url, headers, body,
@@ -368,7 +371,7 @@ class GraphClient:
                     if response.status_code in RETRYABLE_STATUSES:
                         error = self._error(response)
                         raise Retryable(
-                            str(error),
+                            error.message,
                             retry_after=parse_retry_after(response.headers.get("Retry-After")),
                             final=error,
                         )
@@ -377,14 +380,13 @@ class GraphClient:
             cause = exc.final if isinstance(exc.final, GraphError) else None
             raise GraphUnavailable(
                 cause.status if cause else 0, cause.code if cause else "Unavailable",
-                f"gave up after {self.throttle.policy.deadline_seconds:.0f} s of retries: {exc.reason}",
+                policy.give_up_reason(clock() - started, exc.retry_after, exc.reason),
                 cause.request_id if cause else None,
             ) from None
         except httpx.TransportError as exc:
             raise GraphUnavailable(
                 0, "ConnectionFailed",
-                f"gave up after {self.throttle.policy.deadline_seconds:.0f} s of retries: "
-                f"{type(exc).__name__}: {exc}",
+                policy.give_up_reason(clock() - started, None, f"{type(exc).__name__}: {exc}"),
             ) from None
         raise AssertionError("unreachable: tenacity either returns or raises")
 
@@ -449,8 +451,8 @@ class GraphClient:
     async def _batch_chunk(self, chunk: list[BatchRequest], results: dict[str, BatchResponse]
                            ) -> None:
         pending = chunk
-        loop = asyncio.get_running_loop()
-        started = loop.time()
+        clock = self.throttle.clock
+        started = clock()
         policy = self.throttle.policy
         attempt = 0
         while pending:
@@ -476,14 +478,15 @@ class GraphClient:
             if not retry:
                 return
             wait = max(waits) if waits else policy.backoff(attempt)
-            if loop.time() + wait - started >= policy.deadline_seconds:
+            elapsed = clock() - started
+            if elapsed + wait >= policy.deadline_seconds:
                 last = responses.get(retry[0].id)
                 cause = last.error() if last is not None else None
+                what = f"{len(retry)} $batch item(s) " + (
+                    f"still failing: {cause.message}" if cause else "missing from the response")
                 raise GraphUnavailable(
                     cause.status if cause else 0, cause.code if cause else "Unavailable",
-                    f"gave up on {len(retry)} $batch item(s) after "
-                    f"{policy.deadline_seconds:.0f} s of retries"
-                    + (f": {cause.message}" if cause else ""),
+                    policy.give_up_reason(elapsed, wait if waits else None, what),
                     cause.request_id if cause else None,
                 )
             self._on_retry(wait, Retryable(f"{len(retry)} $batch item(s) throttled or failed"))

@@ -31,7 +31,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
-from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_before_delay
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception
 
 Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]
@@ -120,13 +120,22 @@ class RetryPolicy:
             return exc.retry_after
         return self.backoff(attempt)
 
-    def retrying(self, *, sleep: Sleep = asyncio.sleep,
-                 before_sleep: Callable[[float, BaseException], None] | None = None) -> AsyncRetrying:
-        """A tenacity controller: `async for attempt in policy.retrying(): with attempt: ...`."""
+    def retrying(self, *, clock: Clock = time.monotonic, sleep: Sleep = asyncio.sleep,
+                 before_sleep: Callable[[float, BaseException], None] | None = None
+                 ) -> AsyncRetrying:
+        """A tenacity controller: `async for attempt in policy.retrying(): with attempt: ...`.
+
+        It stops before a wait that would end past the deadline, measured on `clock` (the
+        limiters' clock, so tests on virtual time see the deadline too).
+        """
+        started = clock()
 
         def wait(state: RetryCallState) -> float:
             exc = state.outcome.exception() if state.outcome else None
             return self.wait_for(exc, state.attempt_number)
+
+        def stop(state: RetryCallState) -> bool:
+            return clock() - started + (state.upcoming_sleep or 0.0) >= self.deadline_seconds
 
         async def report(state: RetryCallState) -> None:
             if before_sleep is not None and state.outcome is not None and state.next_action:
@@ -137,13 +146,22 @@ class RetryPolicy:
         return AsyncRetrying(
             sleep=sleep,
             wait=wait,
-            stop=stop_before_delay(self.deadline_seconds),
+            stop=stop,
             retry=retry_if_exception(
                 lambda exc: isinstance(exc, Retryable) or is_transient_transport_error(exc)
             ),
             before_sleep=report,
             reraise=True,
         )
+
+    def give_up_reason(self, elapsed: float, retry_after: float | None, cause: str) -> str:
+        """Why retrying stopped, naming the deadline (and Graph's wait when that was the cause)."""
+        deadline = f"the {self.deadline_seconds:.0f} s retry deadline (retry_deadline_seconds)"
+        if retry_after is not None and retry_after >= self.deadline_seconds:
+            return (f"Graph asked to wait {retry_after:.0f} s (Retry-After), longer than "
+                    f"{deadline}: {cause}")
+        after = f"; Graph then asked to wait {retry_after:.0f} s more" if retry_after else ""
+        return f"gave up after {elapsed:.0f} s of retries, within {deadline}{after}: {cause}"
 
 
 class AdaptiveLimiter:
@@ -351,6 +369,7 @@ class Throttle:
     reporting: WindowLimiter
     budget: WindowLimiter
     sleep: Sleep = asyncio.sleep
+    clock: Clock = time.monotonic
 
     @classmethod
     def create(cls, *, max_concurrency: int, deadline_seconds: float,
@@ -364,4 +383,5 @@ class Throttle:
             budget=WindowLimiter(RESOURCE_UNITS_PER_WINDOW * BUDGET_SAFETY,
                                  RESOURCE_WINDOW_SECONDS, margin=0.0, clock=clock, sleep=sleep),
             sleep=sleep,
+            clock=clock,
         )

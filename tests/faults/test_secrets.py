@@ -88,10 +88,11 @@ def _cli(directory: Path, sim: SimulatedGraph, receiver: IntakeReceiver, *,
 
 
 def storm(sim: SimulatedGraph, receiver: IntakeReceiver, directory: Path) -> Finished:
-    sim.faults.p_429 = 0.05
-    sim.faults.p_429_retry_after = 0.05
-    sim.faults.p_503 = 0.05
-    sim.faults.p_drop = 0.05
+    sim.faults.routes = frozenset({"GET /users"})  # real waits: keep them few
+    sim.faults.p_429 = 0.1
+    sim.faults.p_429_retry_after = 0.1
+    sim.faults.p_503 = 0.1
+    sim.faults.p_drop = 0.03
     sim.faults.expired_page_token_on_page = 3
     receiver.respond(503, retry_after="0")
     receiver.drop_connection()

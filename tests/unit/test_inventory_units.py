@@ -106,3 +106,26 @@ def test_summary_names_skipped_users_and_degraded_features() -> None:
     assert "skipped 1 bad records: u-1" in text
     assert "not collected: mfa: no licence" in text
     assert summary.as_dict()["skipped"] == [{"user_id": "u-1", "reason": "MappingError: bad"}]
+
+
+def test_delivery_in_id_order_is_remembered_as_a_single_id() -> None:
+    from connector.inventory import _restore
+
+    first = _progress(started=T0)
+    for uid in ("a1", "b2", "c3"):
+        first.note_emitted(uid)
+    saved = first.to_json("/users?$skiptoken=x", [])
+    assert saved["ordered_upto"] == "c3"
+    again = _progress(started=T0 + HOUR)
+    _restore(again, saved)
+    assert again.started == T0  # the interrupted run's start still bounds the watermark
+    assert again.delivered_before("b2", T0 - 2 * HOUR)
+    assert not again.delivered_before("d4", T0 - 2 * HOUR)  # after what was delivered
+    assert not again.delivered_before("b2", T0 - HOUR / 2)  # maybe not replicated back then
+
+
+def test_delivery_out_of_id_order_remembers_nothing_by_range() -> None:
+    progress = _progress()
+    for uid in ("b", "a"):
+        progress.note_emitted(uid)
+    assert progress.to_json("/users", [])["ordered_upto"] is None
