@@ -76,9 +76,11 @@ def collect(settings: Settings, store: StateStore, sink: Sink,
             if progress is not None and batch.events:
                 progress(delivered)
     except EXPECTED_ERRORS as error:
-        _stderr(*plugin.summary.lines())
-        raise RunFailed(f"{_one_line(error)} ({delivered} events delivered and committed; "
-                        "the next run resumes after them)") from error
+        if plugin.summary.users_listed:
+            _stderr(*plugin.summary.lines())
+        kept = (f"{delivered} events delivered and committed; the next run resumes after them"
+                if delivered else "nothing delivered; the checkpoint is unchanged")
+        raise RunFailed(f"{_one_line(error)} ({kept})") from error
     finally:
         sink.close()
     return plugin.summary

@@ -26,6 +26,7 @@ from azure.core.credentials_async import AsyncTokenCredential
 from azure.core.exceptions import AzureError
 from kiota_abstractions.method import Method
 from kiota_abstractions.request_information import RequestInformation
+from kiota_abstractions.request_option import RequestOption
 from kiota_authentication_azure.azure_identity_authentication_provider import (
     AzureIdentityAuthenticationProvider,
 )
@@ -34,6 +35,8 @@ from msgraph.graph_request_adapter import GraphRequestAdapter
 from msgraph_core import APIVersion, GraphClientFactory
 from msgraph_core.middleware.options import GraphTelemetryHandlerOption
 
+from connector import auth
+from connector.clouds import resolve
 from connector.graph.throttle import (
     RETRYABLE_STATUSES,
     Retryable,
@@ -211,22 +214,20 @@ class GraphClient:
 
     def __init__(self, *, graph_endpoint: str, scope: str,
                  credential_factory: Callable[[], AsyncTokenCredential],
-                 throttle: Throttle, ca_bundle: str | None = None) -> None:
+                 throttle: Throttle, ssl_context: ssl.SSLContext | None = None) -> None:
         self.base_url = graph_endpoint.rstrip("/") + "/" + API_VERSION
         self.scope = scope
         self.throttle = throttle
         self.stats = ClientStats()
         self.credential = RenewableCredential(credential_factory)
         host = urlsplit(graph_endpoint).hostname or ""
-        auth = AzureIdentityAuthenticationProvider(
+        provider = AzureIdentityAuthenticationProvider(
             self.credential, scopes=[scope], allowed_hosts=[host.lower()] if host else []
         )
-        verify: ssl.SSLContext | bool = (
-            ssl.create_default_context(cafile=ca_bundle) if ca_bundle else True
-        )
         # trust_env (httpx's default) honours HTTPS_PROXY / NO_PROXY.
-        self._http = httpx.AsyncClient(verify=verify, timeout=_TIMEOUT, trust_env=True)
-        options = {
+        self._http = httpx.AsyncClient(verify=ssl_context or True, timeout=_TIMEOUT,
+                                       trust_env=True)
+        options: dict[str, RequestOption] = {
             RetryHandlerOption.get_key(): RetryHandlerOption(should_retry=False),
             UrlReplaceHandlerOption.get_key(): UrlReplaceHandlerOption(enabled=False),
             GraphTelemetryHandlerOption.get_key(): GraphTelemetryHandlerOption(
@@ -234,29 +235,25 @@ class GraphClient:
             ),
         }
         http_client = GraphClientFactory.create_with_default_middleware(
-            client=self._http, options=options  # type: ignore[arg-type]
+            client=self._http, options=options
         )
-        self.adapter = GraphRequestAdapter(auth, client=http_client)
+        self.adapter = GraphRequestAdapter(provider, client=http_client)
         self.adapter.base_url = self.base_url
 
     @classmethod
     def from_settings(cls, settings: Any, *, throttle: Throttle | None = None) -> GraphClient:
         """Build from `Settings`: cloud hosts, credential (secret or certificate), CA bundle, tuning."""
-        from connector.auth import build_credential
-        from connector.clouds import resolve
-
         cloud = resolve(settings)
         throttle = throttle or Throttle.create(
             max_concurrency=int(settings.max_concurrency),
             deadline_seconds=float(settings.retry_deadline_seconds),
         )
-        ca_bundle = getattr(settings, "ca_bundle", None)
         return cls(
             graph_endpoint=cloud.graph_endpoint,
             scope=cloud.scope,
-            credential_factory=lambda: build_credential(settings, cloud),
+            credential_factory=lambda: auth.build_credential(settings, cloud),
             throttle=throttle,
-            ca_bundle=str(ca_bundle) if ca_bundle else None,
+            ssl_context=auth.ssl_context(settings),
         )
 
     async def aclose(self) -> None:

@@ -158,7 +158,7 @@ class RetryPolicy:
         """Why retrying stopped, naming the deadline (and Graph's wait when that was the cause)."""
         deadline = f"the {self.deadline_seconds:.0f} s retry deadline (retry_deadline_seconds)"
         if retry_after is not None and retry_after >= self.deadline_seconds:
-            return (f"Graph asked to wait {retry_after:.0f} s (Retry-After), longer than "
+            return (f"gave up: Graph asked to wait {retry_after:.0f} s (Retry-After), longer than "
                     f"{deadline}: {cause}")
         after = f"; Graph then asked to wait {retry_after:.0f} s more" if retry_after else ""
         return f"gave up after {elapsed:.0f} s of retries, within {deadline}{after}: {cause}"
