@@ -470,6 +470,13 @@ class Settings(_Model):
         90, 0, 3_650, "Warn when the client secret or certificate expires within this many days."
     )
     batch_size: int = _bounded(500, 1, 10_000, "Events per delivered batch (checkpoint step).")
+    mfa_fallback: Literal["auto", "always", "never"] = Field(
+        "auto",
+        description="Per-user MFA lookups (`/users/{id}/authentication/methods` in `$batch`) for "
+        "users the bulk registration report does not cover (disabled users, unlicensed tenants): "
+        "`auto` caps them at 1,000 per run, `always` asks for every such user, `never` reports "
+        "their MFA as unknown.",
+    )
     intake: Intake | None = Field(None, description="HTTP intake that receives the events.")
 
     @field_validator("tenant_id")

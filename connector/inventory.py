@@ -523,7 +523,7 @@ class Collection:
         self._clock = clock
         self._raw_checkpoint = checkpoint
         self._keep = make_filter(bool(settings.include_guests), settings.domains or ())
-        self._fallback: MfaFallback = getattr(settings, "mfa_fallback", "auto")
+        self._fallback: MfaFallback = settings.mfa_fallback
 
     async def _optional(self, feature: str, work: Awaitable[T]) -> T | None:
         """A source the run can do without: a refusal degrades it, an outage still fails."""

@@ -42,6 +42,26 @@ def _proxy_addresses(u: User) -> list[str]:
     return [] if u.mail is None else ["SMTP:" + u.mail]
 
 
+def _distinguished_name(u: User) -> str | None:
+    if not u.on_prem:
+        return None
+    cn = (u.display or u.mail_nickname).replace(",", "\\,")
+    return f"CN={cn},OU=Users,DC=corp,DC=example,DC=com"
+
+
+def _security_identifier(u: User) -> str | None:
+    if not u.on_prem:
+        return None
+    rid = int(u.id.replace("-", "")[:6], 16) % 900_000 + 1_000
+    return f"S-1-5-21-1004336348-1177238915-682003330-{rid}"
+
+
+def _employee_org_data(u: User) -> dict[str, str | None] | None:
+    if u.is_guest or u.department is None:
+        return None
+    return {"costCenter": f"CC-{sum(map(ord, u.department)) % 90 + 10}", "division": None}
+
+
 USER_PROPS: dict[str, Getter] = {
     "id": lambda u: u.id,
     "businessPhones": lambda u: [],
@@ -73,6 +93,9 @@ USER_PROPS: dict[str, Getter] = {
     "onPremisesImmutableId": lambda u: _guid_from(u.id, "imm")[:24] if u.on_prem else None,
     "onPremisesSamAccountName": lambda u: u.mail_nickname[:20] if u.on_prem else None,
     "onPremisesSyncEnabled": lambda u: u.on_prem,
+    "onPremisesDistinguishedName": _distinguished_name,
+    "onPremisesSecurityIdentifier": _security_identifier,
+    "employeeOrgData": _employee_org_data,
     "otherMails": lambda u: [u.mail] if u.is_guest and u.mail else [],
     "proxyAddresses": _proxy_addresses,
     "usageLocation": lambda u: None if u.is_guest else "US",
