@@ -2,22 +2,28 @@
 
 Exit codes: 0 success; 1 the run failed (Graph, delivery, state, or `test`/`validate` found a
 problem); 2 bad configuration or usage. Messages are one line; a traceback only with `--debug`.
-No secret ever reaches the terminal: settings are never printed, and every error shown here
-comes from code that keeps secrets out of its messages.
+No secret ever reaches the terminal: settings are never printed, every error shown here comes
+from code that keeps secrets out of its messages, and everything written to stderr passes the
+redaction of `connector.logs` as well.
+
+stderr is for people unless `--log-format json` makes every line of it a JSON object; stdout
+carries only what the command produces (events with `--output -`, the `test` report).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
 import os
 import sys
 import tempfile
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 import orjson
 
@@ -25,12 +31,18 @@ from connector.config import Settings, load_settings
 from connector.errors import ConfigError
 from connector.graph.client import AuthenticationFailed, GraphError
 from connector.inventory import CollectionError, Summary
+from connector.logs import REDACTOR, JsonLines, json_logs, redact_secrets, setup_logging
+from connector.logs import stderr_handler as log_handler
 from connector.plugin import EntraIdUserInventory
+from connector.progress import ProgressDisplay
 from connector.sinks import DeliveryError, FileSink, HttpIntakeSink, Sink, StdoutSink
 from connector.state import StateError, StateStore
 from connector.validation import validate_ndjson
 
 log = logging.getLogger("connector")
+# Its own logger at INFO, so the summary reaches JSON logs whatever the log level.
+summary_log = logging.getLogger("connector.summary")
+summary_log.setLevel(logging.INFO)
 
 # Failures with a message fit for the user: shown as one line, exit code 1.
 EXPECTED_ERRORS: tuple[type[Exception], ...] = (
@@ -51,33 +63,69 @@ class RunFailed(Exception):
 REPORTED_ERRORS: tuple[type[Exception], ...] = (RunFailed, *EXPECTED_ERRORS)
 
 
-def _stderr(*lines: str) -> None:
+def _stderr(*lines: str, level: int = logging.ERROR) -> None:
+    """Lines for the person at the terminal; JSON log records under `--log-format json`."""
     for line in lines:
-        print(line, file=sys.stderr)
+        if json_logs():
+            log.log(level, "%s", line)
+        else:
+            print(REDACTOR.redact(line), file=sys.stderr)
+
+
+def _settings(path: str | Mapping[str, Any]) -> Settings:
+    """The configuration, with its secret values registered for redaction from then on."""
+    settings = load_settings(path)
+    intake_key = settings.intake.api_key if settings.intake is not None else None
+    redact_secrets(secret.get_secret_value() for secret in (
+        settings.client_secret, settings.certificate_password, intake_key) if secret is not None)
+    return settings
 
 
 # --- run ---------------------------------------------------------------------------------------
 
+@dataclass(slots=True)
+class RunTracker:
+    """What a run has done so far, for the progress line (another thread) and the summary."""
+
+    plugin: EntraIdUserInventory | None = None
+    delivered: int = 0
+
+    def counters(self) -> dict[str, float]:
+        counts = self.plugin.counters() if self.plugin is not None else {}
+        counts["events_delivered"] = self.delivered
+        return counts
+
+    def report(self, error: BaseException | None) -> dict[str, Any]:
+        """The `--summary-json` document: the plugin's summary, deliveries, warnings, error."""
+        summary = self.plugin.summary if self.plugin is not None else Summary()
+        return {
+            **summary.as_dict(),
+            "events_delivered": self.delivered,
+            "warnings": list(self.plugin.warnings) if self.plugin is not None else [],
+            "error": REDACTOR.redact(_one_line(error)) if error is not None else None,
+        }
+
+
 def collect(settings: Settings, store: StateStore, sink: Sink,
-            progress: Callable[[int], None] | None = None) -> Summary:
+            progress: Callable[[int], None] | None = None,
+            tracker: RunTracker | None = None) -> Summary:
     """One collection cycle: deliver each batch, then commit its checkpoint (never before).
 
-    On failure the summary of what was done is printed before `RunFailed` is raised; the
-    checkpoint then still describes the last delivered batch, so the next run resumes there.
+    On failure `RunFailed` says what was kept: the checkpoint still describes the last delivered
+    batch, so the next run resumes there. `tracker` follows the run as it goes.
     """
-    plugin = EntraIdUserInventory(settings, store.load())
-    delivered = 0
+    tracker = tracker or RunTracker()
+    plugin = tracker.plugin = EntraIdUserInventory(settings, store.load())
     try:
         for batch in plugin.batches():
             if batch.events:
                 sink.deliver(batch.events)
-                delivered += len(batch.events)
+                tracker.delivered += len(batch.events)
             store.save(batch.checkpoint)
             if progress is not None and batch.events:
-                progress(delivered)
+                progress(tracker.delivered)
     except EXPECTED_ERRORS as error:
-        if plugin.summary.users_listed:
-            _stderr(*plugin.summary.lines())
+        delivered = tracker.delivered
         kept = (f"{delivered} events delivered and committed; the next run resumes after them"
                 if delivered else "nothing delivered; the checkpoint is unchanged")
         raise RunFailed(f"{_one_line(error)} ({kept})") from error
@@ -98,59 +146,58 @@ def _sink(settings: Settings, output: str | None) -> Sink:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    settings = load_settings(args.config)
+    settings = _settings(args.config)
     sink = _sink(settings, args.output)
     store = StateStore(args.state)
-    with store.lock():
-        summary = collect(settings, store, sink)
-    _stderr(*summary.lines())
+    tracker = RunTracker()
+    display = ProgressDisplay(sys.stderr, tracker.counters,
+                              enabled=None if args.progress else False)
+    handler = log_handler()
+    if handler is not None:
+        handler.before_write = display.clear
+    error: BaseException | None = None
+    try:
+        with store.lock(), display:
+            collect(settings, store, sink, tracker=tracker)
+    except BaseException as failure:
+        error = failure
+        raise
+    finally:
+        if handler is not None:
+            handler.before_write = None
+        _report_run(tracker, error, args.summary_json)
     return 0
+
+
+def _report_run(tracker: RunTracker, error: BaseException | None,
+                summary_path: str | None) -> None:
+    """The final summary: on stderr always (once the run got going), as JSON when asked."""
+    report = tracker.report(error)
+    if summary_path:
+        Path(summary_path).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    plugin = tracker.plugin
+    if plugin is None or (error is not None and not report["graph_requests"]):
+        return  # stopped before any work: the error line says it all
+    if json_logs():
+        summary_log.info("run summary", extra={"summary": report})
+        return
+    lines = plugin.summary.lines()
+    lines += [f"warning: {warning}" for warning in plugin.warnings]
+    _stderr(*lines)
 
 
 # --- test --------------------------------------------------------------------------------------
 
-_MARKS = {"ok": "ok", "missing": "MISSING", "unknown": "unknown", "failed": "FAILED",
-          "unavailable": "no"}
-
-
 def cmd_test(args: argparse.Namespace) -> int:
-    from connector.diagnostics import diagnose
+    from connector.diagnostics import diagnose, render_text
 
-    settings = load_settings(args.config)
+    settings = _settings(args.config)
     diagnosis = asyncio.run(diagnose(settings))
-    out = sys.stdout
-    for check in diagnosis.section("connection"):
-        if check.status != "ok":
-            print(f"Not connected: {check.detail}", file=out)
-    if diagnosis.can_collect:
-        print(f"Connected to tenant {diagnosis.tenant}", file=out)
-    _print_section(out, "Permissions (application)", diagnosis.section("permissions"),
-                   detail_for=("missing",))
-    _print_section(out, "Features", diagnosis.section("features"))
-    if diagnosis.can_collect:
-        left_out = [c.name for c in diagnosis.section("features") if c.status != "ok"]
-        missing = [c.name for c in diagnosis.section("permissions") if c.status == "missing"]
-        verdict = "collection can run"
-        if left_out:
-            verdict += "; not collected: " + ", ".join(left_out)
-        if missing:
-            verdict += "; missing permissions: " + ", ".join(missing)
-        print(f"Result: {verdict}", file=out)
-        return 0
-    print("Result: collection cannot run", file=out)
-    return 1
-
-
-def _print_section(out: TextIO, title: str, checks: Sequence[Any],
-                   detail_for: Sequence[str] | None = None) -> None:
-    if not checks:
-        return
-    print(f"{title}:", file=out)
-    width = max(len(c.name) for c in checks)
-    for check in checks:
-        show = detail_for is None or check.status in detail_for
-        detail = f"  {check.detail}" if show and check.detail else ""
-        print(f"  {_MARKS[check.status]:<8} {check.name:<{width}}{detail}".rstrip(), file=out)
+    if args.json:
+        print(json.dumps(diagnosis.to_json(), indent=2))
+    else:
+        sys.stdout.write(render_text(diagnosis))
+    return diagnosis.exit_code
 
 
 # --- validate ----------------------------------------------------------------------------------
@@ -178,7 +225,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     spec = TenantSpec(seed=args.seed, users=args.users, licence=args.licence)
     print(f"Starting a simulated Entra ID tenant: {spec.users} users, licence {spec.licence} ...")
     with SimulatedGraph(spec) as sim:
-        settings = load_settings(sim.connector_config())
+        settings = _settings(sim.connector_config())
         print(f"Simulated Graph at {sim.url}; collecting through the connector's own plugin "
               "(requests to Graph's reporting endpoints are paced at 5 per 10 s, as Graph "
               "requires) ...")
@@ -214,20 +261,36 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress (INFO)")
+    # Also accepted after the command (`run ... --log-format json`), where people put it.
+    logging_options = argparse.ArgumentParser(add_help=False)
+    logging_options.add_argument(
+        "--log-format", choices=("text", "json"), default=argparse.SUPPRESS,
+        help="stderr as text for people (default) or one JSON object a line")
+    parser.add_argument("--log-format", choices=("text", "json"), default="text",
+                        help=argparse.SUPPRESS)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    run = commands.add_parser("run", help="one collection cycle: events out, checkpoint saved")
+    run = commands.add_parser("run", parents=[logging_options],
+                              help="one collection cycle: events out, checkpoint saved")
     run.add_argument("--config", required=True, help="configuration JSON file")
     run.add_argument("--state", required=True, help="checkpoint file (locked while running)")
     run.add_argument("--output", help="- for stdout, or an NDJSON file to append to "
                                       "(default: the configuration's intake)")
+    run.add_argument("--summary-json", metavar="FILE",
+                     help="also write the run summary as JSON to FILE (even if the run fails)")
+    run.add_argument("--no-progress", dest="progress", action="store_false",
+                     help="no progress line on a terminal")
     run.set_defaults(func=cmd_run)
 
-    test = commands.add_parser("test", help="check token, reachability, permissions, licences")
+    test = commands.add_parser(
+        "test", parents=[logging_options],
+        help="diagnose: token, Graph, permissions, licences, credential expiry")
     test.add_argument("--config", required=True, help="configuration JSON file")
+    test.add_argument("--json", action="store_true", help="the diagnosis as JSON on stdout")
     test.set_defaults(func=cmd_test)
 
-    demo = commands.add_parser("demo", help="collect from a built-in simulated tenant")
+    demo = commands.add_parser("demo", parents=[logging_options],
+                               help="collect from a built-in simulated tenant")
     demo.add_argument("--users", type=int, default=DEMO_USERS, help="tenant size")
     demo.add_argument("--licence", choices=("free", "P1", "P2"), default="P2")
     demo.add_argument("--seed", type=int, default=42)
@@ -235,7 +298,8 @@ def build_parser() -> argparse.ArgumentParser:
                                     "(default: a new temporary directory)")
     demo.set_defaults(func=cmd_demo)
 
-    validate = commands.add_parser("validate", help="validate NDJSON events against OCSF 1.8.0")
+    validate = commands.add_parser("validate", parents=[logging_options],
+                                   help="validate NDJSON events against OCSF 1.8.0")
     validate.add_argument("file", help="NDJSON file, one event per line")
     validate.set_defaults(func=cmd_validate)
     return parser
@@ -243,21 +307,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _setup_logging(debug: bool, verbose: bool) -> None:
     level = logging.DEBUG if debug else logging.INFO if verbose else logging.WARNING
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(level)
-    # Per-request lines from the HTTP stack and azure-identity's own failure logs repeat what
-    # the connector reports once, in its own words.
-    for noisy in ("httpx", "httpcore", "azure", "msal", "hpack"):
-        logging.getLogger(noisy).setLevel(logging.DEBUG if debug else logging.ERROR)
+    setup_logging(level=level, debug=debug)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     _setup_logging(args.debug, args.verbose)
+    handler = log_handler()
+    if handler is not None and args.log_format == "json":
+        handler.setFormatter(JsonLines())
     try:
         return int(args.func(args))
     except ConfigError as error:
@@ -268,7 +327,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except REPORTED_ERRORS as error:
         if args.debug:
-            traceback.print_exc()
+            _stderr(traceback.format_exc())
         _stderr(f"error: {_one_line(error)}")
         return 1
     except KeyboardInterrupt:
@@ -276,7 +335,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except Exception as error:  # the promise: one line, no traceback unless --debug
         if args.debug:
-            traceback.print_exc()
+            _stderr(traceback.format_exc())
         _stderr(f"error: unexpected {type(error).__name__}: {_one_line(error)} "
                 "(run with --debug for details)")
         return 1

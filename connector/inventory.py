@@ -631,9 +631,10 @@ class Collection:
                 )
             lookups.roles = await roles
         finally:
-            if not roles.done():
-                roles.cancel()
-                await asyncio.gather(roles, return_exceptions=True)
+            # Also when another source failed first: the roles task's own error must be
+            # collected here, or asyncio prints its traceback when the task is collected.
+            roles.cancel()
+            await asyncio.gather(roles, return_exceptions=True)
 
         join = PageJoin(lookups=lookups, keep=self._keep, summary=self.summary,
                         tenant_uid=tenant_uid, product=self.product,

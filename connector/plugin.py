@@ -17,6 +17,7 @@ from typing import Any
 from connector import ocsf
 from connector.clouds import resolve
 from connector.config import Settings, load_settings
+from connector.diagnostics import start_of_run_checks
 from connector.graph.client import GraphClient
 from connector.inventory import Batch, Collection, Summary
 
@@ -43,6 +44,10 @@ class EntraIdUserInventory:
     every bad key). `checkpoint` is what the last delivered batch of an earlier run carried, or
     None for a first, full collection. After the batches are exhausted (or the run failed),
     `summary` says what was done and what was left out.
+
+    Every run starts with the checks of `diagnostics.start_of_run_checks` (the credential's end
+    date, optional permissions), logged once, so a runtime's logs warn before the data stops;
+    `warnings` keeps the ones that deserved a warning.
     """
 
     def __init__(self, settings: Settings | Mapping[str, Any],
@@ -50,15 +55,29 @@ class EntraIdUserInventory:
         self.settings = settings if isinstance(settings, Settings) else load_settings(settings)
         self.checkpoint = dict(checkpoint) if checkpoint else None
         self.summary = Summary()
+        self.warnings: list[str] = []
+        self._client: GraphClient | None = None
         self._runner: asyncio.Runner | None = None
+
+    def counters(self) -> dict[str, float]:
+        """Live counts for a progress display; plain numbers, safe to read from another thread."""
+        stats = self._client.stats if self._client is not None else None
+        return {
+            "users_listed": self.summary.users_listed,
+            "events": self.summary.events,
+            "requests": stats.requests if stats else 0,
+            "throttled": stats.throttled if stats else 0,
+            "retry_wait_seconds": stats.retry_wait_seconds if stats else 0.0,
+        }
 
     async def abatches(self) -> AsyncGenerator[Batch, None]:
         """The batches, for a runtime that already runs an event loop."""
-        client = GraphClient.from_settings(self.settings)
+        client = self._client = GraphClient.from_settings(self.settings)
         collection = Collection(self.settings, self.checkpoint, client, product=PRODUCT,
                                 cloud_name=resolve(self.settings).name)
         self.summary = collection.summary
         try:
+            self.warnings = await start_of_run_checks(self.settings, client)
             async for batch in collection.batches():
                 yield batch
         finally:

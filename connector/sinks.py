@@ -8,11 +8,9 @@ acknowledgement was lost is sent again, so consumers de-duplicate on ``metadata.
 
 from __future__ import annotations
 
-import email.utils
 import gzip as gzip_codec
 import ipaddress
 import logging
-import math
 import os
 import ssl
 import sys
@@ -20,7 +18,6 @@ import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any, Literal, Protocol, Self, runtime_checkable
@@ -34,6 +31,8 @@ from tenacity import (
     wait_exponential,
     wait_random,
 )
+
+from connector.backoff import next_wait, parse_retry_after
 
 __all__ = [
     "DEFAULT_HEADER_NAME",
@@ -276,9 +275,8 @@ class _DeadlinePolicy:
 
     def wait(self, state: RetryCallState) -> float:
         failure = _transient_of(state)
-        if failure.retry_after:  # "Retry-After: 0" would mean hammering: back off instead
-            return failure.retry_after
-        return max(0.0, min(self._backoff(state), self.remaining()))
+        return next_wait(failure.retry_after,
+                         max(0.0, min(self._backoff(state), self.remaining())))
 
 
 def _transient_of(state: RetryCallState) -> _Transient:
@@ -453,7 +451,7 @@ class HttpIntakeSink(_ClosingSink):
         if status in (408, 429) or status >= 500:
             raise _Transient(
                 f"HTTP {status} {response.reason_phrase}".rstrip(),
-                _retry_after_seconds(response.headers.get("Retry-After")),
+                parse_retry_after(response.headers.get("Retry-After")),
             )
         raise DeliveryError(
             f"{self.display_url} refused a batch of {count} events with HTTP {status} "
@@ -549,22 +547,3 @@ def _is_certificate_failure(exc: BaseException) -> bool:
             return True
         cause = cause.__cause__ or cause.__context__
     return False
-
-
-def _retry_after_seconds(value: str | None) -> float | None:
-    """Retry-After as seconds from now: delta-seconds (fractions tolerated) or an HTTP date."""
-    if not value:
-        return None
-    try:
-        seconds = float(value.strip())
-    except ValueError:
-        try:
-            when = email.utils.parsedate_to_datetime(value)
-        except (TypeError, ValueError):
-            return None
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=UTC)
-        seconds = (when - datetime.now(UTC)).total_seconds()
-    if not math.isfinite(seconds):
-        return None
-    return max(0.0, seconds)

@@ -36,6 +36,7 @@ from msgraph_core import APIVersion, GraphClientFactory
 from msgraph_core.middleware.options import GraphTelemetryHandlerOption
 
 from connector import auth
+from connector.backoff import parse_retry_after
 from connector.clouds import resolve
 from connector.graph.throttle import (
     RETRYABLE_STATUSES,
@@ -43,7 +44,6 @@ from connector.graph.throttle import (
     Throttle,
     is_reporting,
     parse_limit_percentage,
-    parse_retry_after,
     resource_units,
 )
 

@@ -26,12 +26,14 @@ from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception
+
+from connector.backoff import next_wait
+from connector.backoff import parse_retry_after as parse_retry_after  # re-exported
 
 Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]
@@ -62,24 +64,6 @@ class Retryable(Exception):
         self.reason = reason
         self.retry_after = retry_after
         self.final = final
-
-
-def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
-    """Seconds to wait from a `Retry-After` header (delta-seconds or an HTTP date)."""
-    if value is None:
-        return None
-    text = value.strip()
-    if not text:
-        return None
-    try:
-        seconds = float(text)
-    except ValueError:
-        try:
-            when = parsedate_to_datetime(text)
-        except (TypeError, ValueError):
-            return None
-        seconds = when.timestamp() - (time.time() if now is None else now)
-    return max(0.0, seconds)
 
 
 def parse_limit_percentage(value: str | None) -> float | None:
@@ -116,9 +100,8 @@ class RetryPolicy:
         return max(self.backoff_floor, random.uniform(0.0, ceiling))
 
     def wait_for(self, exc: BaseException | None, attempt: int) -> float:
-        if isinstance(exc, Retryable) and exc.retry_after is not None:
-            return exc.retry_after
-        return self.backoff(attempt)
+        retry_after = exc.retry_after if isinstance(exc, Retryable) else None
+        return next_wait(retry_after, self.backoff(attempt))
 
     def retrying(self, *, clock: Clock = time.monotonic, sleep: Sleep = asyncio.sleep,
                  before_sleep: Callable[[float, BaseException], None] | None = None

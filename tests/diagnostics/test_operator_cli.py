@@ -100,7 +100,7 @@ def test_run_writes_a_summary_for_people_and_one_for_machines(make_sim: MakeSim,
     assert "last_sign_in" in summary["degraded"]
     assert summary["duration_seconds"] > 0
     assert "40 events from 40 users listed" in result.stderr
-    assert "not collected: last sign-in" in result.stderr
+    assert "not collected: last_sign_in: the tenant has no Microsoft Entra ID P1/P2" in result.stderr
 
 
 def test_a_failed_run_still_writes_its_summary_with_the_explained_error(

@@ -28,3 +28,14 @@ def receiver() -> Iterator[IntakeReceiver]:
     """A plain-http intake on 127.0.0.1 that acknowledges every batch unless told otherwise."""
     with IntakeReceiver() as running:
         yield running
+
+
+@pytest.fixture(autouse=True)
+def no_leftover_faults(request: pytest.FixtureRequest) -> Iterator[None]:
+    """A module's shared `sim` starts and ends each test without injected faults."""
+    sim = request.getfixturevalue("sim") if "sim" in request.fixturenames else None
+    if sim is not None:
+        sim.faults.reset()
+    yield
+    if sim is not None:
+        sim.faults.reset()

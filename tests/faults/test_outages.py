@@ -8,12 +8,15 @@ that covers exactly what was acknowledged, so the next run delivers the rest.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 from entrasim import SimulatedGraph
 from tests.conftest import MakeSim
 from tests.faults.conftest import FAST_PERMISSIONS
 from tests.faults.harness import (
+    Finished,
+    Paths,
     finish,
     load_state,
     received_ids,
@@ -34,11 +37,23 @@ def _small(make_sim: MakeSim) -> SimulatedGraph:
     return make_sim(seed=61, users=2000, licence="P2", permissions=FAST_PERMISSIONS)
 
 
-def _assert_everyone_once_but_at_most_one_batch_twice(receiver: IntakeReceiver,
-                                                       sim: SimulatedGraph) -> None:
+def _assert_a_rerun_delivers_the_rest(paths: Paths, receiver: IntakeReceiver,
+                                      sim: SimulatedGraph) -> None:
+    """A normal run after the failed one: everyone delivered, at most one batch of them twice."""
+    rerun = run_to_end(paths)
+    assert rerun.returncode == 0, rerun.stderr
     ids = received_ids(receiver)
     assert set(ids) == set(sim.tenant.truth())
     assert sum(n - 1 for n in Counter(ids).values()) <= BATCH
+
+
+def _break_after_three_batches(paths: Paths, receiver: IntakeReceiver,
+                               breakage: Callable[[], None]) -> Finished:
+    """A run that meets `breakage` once the intake has acknowledged three batches."""
+    running = start_run(paths)
+    wait_for_batches(receiver, 3, running)
+    breakage()
+    return finish(running)
 
 
 def test_an_intake_down_past_the_delivery_deadline_stops_the_run_and_the_next_delivers_the_rest(
@@ -46,10 +61,7 @@ def test_an_intake_down_past_the_delivery_deadline_stops_the_run_and_the_next_de
     sim = _small(make_sim)
     paths = write_run_config(tmp_path, sim, receiver, batch_size=BATCH, page_size=100,
                              intake={"delivery_deadline_seconds": DEADLINE})
-    failing = start_run(paths)
-    wait_for_batches(receiver, 3, failing)
-    receiver.go_down(OUTAGE)
-    failed = finish(failing)
+    failed = _break_after_three_batches(paths, receiver, lambda: receiver.go_down(OUTAGE))
     acknowledged = len(receiver.events)
 
     assert failed.returncode == 1
@@ -59,9 +71,7 @@ def test_an_intake_down_past_the_delivery_deadline_stops_the_run_and_the_next_de
     assert 3 * BATCH <= acknowledged < len(sim.tenant.truth())
 
     wait_until_listening(receiver)
-    rerun = run_to_end(paths)
-    assert rerun.returncode == 0, rerun.stderr
-    _assert_everyone_once_but_at_most_one_batch_twice(receiver, sim)
+    _assert_a_rerun_delivers_the_rest(paths, receiver, sim)
 
 
 def test_a_failed_delivery_leaves_the_checkpoint_file_exactly_as_it_was(
@@ -90,11 +100,12 @@ def test_graph_failing_past_the_retry_deadline_stops_the_run_and_the_next_delive
     sim = _small(make_sim)
     paths = write_run_config(tmp_path, sim, receiver, batch_size=BATCH, page_size=100,
                              retry_deadline_seconds=DEADLINE)
-    failing = start_run(paths)
-    wait_for_batches(receiver, 3, failing)
-    sim.faults.routes = frozenset({"GET /users"})
-    sim.faults.p_503 = 1.0
-    failed = finish(failing)
+
+    def graph_outage() -> None:
+        sim.faults.routes = frozenset({"GET /users"})
+        sim.faults.p_503 = 1.0
+
+    failed = _break_after_three_batches(paths, receiver, graph_outage)
     sim.faults.reset()
     state = load_state(paths)
 
@@ -102,7 +113,18 @@ def test_graph_failing_past_the_retry_deadline_stops_the_run_and_the_next_delive
     assert "gave up" in failed.stderr and "503" in failed.stderr
     assert "the next run resumes" in failed.stderr
     assert state is not None and state["in_progress"] is not None
+    _assert_a_rerun_delivers_the_rest(paths, receiver, sim)
 
-    rerun = run_to_end(paths)
-    assert rerun.returncode == 0, rerun.stderr
-    _assert_everyone_once_but_at_most_one_batch_twice(receiver, sim)
+
+def test_graph_unavailable_from_the_start_fails_in_one_line_and_writes_no_checkpoint(
+        make_sim: MakeSim, receiver: IntakeReceiver, tmp_path: Path) -> None:
+    sim = _small(make_sim)
+    sim.faults.p_503 = 1.0  # every source at once: several fail together
+    paths = write_run_config(tmp_path, sim, receiver, retry_deadline_seconds=DEADLINE)
+    failed = run_to_end(paths)
+
+    assert failed.returncode == 1
+    assert "Traceback" not in failed.stderr
+    assert failed.stderr.rstrip().splitlines()[-1].startswith("error: Graph answered 503")
+    assert not paths.state.exists()
+    assert receiver.batches == []

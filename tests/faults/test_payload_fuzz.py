@@ -31,7 +31,8 @@ STARTED = datetime(2026, 11, 1, 8, 0, tzinfo=UTC)
 
 huge = st.sampled_from(["é" * 70_000, "x" * 100_000, "\u202e" * 5_000, "😀" * 20_000])
 strings = st.text(max_size=30) | huge | st.sampled_from(["", " ", "\x00", "null", "Unknown"])
-ids = st.uuids().map(str) | st.sampled_from(["u-1", "u-2", "ÜSER-ü", "id\nwith newline"]) | huge
+ids = st.uuids().map(str) | huge | st.sampled_from(
+    ["u-1", "u-2", "ÜSER-ü", "id\nwith newline", " padded ", "null", "N/A", "Unknown"])
 dates = st.sampled_from([
     "2026-10-31T23:59:59Z", "2024-02-30T00:00:00Z", "0001-01-01T00:00:00Z",
     "9999-12-31T23:59:59-01:00", "0001-01-01T00:30:00+01:00", "2026-13-01", "yesterday", "",
@@ -51,7 +52,6 @@ def plausibly(good: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
 
 
 USER_FIELDS: dict[str, st.SearchStrategy[Any]] = {
-    "id": plausibly(ids),
     "createdDateTime": plausibly(dates),
     "userType": plausibly(st.sampled_from(["Member", "Guest", "member", "Other"])),
     "userPrincipalName": plausibly(st.emails() | strings),
@@ -67,9 +67,10 @@ USER_FIELDS: dict[str, st.SearchStrategy[Any]] = {
                                               "#microsoft.graph.servicePrincipal", "user"])),
 }
 for name in ocsf.GRAPH_USER_FIELDS:
-    USER_FIELDS.setdefault(name, plausibly(strings))
+    if name != "id":
+        USER_FIELDS.setdefault(name, plausibly(strings))
 
-users = st.fixed_dictionaries({}, optional=USER_FIELDS)
+users = st.fixed_dictionaries({"id": plausibly(ids)}, optional=USER_FIELDS)
 items = st.one_of(users, users, users, anything)
 pages = st.lists(st.lists(items, max_size=8), min_size=1, max_size=3)
 

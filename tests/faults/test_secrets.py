@@ -62,13 +62,6 @@ def sim() -> Iterator[SimulatedGraph]:
         yield running
 
 
-@pytest.fixture(autouse=True)
-def no_faults(sim: SimulatedGraph) -> Iterator[None]:
-    sim.faults.reset()
-    yield
-    sim.faults.reset()
-
-
 # --- through the CLI --------------------------------------------------------------------------
 
 Scenario = Callable[[SimulatedGraph, IntakeReceiver, Path], Finished]
@@ -102,7 +95,11 @@ def storm(sim: SimulatedGraph, receiver: IntakeReceiver, directory: Path) -> Fin
         sim.identity.revoke_all()
         return None
 
-    return _cli(directory, sim, receiver, during=revoke_tokens_mid_run, delivery_deadline=60)
+    sim.identity.token_lifetime_seconds = 2  # and tokens expire while the run goes on
+    try:
+        return _cli(directory, sim, receiver, during=revoke_tokens_mid_run, delivery_deadline=60)
+    finally:
+        sim.identity.token_lifetime_seconds = sim.spec.token_lifetime_seconds
 
 
 def intake_refuses_echoing_the_key(sim: SimulatedGraph, receiver: IntakeReceiver,
