@@ -146,9 +146,6 @@ def _sink(settings: Settings, output: str | None) -> Sink:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    settings = _settings(args.config)
-    sink = _sink(settings, args.output)
-    store = StateStore(args.state)
     tracker = RunTracker()
     display = ProgressDisplay(sys.stderr, tracker.counters,
                               enabled=None if args.progress else False)
@@ -157,6 +154,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         handler.before_write = display.clear
     error: BaseException | None = None
     try:
+        settings = _settings(args.config)
+        sink = _sink(settings, args.output)
+        store = StateStore(args.state)
         with store.lock(), display:
             collect(settings, store, sink, tracker=tracker)
     except BaseException as failure:
@@ -174,7 +174,11 @@ def _report_run(tracker: RunTracker, error: BaseException | None,
     """The final summary: on stderr always (once the run got going), as JSON when asked."""
     report = tracker.report(error)
     if summary_path:
-        Path(summary_path).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+        try:
+            Path(summary_path).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+        except OSError as failure:  # the run's own outcome matters more than its report
+            log.warning("cannot write the summary to %s: %s", summary_path,
+                        failure.strerror or failure)
     plugin = tracker.plugin
     if plugin is None or (error is not None and not report["graph_requests"]):
         return  # stopped before any work: the error line says it all
@@ -193,10 +197,9 @@ def cmd_test(args: argparse.Namespace) -> int:
 
     settings = _settings(args.config)
     diagnosis = asyncio.run(diagnose(settings))
-    if args.json:
-        print(json.dumps(diagnosis.to_json(), indent=2))
-    else:
-        sys.stdout.write(render_text(diagnosis))
+    report = json.dumps(diagnosis.to_json(), indent=2) + "\n" if args.json \
+        else render_text(diagnosis)
+    sys.stdout.write(REDACTOR.redact(report))
     return diagnosis.exit_code
 
 

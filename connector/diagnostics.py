@@ -34,6 +34,7 @@ from connector.graph.sources import (
     REGISTRATION_REPORT,
     build_url,
     is_refusal,
+    odata_datetime,
     refusal_reason,
 )
 from connector.graph.throttle import Throttle
@@ -57,7 +58,7 @@ TROUBLESHOOTING_DOC: Final = "docs/troubleshooting.md"
 class Check:
     """One finding. `id` is stable for machines (`token`, `permission:User.Read.All`, ...)."""
 
-    section: str  # "connection" | "credential" | "permissions" | "features"
+    section: str  # "configuration" | "connection" | "credential" | "permissions" | "features"
     name: str
     status: Status
     detail: str = ""
@@ -184,6 +185,22 @@ def explain_login_failure(message: str, cloud: Cloud) -> LoginFailure:
                         f"see {TROUBLESHOOTING_DOC}", " ".join(message.split()))
 
 
+# Initial domains give a tenant's cloud away: contoso.onmicrosoft.us is a US Government tenant.
+_CLOUD_DOMAINS: Final = (
+    (".onmicrosoft.us", "a US Government tenant", ("usgov", "usgov-dod"), "usgov or usgov-dod"),
+    (".onmschina.cn", "a China (21Vianet) tenant", ("china",), "china"),
+)
+
+
+def cloud_mismatch(tenant_id: str, cloud: Cloud) -> str | None:
+    """Why `tenant_id` looks like a tenant of another cloud than the configured one, if it does."""
+    for suffix, kind, clouds, setting in _CLOUD_DOMAINS:
+        if tenant_id.lower().endswith(suffix) and cloud.name not in clouds:
+            return (f"tenant_id {tenant_id} ends in {suffix} ({kind}), but cloud is "
+                    f"{cloud.name}: set cloud to {setting}")
+    return None
+
+
 def describe_login_failure(error: AuthenticationFailed, cloud: Cloud) -> str:
     """A run's one-line token error: the original text, then what it means and the fix."""
     failure = explain_login_failure(str(error), cloud)
@@ -287,7 +304,8 @@ async def credential_expiry(settings: Settings, client: GraphClient | None,
     return CredentialExpiry("client secret", ends, how, notes=notes)
 
 
-def judge_expiry(expiry: CredentialExpiry, window_days: int, now: datetime) -> Check:
+def judge_expiry(expiry: CredentialExpiry, window_days: int, now: datetime, *,
+                 say_source: bool = True) -> Check:
     """ok / warning (within the window) / failed (expired) / unknown, with what to do."""
     name = expiry.kind
     if expiry.ends is None:
@@ -302,7 +320,7 @@ def judge_expiry(expiry: CredentialExpiry, window_days: int, now: datetime) -> C
     else:
         renew = ("create a new client secret under 'Certificates & secrets', switch the "
                  "connector to it, then delete the old one")
-    source = f"; read from {expiry.source}" if expiry.source else ""
+    source = f"; read from {expiry.source}" if expiry.source and say_source else ""
     if left <= timedelta(0):
         return Check("credential", name, "failed", f"expired on {when}{source}", renew,
                      id="credential_expiry", headline=f"the {name} has expired")
@@ -436,7 +454,7 @@ class Diagnosis:
             "granted_permissions": list(self.granted) if self.granted is not None else None,
             "credential": None if expiry is None else {
                 "kind": expiry.kind.replace(" ", "_"),
-                "expires": _iso(expiry.ends) if expiry.ends else None,
+                "expires": odata_datetime(expiry.ends) if expiry.ends else None,
                 "source": expiry.source or None,
                 "unknown_reason": expiry.unknown_reason or None,
             },
@@ -453,15 +471,15 @@ class Diagnosis:
         }
 
 
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 async def diagnose(settings: Settings, *, now: datetime | None = None) -> Diagnosis:
     """Login, Graph, the credential's end date, permissions, licence-dependent features."""
     now = now or datetime.now(UTC)
     cloud = resolve(settings)
     diagnosis = Diagnosis(cloud)
+    mismatch = cloud_mismatch(settings.tenant_id, cloud)
+    if mismatch is not None:
+        diagnosis.add(Check("configuration", "cloud", "warning", mismatch, id="cloud",
+                            headline="tenant_id and cloud do not match"))
     throttle = Throttle.create(max_concurrency=2,
                                deadline_seconds=DIAGNOSIS_RETRY_DEADLINE_SECONDS)
     client = GraphClient.from_settings(settings, throttle=throttle)
@@ -622,8 +640,8 @@ async def start_of_run_checks(settings: Settings, client: GraphClient,
                  error if isinstance(error, GraphError) else "Graph did not answer in time")
         expiry = None
     if expiry is not None:
-        check = judge_expiry(expiry, int(settings.expiry_warning_days), now)
-        text = f"{check.name} {check.detail}" + (f"; {check.fix}" if check.fix else "")
+        check = judge_expiry(expiry, int(settings.expiry_warning_days), now, say_source=False)
+        text = f"{check.name} {check.detail}" + (f": {check.fix}" if check.fix else "")
         if check.status in ("warning", "failed"):
             log.warning("%s", text)
             warnings.append(text)
@@ -645,7 +663,8 @@ MARKS: Final[Mapping[Status, str]] = {
     "ok": "ok", "warning": "WARN", "missing": "MISSING", "unavailable": "no",
     "unknown": "unknown", "failed": "FAILED",
 }
-_SECTIONS: Final = (("connection", "Connection"), ("credential", "Credential"),
+_SECTIONS: Final = (("configuration", "Configuration"), ("connection", "Connection"),
+                    ("credential", "Credential"),
                     ("permissions", "Permissions (application)"), ("features", "Features"))
 
 
@@ -670,7 +689,7 @@ def render_text(diagnosis: Diagnosis) -> str:
             detail = f"  {check.detail}" if show and check.detail else ""
             lines.append(f"  {MARKS[check.status]:<8} {check.name:<{width}}{detail}".rstrip())
             if check.evidence:
-                lines.append(f"  {'':<8} Entra ID said: {check.evidence}")
+                lines.append(f"  {'':<8} the login endpoint said: {check.evidence}")
             if check.fix and shared is None:
                 lines.append(f"  {'':<8} fix: {check.fix}")
         if shared is not None:

@@ -8,6 +8,7 @@ on a terminal, by a daemon thread reading plain counters, so the collection neve
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -74,17 +75,25 @@ class ProgressDisplay:
         if not self.enabled:
             return
         line = progress_line(self.read(), time.monotonic() - self._started)
+        # A line that wraps could no longer be erased by returning to its start.
+        line = line[: max(10, _columns(self.stream) - 1)]
         with self._lock:
-            self.stream.write(_CLEAR + line)
-            self.stream.flush()
-            self._shown = True
+            self._shown = self._write(_CLEAR + line)
 
     def clear(self) -> None:
         with self._lock:
             if self._shown:
-                self.stream.write(_CLEAR)
-                self.stream.flush()
+                self._write(_CLEAR)
                 self._shown = False
+
+    def _write(self, text: str) -> bool:
+        try:
+            self.stream.write(text)
+            self.stream.flush()
+        except (OSError, ValueError):  # the terminal went away: stop drawing, keep collecting
+            self.enabled = False
+            return False
+        return True
 
     def close(self) -> None:
         self._stop.set()
@@ -93,6 +102,13 @@ class ProgressDisplay:
             self._thread = None
             self.draw()  # the final counts, then out of the way of the summary
         self.clear()
+
+
+def _columns(stream: TextIO) -> int:
+    try:
+        return os.get_terminal_size(stream.fileno()).columns or 100
+    except (OSError, ValueError, AttributeError):  # not a real terminal (tests, closed)
+        return 100
 
 
 def is_terminal(stream: TextIO) -> bool:

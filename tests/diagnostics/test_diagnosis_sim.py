@@ -191,3 +191,10 @@ def test_an_expired_certificate_cannot_log_in_and_says_when_it_expired(
     expiry = check(diagnosis, "credential_expiry")
     assert expiry.status == "failed"
     assert expiry.detail.startswith("expired on ")
+
+
+def test_a_us_government_tenant_domain_on_the_global_cloud_is_flagged(make_sim: MakeSim) -> None:
+    diagnosis = run_diagnosis(make_sim(users=5), tenant_id="contoso.onmicrosoft.us")
+    assert check(diagnosis, "cloud").status == "warning"
+    assert "set cloud to usgov or usgov-dod" in check(diagnosis, "cloud").detail
+    assert check(diagnosis, "token").code == "AADSTS90002"

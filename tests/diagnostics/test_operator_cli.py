@@ -202,3 +202,17 @@ def test_a_run_off_a_terminal_draws_no_progress_line(make_sim: MakeSim, tmp_path
     assert result.returncode == 0
     assert "\x1b[K" not in result.stderr
     assert "listed |" not in result.stderr
+
+
+def test_a_bad_configuration_still_writes_a_summary_naming_the_key(tmp_path: Path) -> None:
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"tenant_id": "contoso.onmicrosoft.com", "client_id": "app",
+                                  "client_secret": SENTINEL}))
+    summary_path = tmp_path / "summary.json"
+    result = connector("run", "--config", config, "--state", tmp_path / "state.json",
+                       "--output", "-", "--summary-json", summary_path)
+    summary = json.loads(summary_path.read_text())
+    assert result.returncode == 2
+    assert summary["completed"] is False
+    assert "client_id: must be a GUID" in summary["error"]
+    assert SENTINEL not in summary_path.read_text()

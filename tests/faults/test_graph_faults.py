@@ -101,6 +101,17 @@ def test_a_throttling_storm_is_given_up_after_the_retry_deadline_not_before(
     assert 240 <= waits.now <= 300
 
 
+@pytest.mark.parametrize("fault", ["p_500", "p_503", "p_504", "p_drop"])
+def test_server_errors_and_dropped_connections_cost_nobody(sim: SimulatedGraph,
+                                                           fault: str) -> None:
+    setattr(sim.faults, fault, 0.15)
+    outcome = run_collection(sim, page_size=100)
+
+    assert outcome.error is None, outcome.error
+    assert outcome.summary.retries > 0
+    assert_matches_truth(outcome.events, sim.tenant.truth(), Known())
+
+
 def test_throttled_batch_items_are_retried_and_their_facts_kept(sim: SimulatedGraph) -> None:
     sim.faults.routes = frozenset({"GET /groups/{id}/members",
                                    "GET /users/{id}/authentication/methods"})
