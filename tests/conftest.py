@@ -4,6 +4,8 @@
   Tests that mutate it or change its faults must undo what they did (or use `make_sim`).
 - `make_sim(**spec_fields)`: a fresh tenant for this test, stopped afterwards; keyword
   arguments are `TenantSpec` fields, plus `latency`, `throttling` and `fault_seed`.
+- `receiver`: a plain-http intake on 127.0.0.1 that acknowledges every batch unless told
+  otherwise (`tests/intake_receiver.py`).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import Any
 import pytest
 
 from entrasim import SimulatedGraph, TenantSpec
+from tests.intake_receiver import IntakeReceiver
 
 MakeSim = Callable[..., SimulatedGraph]
 
@@ -39,3 +42,9 @@ def make_sim() -> Iterator[MakeSim]:
     yield make
     for sim in started:
         sim.stop()
+
+
+@pytest.fixture
+def receiver() -> Iterator[IntakeReceiver]:
+    with IntakeReceiver() as running:
+        yield running

@@ -1,4 +1,4 @@
-"""Fixtures of the fault tests: tenants of 10,000 users and a loopback intake."""
+"""Fixtures of the fault tests: tenants of 10,000 users (the intake `receiver` is shared)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ from collections.abc import Iterator
 import pytest
 
 from entrasim import DEFAULT_PERMISSIONS, SimulatedGraph, TenantSpec
-from tests.intake_receiver import IntakeReceiver
 
 # Without AuditLog.Read.All the connector reads neither sign-in activity nor the MFA report, so
 # it never meets the reporting endpoints' 5-requests-per-10-s budget: a 10,000-user run through
@@ -21,13 +20,6 @@ def fast_10k() -> Iterator[SimulatedGraph]:
     with SimulatedGraph(TenantSpec(seed=51, users=10_000, licence="P2",
                                    permissions=FAST_PERMISSIONS)) as sim:
         yield sim
-
-
-@pytest.fixture
-def receiver() -> Iterator[IntakeReceiver]:
-    """A plain-http intake on 127.0.0.1 that acknowledges every batch unless told otherwise."""
-    with IntakeReceiver() as running:
-        yield running
 
 
 @pytest.fixture(autouse=True)

@@ -3,6 +3,8 @@
 In-process runs put the connector's waits (Retry-After, backoff, the reporting budget's 10 s
 window) on a virtual clock, so a storm that would take minutes of real sleeping takes seconds.
 Everything else is real: the simulated tenant answers over sockets and TLS, faults and all.
+The integration tests use the same in-process run (`collect`), so there is one way to drive
+`Collection` outside the CLI.
 """
 
 from __future__ import annotations
@@ -64,10 +66,12 @@ class Outcome:
 
 def run_collection(sim: SimulatedGraph, checkpoint: Mapping[str, Any] | None = None, *,
                    time_source: VirtualTime | None = None,
-                   on_batch: Callable[[int], None] | None = None, **config: Any) -> Outcome:
+                   on_batch: Callable[[int], None] | None = None,
+                   stop_after: int | None = None, **config: Any) -> Outcome:
     """One collection cycle through `Collection` with waits on virtual time.
 
     A failure does not raise: it is kept in `error`, beside the batches delivered before it.
+    `stop_after` batches closes the stream there, as a kill between two batches would.
     """
     settings = load_settings(sim.connector_config(**config))
     virtual = time_source or VirtualTime()
@@ -80,10 +84,14 @@ def run_collection(sim: SimulatedGraph, checkpoint: Mapping[str, Any] | None = N
         collection = Collection(settings, checkpoint, client, product=PRODUCT)
         outcome = Outcome([], collection.summary, client)
         try:
-            async for batch in collection.batches():
+            stream = collection.batches()
+            async for batch in stream:
                 outcome.batches.append(batch)
                 if on_batch is not None:
                     on_batch(len(outcome.batches))
+                if stop_after is not None and len(outcome.batches) >= stop_after:
+                    await stream.aclose()
+                    break
         except Exception as exc:
             outcome.error = exc
         finally:
@@ -91,6 +99,18 @@ def run_collection(sim: SimulatedGraph, checkpoint: Mapping[str, Any] | None = N
         return outcome
 
     return asyncio.run(main())
+
+
+def collect(sim: SimulatedGraph, checkpoint: Mapping[str, Any] | None = None, *,
+            time_source: VirtualTime | None = None,
+            on_batch: Callable[[int], None] | None = None,
+            stop_after: int | None = None, **config: Any) -> Outcome:
+    """`run_collection` for tests that expect the run to succeed: its failure is raised."""
+    outcome = run_collection(sim, checkpoint, time_source=time_source, on_batch=on_batch,
+                             stop_after=stop_after, **config)
+    if outcome.error is not None:
+        raise outcome.error
+    return outcome
 
 
 # --- the CLI, as a separate process ----------------------------------------------------------

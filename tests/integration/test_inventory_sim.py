@@ -4,63 +4,15 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 from typing import Any
 
-import orjson
 import pytest
 
 from connector import ocsf
-from connector.config import load_settings
-from connector.graph.client import GraphClient
-from connector.graph.throttle import Throttle
-from connector.inventory import Batch, Collection, Summary
-from connector.plugin import PRODUCT, EntraIdUserInventory
+from connector.plugin import EntraIdUserInventory
 from entrasim import DEFAULT_PERMISSIONS, SimulatedGraph, TenantSpec
 from tests.cli.truth import Known, assert_matches_truth, assert_valid
-from tests.cli.virtual_time import VirtualTime
-
-
-@dataclass
-class Outcome:
-    batches: list[Batch]
-    summary: Summary
-
-    @property
-    def events(self) -> list[dict[str, Any]]:
-        return [orjson.loads(e) for b in self.batches for e in b.events]
-
-    @property
-    def ids(self) -> list[str]:
-        return [e["user"]["uid"] for e in self.events]
-
-
-def collect(sim: SimulatedGraph, checkpoint: Mapping[str, Any] | None = None, *,
-            stop_after: int | None = None, on_batch: Any = None, **config: Any) -> Outcome:
-    """Run a collection with instant (virtual) retry waits; `stop_after` batches = a kill."""
-    settings = load_settings(sim.connector_config(**config))
-    time = VirtualTime()
-
-    async def main() -> Outcome:
-        throttle = Throttle.create(max_concurrency=4, deadline_seconds=900,
-                                   clock=time.clock, sleep=time.sleep)
-        client = GraphClient.from_settings(settings, throttle=throttle)
-        collection = Collection(settings, checkpoint, client, product=PRODUCT)
-        batches: list[Batch] = []
-        try:
-            stream = collection.batches()
-            async for batch in stream:
-                batches.append(batch)
-                if on_batch is not None:
-                    on_batch(len(batches))
-                if stop_after is not None and len(batches) >= stop_after:
-                    await stream.aclose()
-                    break
-        finally:
-            await client.aclose()
-        return Outcome(batches, collection.summary)
-
-    return asyncio.run(main())
+from tests.faults.harness import collect
 
 
 @pytest.fixture(scope="module")
@@ -191,8 +143,7 @@ def test_a_record_that_cannot_be_mapped_is_skipped_counted_and_named(
 
 # --- permissions and licences --------------------------------------------------------------------
 
-def test_a_missing_group_permission_leaves_groups_and_group_held_roles_unknown(
-        tmp_path: Any) -> None:
+def test_a_missing_group_permission_leaves_groups_and_group_held_roles_unknown() -> None:
     spec = TenantSpec(seed=19, users=150, licence="P2",
                       permissions=DEFAULT_PERMISSIONS - {"GroupMember.Read.All"})
     with SimulatedGraph(spec) as limited:
@@ -206,8 +157,7 @@ def test_a_missing_group_permission_leaves_groups_and_group_held_roles_unknown(
     assert group_listings == 0
 
 
-def test_small_incremental_run_uses_the_report_per_user_without_the_methods_permission(
-        tmp_path: Any) -> None:
+def test_small_incremental_run_uses_the_report_per_user_without_the_methods_permission() -> None:
     spec = TenantSpec(seed=23, users=150, licence="P2",
                       permissions=DEFAULT_PERMISSIONS - {"UserAuthenticationMethod.Read.All"})
     with SimulatedGraph(spec) as limited:

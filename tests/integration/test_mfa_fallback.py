@@ -9,7 +9,7 @@ import pytest
 from connector.inventory import MFA_FALLBACK_AUTO_LIMIT
 from entrasim import SimulatedGraph, TenantSpec
 from tests.cli.truth import Known, assert_matches_truth, assert_valid
-from tests.integration.test_inventory_sim import collect
+from tests.faults.harness import collect
 
 
 @pytest.fixture(scope="module")
