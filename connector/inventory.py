@@ -41,10 +41,12 @@ from connector import ocsf
 from connector.graph.client import EXPIRED_PAGE_TOKEN, GraphClient, GraphError, Page, gather_all
 from connector.graph.permissions import Grants
 from connector.graph.sources import (
+    NO_RISK,
     Availability,
     Memberships,
     MfaFacts,
     MfaTable,
+    RiskTable,
     UserQuery,
     admin_roles,
     group_memberships,
@@ -54,6 +56,8 @@ from connector.graph.sources import (
     mfa_registration,
     mfa_registration_of,
     refusal_reason,
+    risky_users,
+    risky_users_of,
     user_pages,
 )
 
@@ -412,6 +416,7 @@ class Lookups:
 
     memberships: Memberships | None = None
     roles: dict[str, tuple[str, ...]] | None = None
+    risk: RiskTable | None = None
 
 
 class PageJoin:
@@ -432,6 +437,7 @@ class PageJoin:
         self.collected_at_ms = collected_at_ms
         self._groups: dict[int, ocsf.Group] = {}
         self._mfa: dict[MfaFacts, ocsf.Mfa] = {}
+        self._no_risk = ocsf.Risk(NO_RISK.level, NO_RISK.state)
 
     def _skip(self, user_id: str | None, reason: str) -> None:
         self.summary.skipped.append(SkippedRecord(user_id, reason))
@@ -483,9 +489,15 @@ class PageJoin:
             mfa = self._mfa.get(found)
             if mfa is None:
                 mfa = self._mfa[found] = ocsf.Mfa(found.registered, found.methods)
+        risk: ocsf.Risk | None = None
+        if lookups.risk is not None:
+            found_risk = lookups.risk.get(uid)
+            risk = self._no_risk if found_risk is NO_RISK else ocsf.Risk(
+                found_risk.level, found_risk.state, found_risk.updated)
         manager = user.get("manager")
         return ocsf.UserFacts(groups=groups, roles=roles, mfa=mfa,
-                              manager=manager if isinstance(manager, Mapping) else None)
+                              manager=manager if isinstance(manager, Mapping) else None,
+                              risk=risk)
 
     def events(self, fresh: Sequence[dict[str, Any]], mfa_table: MfaTable | None,
                seen: set[str], progress: Progress) -> Iterator[tuple[str, bytes]]:
@@ -525,7 +537,8 @@ class Collection:
         self._keep = make_filter(bool(settings.include_guests), settings.domains or ())
         self._fallback: MfaFallback = settings.mfa_fallback
 
-    async def _optional(self, feature: str, work: Awaitable[T]) -> T | None:
+    async def _optional(self, feature: str, work: Awaitable[T], *,
+                        licence: str = "P1/P2") -> T | None:
         """A source the run can do without: a refusal degrades it, an outage still fails."""
         if not self.availability.available(feature):
             close = getattr(work, "close", None)
@@ -537,7 +550,7 @@ class Collection:
         except GraphError as error:
             if not is_refusal(error):
                 raise
-            self.availability.degrade(feature, refusal_reason(error))
+            self.availability.degrade(feature, refusal_reason(error, licence))
             return None
 
     def _finish_summary(self, started: float) -> None:
@@ -585,7 +598,7 @@ class Collection:
         if resume is not None:
             _restore(progress, resume)
 
-        for feature in ("groups", "roles", "last_sign_in"):
+        for feature in ("groups", "roles", "last_sign_in", "risk"):
             reason = grants.missing(feature)
             if reason:
                 self.availability.degrade(feature, reason)
@@ -618,16 +631,18 @@ class Collection:
                 self.summary.strategy = "per-user"
                 ids = [u["id"] for p in listing.buffer for u in p.items
                        if isinstance(u.get("id"), str) and u["id"] not in seen and self._keep(u)]
-                lookups.memberships, _ = await gather_all(
+                lookups.memberships, _, lookups.risk = await gather_all(
                     self._optional("groups", memberships_of(self.client, ids)),
                     mfa.fill(ids) if mfa.per_user else mfa.read_report(ids),
+                    self._optional("risk", risky_users_of(self.client, ids), licence="P2"),
                 )
             else:
                 self.summary.strategy = "bulk"
-                lookups.memberships, _, _ = await gather_all(
+                lookups.memberships, _, _, lookups.risk = await gather_all(
                     self._optional("groups", group_memberships(self.client)),
                     mfa.read_report(),
                     listing.peek(0),
+                    self._optional("risk", risky_users(self.client), licence="P2"),
                 )
             lookups.roles = await roles
         finally:

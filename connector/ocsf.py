@@ -38,6 +38,7 @@ __all__ = [
     "GRAPH_USER_FIELDS",
     "MAPPING",
     "OCSF_VERSION",
+    "RISK_LEVEL_CAPTIONS",
     "SEVERITY_CAPTIONS",
     "TYPE_CAPTIONS",
     "USER_TYPE_CAPTIONS",
@@ -46,6 +47,7 @@ __all__ = [
     "MappingRow",
     "Mfa",
     "Product",
+    "Risk",
     "UserFacts",
     "event_uid",
     "example_user",
@@ -107,6 +109,25 @@ ACCOUNT_TYPE_CAPTIONS: Final[Mapping[int, str]] = {
     19: "ActiveDirectory Account",
     99: "Other",
 }
+
+RISK_LEVEL_CAPTIONS: Final[Mapping[int, str]] = {
+    0: "Info",
+    1: "Low",
+    2: "Medium",
+    3: "High",
+    4: "Critical",
+    99: "Other",
+}
+# Identity Protection's riskLevel -> user.risk_level_id. "none" (no risk detected, or risk
+# remediated / dismissed / confirmed safe) is OCSF's lowest level, Info. "hidden" (Identity
+# Protection withholds it) and "unknownFutureValue" say nothing about the risk: omitted.
+_RISK_LEVEL_IDS: Final[Mapping[str, int]] = {"none": 0, "low": 1, "medium": 2, "high": 3}
+_RISK_LEVELS: Final[Mapping[str, tuple[int, str]]] = {
+    level: (level_id, RISK_LEVEL_CAPTIONS[level_id]) for level, level_id in _RISK_LEVEL_IDS.items()
+}
+_RISK_STATES: Final = frozenset(
+    {"none", "confirmedSafe", "remediated", "dismissed", "atRisk", "confirmedCompromised"}
+)
 
 _CLASS_UID: Final = 5003
 _CATEGORY_UID: Final = 5
@@ -173,11 +194,24 @@ class Mfa:
 
 
 @dataclass(frozen=True, slots=True)
+class Risk:
+    """Identity Protection's view of a user, in Graph's vocabulary.
+
+    A user Identity Protection does not list is `Risk("none", None)`: nothing was detected.
+    """
+
+    level: str | None  # riskLevel: low, medium, high, hidden, none, unknownFutureValue
+    state: str | None = None  # riskState: atRisk, confirmedCompromised, remediated, ...
+    updated: str | None = None  # riskLastUpdatedDateTime (ISO 8601)
+
+
+@dataclass(frozen=True, slots=True)
 class UserFacts:
     groups: tuple[Group, ...] | None = None  # None = unknown (not collected)
     roles: tuple[str, ...] | None = None  # admin role display names; None = unknown
     mfa: Mfa | None = None  # None = unknown
     manager: Mapping[str, Any] | None = None  # {"id", "displayName", "userPrincipalName"}
+    risk: Risk | None = None  # None = unknown (riskyUsers not read)
 
 
 @dataclass(frozen=True, slots=True)
@@ -461,6 +495,18 @@ def to_event(
         methods = _unique_texts(mfa.methods) if mfa.methods else None
         if methods:
             status["mfa_methods"] = methods
+    risk = facts.risk
+    if risk is not None:
+        level = _RISK_LEVELS.get(risk.level) if risk.level is not None else None
+        if level is not None:
+            out_user["risk_level_id"], out_user["risk_level"] = level
+            status["risk_level"] = risk.level
+        if risk.state is not None and risk.state in _RISK_STATES:
+            status["risk_state"] = risk.state
+        if risk.updated is not None:
+            updated = _epoch_ms(risk.updated)
+            if updated is not None:
+                status["risk_updated_time"] = updated
     if facts.groups:
         groups = _groups(facts.groups)
         if groups:
@@ -666,6 +712,16 @@ MAPPING: Final[tuple[MappingRow, ...]] = (
         "registered or not; omitted when unknown (unlicensed, disabled user, no permission)",
         "facts",
     ),
+    MappingRow(
+        "user risk (`riskyUsers.riskLevel`)",
+        "user.risk_level_id",
+        "`low` 1, `medium` 2, `high` 3; `none` (nothing detected, or risk remediated, "
+        "dismissed or confirmed safe) and users Identity Protection does not list 0 (Info); "
+        "`hidden` and unknown values omitted; omitted for everyone when riskyUsers was not "
+        "read (no Entra ID P2, no IdentityRiskyUser.Read.All)",
+        "facts",
+    ),
+    MappingRow("user risk", "user.risk_level", "caption of `user.risk_level_id`", "facts"),
     MappingRow("group memberships", "user.groups[].uid", "group object id", "facts"),
     MappingRow("group memberships", "user.groups[].name", "group display name", "facts"),
     MappingRow("`companyName`", "user.org.name", "company name"),
@@ -725,6 +781,26 @@ MAPPING: Final[tuple[MappingRow, ...]] = (
                 "user",
             ),
             ("admin roles", "data.is_admin", "only when roles were collected", "facts"),
+            (
+                "user risk",
+                "data.risk_level",
+                "Graph's `riskLevel` (`none` for users Identity Protection does not list), "
+                "whenever `user.risk_level_id` is set",
+                "facts",
+            ),
+            (
+                "user risk",
+                "data.risk_state",
+                "Graph's `riskState` (`atRisk`, `confirmedCompromised`, `remediated`, "
+                "`dismissed`, `confirmedSafe`, `none`) for users Identity Protection lists",
+                "facts",
+            ),
+            (
+                "user risk",
+                "data.risk_updated_time",
+                "`riskLastUpdatedDateTime`, epoch ms, for users Identity Protection lists",
+                "facts",
+            ),
             ("admin roles", "data.admin_roles", "role display names", "facts"),
             ("`userType`", "data.user_type", "`Member` or `Guest`", "user"),
         ),
@@ -787,6 +863,7 @@ EXAMPLE_FACTS: Final = UserFacts(
         "displayName": "Sam Boss",
         "userPrincipalName": "sam.boss@contoso.com",
     },
+    risk=Risk(level="medium", state="atRisk", updated="2025-12-30T08:00:00Z"),
 )
 
 
@@ -837,7 +914,9 @@ _DOC_RULES = """\
   collected for the user (the bulk report needs Entra ID P1/P2 and skips disabled users).
   `user.type_id` / `user.type` and `is_admin` / `admin_roles` appear only when role assignments
   were collected; "no roles" is then `1` (User). Group membership is emitted only when collected
-  and non-empty.
+  and non-empty. `user.risk_level_id` appears only when Identity Protection's risky users were
+  read (Entra ID P2 and `IdentityRiskyUser.Read.All`); a user it does not list is then `0`
+  (Info: no risk detected).
 - **Timestamps** are epoch milliseconds (OCSF `timestamp_t`). Graph's ISO 8601 strings are parsed
   with `datetime.fromisoformat`; a string without a time zone is taken as UTC; an unparsable date,
   or the .NET sentinels `0001-01-01` / `9999-12-31`, is unknown and omitted.
@@ -883,7 +962,7 @@ def render_mapping_doc() -> str:
         "`activity_id` 2, `type_uid` 500302, severity Informational) that validates against "
         "the bundled OCSF 1.8.0 JSON Schema (`schemas/`). The mapping is `connector.ocsf.to_event`, "
         "a pure function of the Graph user record and the facts collected about it "
-        "(group memberships, admin roles, MFA registration, manager).",
+        "(group memberships, admin roles, MFA registration, manager, user risk).",
         "",
         _DOC_RULES,
         "## Field table",
@@ -917,7 +996,7 @@ def render_mapping_doc() -> str:
         + ", ".join(f'"{r}"' for r in EXAMPLE_FACTS.roles or ())
         + "; MFA registered with "
         + ", ".join(f"`{m}`" for m in (EXAMPLE_FACTS.mfa.methods if EXAMPLE_FACTS.mfa else ()))
-        + "; manager Sam Boss. Collected at 2026-01-01T00:00:00Z.",
+        + "; manager Sam Boss; user risk medium (at risk). Collected at 2026-01-01T00:00:00Z.",
         "",
         "Event:",
         "",

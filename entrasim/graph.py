@@ -694,6 +694,17 @@ class GraphApi:
         items = [u for u in self.tenant.users() if u.risk is not None and (flt is None or flt.predicate(u))]
         return self._offset_page(req, items, resources.risky_user_json, "identityProtection/riskyUsers", default_top=20, max_top=500)
 
+    def risky_user(self, req: Request, claims: Claims, m: re.Match[str]) -> Json:
+        """One riskyUser; a user Identity Protection never flagged is not found (404)."""
+        self._need(claims, RISKY)
+        self._premium("P2")
+        u = self._user(m.group(1))
+        if u.risk is None:
+            raise not_found(m.group(1))
+        out: Json = {"@odata.context": f"{req.base}/v1.0/$metadata#identityProtection/riskyUsers/$entity"}
+        out.update(resources.risky_user_json(u))
+        return out
+
     def applications(self, req: Request, claims: Claims, _m: re.Match[str]) -> Json:
         self._need(claims, APPLICATIONS)
         flt_text = req.query.get("$filter", "")
@@ -826,6 +837,7 @@ _ROUTES: list[tuple[str, re.Pattern[str], str, Handler]] = [
         ("GET", r"^/reports/authenticationMethods/userRegistrationDetails", REPORT_ROUTE, GraphApi.registration_details),
         ("GET", r"^/reports/authenticationMethods/userRegistrationDetails/([^/]+)", REPORT_ROUTE + "/{id}", GraphApi.registration_detail),
         ("GET", r"^/identityProtection/riskyUsers", "GET /identityProtection/riskyUsers", GraphApi.risky_users),
+        ("GET", r"^/identityProtection/riskyUsers/([^/]+)", "GET /identityProtection/riskyUsers/{id}", GraphApi.risky_user),
         ("GET", r"^/applications", "GET /applications", GraphApi.applications),
         ("GET", r"^/organization", "GET /organization", GraphApi.organization),
         ("POST", r"^/\$batch", BATCH_ROUTE, GraphApi.batch),

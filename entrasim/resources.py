@@ -363,13 +363,14 @@ def authentication_methods_json(u: User) -> list[Json]:
 
 def risky_user_json(u: User) -> Json:
     assert u.risk is not None
-    level, state, when = u.risk
+    _, _, when = u.risk
+    level, state = u.reported_risk() or ("none", "none")
     detail = {"confirmedCompromised": "adminConfirmedUserCompromised", "remediated": "userPerformedSecuredPasswordReset",
               "dismissed": "adminDismissedAllRiskForUser"}.get(state, "none")
     return {
         "id": u.id, "isDeleted": False, "isProcessing": False,
         "riskLastUpdatedDateTime": when.replace("Z", ".0000000Z"),
-        "riskLevel": "none" if state in ("remediated", "dismissed") else level,
+        "riskLevel": level,
         "riskState": state, "riskDetail": detail,
         "userDisplayName": u.display, "userPrincipalName": u.upn,
     }

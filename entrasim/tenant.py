@@ -98,6 +98,13 @@ class User:
     def user_type(self) -> str:
         return "Guest" if self.is_guest else "Member"
 
+    def reported_risk(self) -> tuple[str, str] | None:
+        """(riskLevel, riskState) as riskyUsers reports them: closed risk has level "none"."""
+        if self.risk is None:
+            return None
+        level, state, _ = self.risk
+        return ("none" if state in ("remediated", "dismissed") else level), state
+
     def method_names(self) -> tuple[str, ...]:
         return tuple(n for n in catalog.METHOD_NAMES if self.methods & catalog.METHOD_BIT[n])
 
@@ -153,7 +160,8 @@ class ExpectedUser:
     name here is an administrative role). `mfa_methods` are the registration report's names;
     `strong_mfa_methods` the subset that counts as MFA (Authenticator, FIDO2/passkeys, Windows
     Hello, OATH, phone); email, password and Temporary Access Pass do not.
-    `last_sign_in` is `signInActivity.lastSignInDateTime`.
+    `last_sign_in` is `signInActivity.lastSignInDateTime`. `risk_level` / `risk_state` are what
+    `/identityProtection/riskyUsers` reports (`"none"` / None for a user it does not list).
     """
 
     id: str
@@ -172,6 +180,8 @@ class ExpectedUser:
     last_successful_sign_in: datetime | None
     last_non_interactive_sign_in: datetime | None
     manager_id: str | None
+    risk_level: str = "none"
+    risk_state: str | None = None
 
 
 class Tenant:
@@ -272,6 +282,7 @@ class Tenant:
                 raise KeyError(user_id)
             methods = frozenset(u.method_names())
             strong = methods & catalog.STRONG_METHODS
+            risk = u.reported_risk()
             return ExpectedUser(
                 id=u.id, upn=u.upn, display_name=u.display, mail=u.mail, enabled=u.enabled,
                 is_guest=u.is_guest, created=parse_iso(u.created),
@@ -284,6 +295,7 @@ class Tenant:
                     parse_iso(u.last_non_interactive) if u.last_non_interactive else None
                 ),
                 manager_id=u.manager.id if u.manager else None,
+                risk_level=risk[0] if risk else "none", risk_state=risk[1] if risk else None,
             )
 
     def truth(self) -> dict[str, ExpectedUser]:

@@ -37,6 +37,8 @@ FEATURES: tuple[Feature, ...] = (
     Feature("mfa_methods", ("UserAuthenticationMethod.Read.All",
                             "UserAuthenticationMethod.ReadWrite.All"), False,
             "MFA methods per user: disabled users, tenants without P1/P2, small incremental runs"),
+    Feature("risk", ("IdentityRiskyUser.Read.All", "IdentityRiskyUser.ReadWrite.All"), False,
+            "user risk level from Identity Protection (riskyUsers)", licence="Entra ID P2"),
 )
 BY_KEY: dict[str, Feature] = {feature.key: feature for feature in FEATURES}
 

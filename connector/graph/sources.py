@@ -16,7 +16,7 @@ import re
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Final
 from urllib.parse import quote
 
 from connector.graph.client import (
@@ -80,6 +80,7 @@ FEATURE_LABELS = {
     "groups": "group memberships",
     "roles": "admin roles",
     "manager": "manager",
+    "risk": "user risk level",
 }
 
 
@@ -105,10 +106,10 @@ class Availability:
         return dict(self._reasons)
 
 
-def refusal_reason(error: GraphError) -> str:
+def refusal_reason(error: GraphError, licence: str = "P1/P2") -> str:
     """A plain sentence for why Graph refused an optional source."""
     if error.code == NON_PREMIUM:
-        return (f"the tenant has no Microsoft Entra ID P1/P2 licence (Graph answered "
+        return (f"the tenant has no Microsoft Entra ID {licence} licence (Graph answered "
                 f"{error.status} {error.code})")
     if error.code == DENIED:
         return (f"the app lacks a Graph permission it needs (Graph answered "
@@ -611,3 +612,80 @@ async def mfa_registration_of(client: GraphClient, user_ids: Sequence[str],
             raise error
         if response.status == 200 and isinstance(response.body, Mapping):
             _add_registration(table, response.body)
+
+
+# --- user risk (Identity Protection) -------------------------------------------------------------
+
+RISKY_USERS = "/identityProtection/riskyUsers"
+# Graph pages riskyUsers 20 at a time by default and accepts at most 500.
+RISKY_USERS_PAGE = 500
+_RISK_SELECT = "id,riskLevel,riskState,riskLastUpdatedDateTime"
+
+
+@dataclass(frozen=True, slots=True)
+class RiskFacts:
+    """A riskyUser as Graph reports it: `level` and `state` are Graph's enum strings."""
+
+    level: str | None
+    state: str | None
+    updated: str | None = None  # riskLastUpdatedDateTime, ISO 8601
+
+
+#: What a user absent from riskyUsers is: Identity Protection never flagged them.
+NO_RISK: Final = RiskFacts("none", None)
+
+
+@dataclass(slots=True)
+class RiskTable:
+    """user id -> RiskFacts for the users Identity Protection lists; everyone else is NO_RISK.
+
+    Only risky users are stored (a few percent of a tenant), each as one small frozen object.
+    """
+
+    by_user: dict[str, RiskFacts] = field(default_factory=dict)
+
+    def add(self, item: Mapping[str, Any]) -> None:
+        uid = item.get("id")
+        if not isinstance(uid, str) or item.get("isDeleted") is True:
+            return
+        level, state, updated = (item.get(k) for k in ("riskLevel", "riskState",
+                                                       "riskLastUpdatedDateTime"))
+        self.by_user[uid] = RiskFacts(level if isinstance(level, str) else None,
+                                      state if isinstance(state, str) else None,
+                                      updated if isinstance(updated, str) else None)
+
+    def get(self, user_id: str) -> RiskFacts:
+        return self.by_user.get(user_id, NO_RISK)
+
+    def __len__(self) -> int:
+        return len(self.by_user)
+
+
+async def risky_users(client: GraphClient) -> RiskTable:
+    """Every user Identity Protection lists (IdentityRiskyUser.Read.All, Entra ID P2)."""
+    table = RiskTable()
+
+    def consume(page: Page) -> None:
+        for item in page.items:
+            if isinstance(item, Mapping):
+                table.add(item)
+
+    await _complete_listing(
+        client, build_url(RISKY_USERS, {"$select": _RISK_SELECT, "$top": RISKY_USERS_PAGE}),
+        consume, table.by_user.clear)
+    return table
+
+
+async def risky_users_of(client: GraphClient, user_ids: Sequence[str]) -> RiskTable:
+    """The riskyUser entries of a few users through `$batch`; a 404 means "not risky"."""
+    table = RiskTable()
+    for _uid, response in await _per_user(
+            client, user_ids,
+            lambda uid: build_url(f"{RISKY_USERS}/{uid}", {"$select": _RISK_SELECT})):
+        if response.status == 404:
+            continue
+        if response.status != 200:
+            raise response.error()
+        if isinstance(response.body, Mapping):
+            table.add(response.body)
+    return table

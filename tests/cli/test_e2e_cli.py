@@ -67,6 +67,14 @@ def no_audit_log(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
         yield _collect(sim, tmp_path_factory.mktemp("no-audit"))
 
 
+@pytest.fixture(scope="module")
+def no_risk_permission(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
+    spec = TenantSpec(seed=17, users=300, licence="P2",
+                      permissions=DEFAULT_PERMISSIONS - {"IdentityRiskyUser.Read.All"})
+    with SimulatedGraph(spec) as sim:
+        yield _collect(sim, tmp_path_factory.mktemp("no-risk"))
+
+
 # --- a licensed tenant with every permission ---------------------------------------------------
 
 def test_p2_run_succeeds_and_summarises_on_stderr(p2: Run) -> None:
@@ -81,7 +89,16 @@ def test_p2_tenant_yields_exactly_one_valid_event_per_user(p2: Run) -> None:
 
 
 def test_p2_events_agree_with_ground_truth_field_by_field(p2: Run) -> None:
-    assert_matches_truth(p2.events, p2.truth, Known())
+    assert_matches_truth(p2.events, p2.truth, Known(risk=True))
+
+
+def test_p2_risky_users_get_their_identity_protection_risk_level(p2: Run) -> None:
+    levels = {e["user"]["uid"]: (e["user"]["risk_level_id"], e["user"]["risk_level"])
+              for e in p2.events}
+    risky = {uid for uid, t in p2.truth.items() if t.risk_state is not None}
+    assert any(p2.truth[uid].risk_level == "high" for uid in risky)
+    assert {levels[uid] for uid in risky if p2.truth[uid].risk_level == "high"} == {(3, "High")}
+    assert {levels[uid] for uid in set(levels) - risky} == {(0, "Info")}
 
 
 def test_p2_users_in_more_than_20_groups_get_all_of_them(p2: Run) -> None:
@@ -119,7 +136,7 @@ def test_p2_run_reads_in_bulk_not_per_user(p2: Run) -> None:
 def test_free_tenant_still_yields_every_user_validly(free: Run) -> None:
     assert free.returncode == 0, free.stderr
     assert_valid(free.events)
-    assert_matches_truth(free.events, free.truth, Known(mfa=None, sign_in=False))
+    assert_matches_truth(free.events, free.truth, Known(mfa=None, sign_in=False, risk=False))
 
 
 def test_free_tenant_never_reports_unknown_mfa_as_false(free: Run) -> None:
@@ -135,6 +152,9 @@ def test_free_tenant_reports_each_missing_feature_once(free: Run) -> None:
     assert len(sign_in) == 1 and "P1/P2 licence" in sign_in[0]
     assert sum("not collected: last_sign_in:" in line for line in lines) == 1
     assert sum("not collected: mfa:" in line for line in lines) == 1
+    risk = [line for line in lines if line.startswith("not collected: risk:")]
+    assert len(risk) == 1 and "P2 licence" in risk[0]
+    assert sum("user risk level not collected" in line for line in lines) == 1
 
 
 # --- a tenant without AuditLog.Read.All --------------------------------------------------------
@@ -158,3 +178,16 @@ def test_missing_audit_log_permission_costs_no_refused_request(no_audit_log: Run
     refused = {route: c for route, c in routes.items()
                if "userRegistrationDetails" in route and c.get("requests")}
     assert not refused
+
+
+# --- a tenant without IdentityRiskyUser.Read.All -----------------------------------------------
+
+def test_missing_risk_permission_leaves_risk_out_and_names_it_once(no_risk_permission: Run) -> None:
+    run = no_risk_permission
+    assert run.returncode == 0, run.stderr
+    assert_matches_truth(run.events, run.truth, Known(risk=False))
+    reported = [line for line in run.stderr.splitlines()
+                if line.startswith("not collected: risk:")]
+    assert len(reported) == 1 and "IdentityRiskyUser.Read.All" in reported[0]
+    assert not any("riskyUsers" in route and c.get("requests")
+                   for route, c in run.sim.counters.snapshot().items())

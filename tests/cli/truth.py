@@ -34,6 +34,13 @@ class Known:
     groups: bool = True
     roles: bool = True
     manager: bool = True
+    # None by default: a P2 tenant reports it, a free or P1 tenant cannot; either way a reported
+    # risk level must be the true one.
+    risk: bool | None = None
+
+
+# Identity Protection's riskLevel -> OCSF user.risk_level_id (0 "Info" = no risk detected).
+RISK_LEVEL_IDS = {"none": 0, "low": 1, "medium": 2, "high": 3}
 
 
 def _ms(moment: datetime | None) -> int | None:
@@ -105,6 +112,18 @@ def mismatches(event: Mapping[str, Any], truth: ExpectedUser, known: Known) -> l
         check("last_login_time", last, want)
     elif last is not None or "last_logon" in data:
         out.append(f"{uid} last sign-in reported although it was not collected")
+
+    risk_facts = [key for key in ("risk_level", "risk_state", "risk_updated_time") if key in data]
+    if "risk_level_id" in user:
+        if known.risk is False:
+            out.append(f"{uid} risk level reported although it was not collected")
+        check("risk_level_id", user["risk_level_id"], RISK_LEVEL_IDS[truth.risk_level])
+        check("data.risk_level", data.get("risk_level"), truth.risk_level)
+        check("data.risk_state", data.get("risk_state"), truth.risk_state)
+    elif known.risk:
+        out.append(f"{uid} risk_level_id missing although risk was collected")
+    elif risk_facts:
+        out.append(f"{uid} {risk_facts} without risk_level_id")
 
     manager = event["user"].get("ldap_person", {}).get("manager", {}).get("uid")
     if known.manager:
