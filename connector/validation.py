@@ -26,6 +26,7 @@ from connector.ocsf import (
     CATEGORY_CAPTIONS,
     CLASS_CAPTIONS,
     OCSF_VERSION,
+    RISK_LEVEL_CAPTIONS,
     SEVERITY_CAPTIONS,
     TYPE_CAPTIONS,
     USER_TYPE_CAPTIONS,
@@ -46,14 +47,6 @@ SCHEMA_RESOURCE: Final = "schemas/user_inventory.1.8.0.schema.json"
 
 _OTHER: Final = 99  # an "Other" id lets the source choose the caption
 _MAX_MESSAGE: Final = 300
-RISK_LEVEL_CAPTIONS: Final[Mapping[int, str]] = {
-    0: "Info",
-    1: "Low",
-    2: "Medium",
-    3: "High",
-    4: "Critical",
-    99: "Other",
-}
 # (id key, caption key, captions) checked on the event itself.
 _EVENT_CAPTIONS: Final = (
     ("class_uid", "class_name", CLASS_CAPTIONS),

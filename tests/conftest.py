@@ -4,6 +4,8 @@
   Tests that mutate it or change its faults must undo what they did (or use `make_sim`).
 - `make_sim(**spec_fields)`: a fresh tenant for this test, stopped afterwards; keyword
   arguments are `TenantSpec` fields, plus `latency`, `throttling` and `fault_seed`.
+- A module's own `sim` fixture, when a test uses it, starts and ends each test without
+  injected faults.
 - `receiver`: a plain-http intake on 127.0.0.1 that acknowledges every batch unless told
   otherwise (`tests/intake_receiver.py`).
 """
@@ -48,3 +50,14 @@ def make_sim() -> Iterator[MakeSim]:
 def receiver() -> Iterator[IntakeReceiver]:
     with IntakeReceiver() as running:
         yield running
+
+
+@pytest.fixture(autouse=True)
+def no_leftover_faults(request: pytest.FixtureRequest) -> Iterator[None]:
+    """A module's shared `sim` starts and ends each test without injected faults."""
+    sim = request.getfixturevalue("sim") if "sim" in request.fixturenames else None
+    if sim is not None:
+        sim.faults.reset()
+    yield
+    if sim is not None:
+        sim.faults.reset()

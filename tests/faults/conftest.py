@@ -20,14 +20,3 @@ def fast_10k() -> Iterator[SimulatedGraph]:
     with SimulatedGraph(TenantSpec(seed=51, users=10_000, licence="P2",
                                    permissions=FAST_PERMISSIONS)) as sim:
         yield sim
-
-
-@pytest.fixture(autouse=True)
-def no_leftover_faults(request: pytest.FixtureRequest) -> Iterator[None]:
-    """A module's shared `sim` starts and ends each test without injected faults."""
-    sim = request.getfixturevalue("sim") if "sim" in request.fixturenames else None
-    if sim is not None:
-        sim.faults.reset()
-    yield
-    if sim is not None:
-        sim.faults.reset()

@@ -23,13 +23,6 @@ def sim() -> Iterator[SimulatedGraph]:
         yield running
 
 
-@pytest.fixture(autouse=True)
-def no_faults(sim: SimulatedGraph) -> Iterator[None]:
-    sim.faults.reset()
-    yield
-    sim.faults.reset()
-
-
 def _client(sim: SimulatedGraph, *, deadline: int = 900, time: VirtualTime | None = None,
             **config: Any) -> GraphClient:
     settings = load_settings(sim.connector_config(retry_deadline_seconds=deadline, **config))

@@ -21,13 +21,6 @@ def sim() -> Iterator[SimulatedGraph]:
         yield running
 
 
-@pytest.fixture(autouse=True)
-def no_faults(sim: SimulatedGraph) -> Iterator[None]:
-    sim.faults.reset()
-    yield
-    sim.faults.reset()
-
-
 # --- batches and checkpoints -------------------------------------------------------------------
 
 def test_batches_hold_at_most_batch_size_events(sim: SimulatedGraph) -> None:

@@ -10,9 +10,8 @@ from typing import Any
 
 import pytest
 
-from connector import validation
 from connector.graph.sources import NO_RISK, RiskTable
-from connector.ocsf import RISK_LEVEL_CAPTIONS, Product, Risk, UserFacts, to_event
+from connector.ocsf import Product, Risk, UserFacts, to_event
 from connector.validation import EventValidator
 
 UID = "3f1c2d4e-1111-4222-8333-444455556666"
@@ -81,10 +80,6 @@ def test_risk_last_updated_is_epoch_ms_and_omitted_when_unparsable() -> None:
     updated = account_data(event(Risk("low", "atRisk", "2026-01-01T00:00:00.0000000Z")))
     assert updated["risk_updated_time"] == 1_767_225_600_000
     assert "risk_updated_time" not in account_data(event(Risk("low", "atRisk", "yesterday")))
-
-
-def test_risk_captions_are_the_ocsf_ones_the_validator_checks() -> None:
-    assert RISK_LEVEL_CAPTIONS == validation.RISK_LEVEL_CAPTIONS
 
 
 # --- the lookup the inventory joins against --------------------------------------------------------
