@@ -118,14 +118,15 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             return
         status, payload, headers, route = sim.dispatch(self.command, self.path, _headers(self.headers), body)
+        # Counted before answering, so a client that reads the counters after its answer sees it.
+        sim.counters.add(route, requests=1, bytes_out=len(payload), throttled=int(status == 429),
+                         errors=int(status >= 400 and status != 429))
         self.send_response(status)
         for name, value in headers.items():
             self.send_header(name, value)
         self.send_header("Content-Length", str(len(payload)))
         self.end_headers()
         self.wfile.write(payload)
-        sim.counters.add(route, requests=1, bytes_out=len(payload), throttled=int(status == 429),
-                         errors=int(status >= 400 and status != 429))
 
 
 def _headers(message: Message) -> dict[str, str]:
