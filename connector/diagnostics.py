@@ -28,6 +28,7 @@ from connector.clouds import Cloud, resolve
 from connector.config import Settings
 from connector.errors import ConfigError
 from connector.graph.client import AuthenticationFailed, GraphClient, GraphError, GraphUnavailable
+from connector.graph.dates import parse_graph_datetime
 from connector.graph.permissions import Grants
 from connector.graph.sources import (
     NON_PREMIUM,
@@ -224,16 +225,6 @@ class CredentialExpiry:
     notes: tuple[str, ...] = ()
 
 
-def _parse_end(value: Any) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
 def secret_in_use(password_credentials: Sequence[Mapping[str, Any]], secret: str,
                   now: datetime) -> tuple[datetime | None, str, tuple[str, ...]]:
     """The end date of the secret the connector uses, told apart by Graph's `hint`.
@@ -243,7 +234,7 @@ def secret_in_use(password_credentials: Sequence[Mapping[str, Any]], secret: str
     is reported (the one in use is one of them: it just obtained a token).
     Returns (end, how it was chosen, notes).
     """
-    dated = [(end, c) for c in password_credentials if (end := _parse_end(c.get("endDateTime")))]
+    dated = [(end, c) for c in password_credentials if (end := parse_graph_datetime(c.get("endDateTime")))]
     expired = sum(1 for end, _ in dated if end <= now)
     notes = (f"{expired} expired client secret(s) still registered on the app: delete them so "
              "nobody wonders which one is in use",) if expired else ()

@@ -39,6 +39,7 @@ import orjson
 
 from connector import ocsf
 from connector.graph.client import EXPIRED_PAGE_TOKEN, GraphClient, GraphError, Page, gather_all
+from connector.graph.dates import parse_graph_datetime
 from connector.graph.permissions import Grants
 from connector.graph.sources import (
     NO_RISK,
@@ -154,23 +155,6 @@ class Summary:
 
 # --- checkpoint ---------------------------------------------------------------------------------
 
-def _parse_time(value: Any) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        moment = datetime.fromisoformat(value.strip())
-    except ValueError:
-        return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    if moment.year <= 1:
-        return None
-    try:
-        return moment.astimezone(UTC)
-    except OverflowError:
-        return None
-
-
 def _iso(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -276,7 +260,7 @@ class Checkpoint:
         progress = raw.get("in_progress")
         return cls(
             tenant_id,
-            _parse_time(raw.get("watermark")),
+            parse_graph_datetime(raw.get("watermark")),
             frozenset(str(i) for i in recent) if isinstance(recent, list) else frozenset(),
             progress if isinstance(progress, Mapping) and progress.get("resume_url") else None,
         )
@@ -460,7 +444,7 @@ class PageJoin:
             if not self.keep(user):
                 summary.filtered_out += 1
                 continue
-            created = _parse_time(user.get("createdDateTime"))
+            created = parse_graph_datetime(user.get("createdDateTime"))
             if uid in seen or (restarted and progress.delivered_before(uid, created)):
                 summary.already_delivered += 1
                 progress.note_delivered(uid, created)
@@ -516,7 +500,7 @@ class PageJoin:
                 continue
             seen.add(uid)
             progress.note_emitted(uid)
-            progress.note_delivered(uid, _parse_time(user.get("createdDateTime")))
+            progress.note_delivered(uid, parse_graph_datetime(user.get("createdDateTime")))
             yield uid, data
 
 
@@ -587,7 +571,7 @@ class Collection:
         now = datetime.fromtimestamp(self._clock(), UTC)
 
         if resume is not None:
-            since = _parse_time(resume.get("since"))
+            since = parse_graph_datetime(resume.get("since"))
             collected_at_ms = int(resume.get("collected_at_ms") or now.timestamp() * 1000)
             self.summary.mode = "resumed"
         else:
@@ -692,14 +676,14 @@ class Collection:
 
 def _restore(progress: Progress, resume: Mapping[str, Any]) -> None:
     """Carry an interrupted run's bookkeeping into the process that resumes it."""
-    progress.max_created = _parse_time(resume.get("max_created"))
-    progress.started = _parse_time(resume.get("started")) or progress.started
+    progress.max_created = parse_graph_datetime(resume.get("max_created"))
+    progress.started = parse_graph_datetime(resume.get("started")) or progress.started
     upto = resume.get("ordered_upto")
     progress.upto = progress.earlier_upto = upto if isinstance(upto, str) else None
     progress.ordered = progress.upto is not None
     for pair in resume.get("recent") or ():
         if isinstance(pair, list) and len(pair) == 2:
-            created = _parse_time(pair[1])
+            created = parse_graph_datetime(pair[1])
             if created is not None:
                 progress.recent[str(pair[0])] = created
 
