@@ -1,7 +1,7 @@
 """CPU cost of the hot path: parse a Graph /users page, map every user, serialise every event.
 
 Network and throttling bound a real run; this measures what is left, on one core, so a
-regression in `connector.ocsf.to_event` shows up as a number. Run it with
+regression in `connector.ocsf.user_inventory.to_event` shows up as a number. Run it with
 `python -m benchmarks.bench_cpu` (`--check` exits 1 below the target).
 
 The figure is users per CPU-second of this single thread (best round, as timeit advises: slower
@@ -21,7 +21,7 @@ from typing import Any
 
 import orjson
 
-from connector.ocsf import Group, Mfa, Product, UserFacts, to_event
+from connector.ocsf.user_inventory import Group, Mfa, Product, UserFacts, to_event
 
 TARGET_USERS_PER_SECOND = 40_000
 PAGE_SIZE = 999

@@ -30,13 +30,13 @@ import orjson
 from connector.config import Settings, load_settings
 from connector.errors import ConfigError
 from connector.graph.client import AuthenticationFailed, GraphError
-from connector.inventory import CollectionError, Summary
 from connector.logs import REDACTOR, JsonLines, json_logs, redact_secrets, setup_logging
 from connector.logs import stderr_handler as log_handler
 from connector.plugin import EntraIdUserInventory
 from connector.progress import ProgressDisplay
 from connector.sinks import DeliveryError, FileSink, HttpIntakeSink, Sink, StdoutSink
 from connector.state import StateError, StateStore
+from connector.streams.users import CollectionError, Summary
 from connector.validation import validate_ndjson
 
 log = logging.getLogger("connector")
@@ -115,13 +115,13 @@ def collect(settings: Settings, store: StateStore, sink: Sink,
     batch, so the next run resumes there. `tracker` follows the run as it goes.
     """
     tracker = tracker or RunTracker()
-    plugin = tracker.plugin = EntraIdUserInventory(settings, store.load())
+    plugin = tracker.plugin = EntraIdUserInventory(settings, store=store)
     try:
         for batch in plugin.batches():
             if batch.events:
                 sink.deliver(batch.events)
                 tracker.delivered += len(batch.events)
-            store.save(batch.checkpoint)
+            store.commit(batch)
             if progress is not None and batch.events:
                 progress(tracker.delivered)
     except EXPECTED_ERRORS as error:

@@ -14,12 +14,14 @@ from collections.abc import AsyncGenerator, Iterator, Mapping
 from importlib import metadata
 from typing import Any
 
-from connector import ocsf
 from connector.clouds import resolve
 from connector.config import Settings, load_settings
 from connector.diagnostics import start_of_run_checks
 from connector.graph.client import GraphClient
-from connector.inventory import Batch, Collection, Summary
+from connector.ocsf import user_inventory as ocsf
+from connector.state import StateStore
+from connector.streams.batch import Batch
+from connector.streams.users import Collection, Summary
 
 __all__ = ["PRODUCT", "Batch", "EntraIdUserInventory", "Summary"]
 
@@ -42,7 +44,8 @@ class EntraIdUserInventory:
 
     `settings` is a `Settings` or a configuration mapping (validated here; `ConfigError` names
     every bad key). `checkpoint` is what the last delivered batch of an earlier run carried, or
-    None for a first, full collection. After the batches are exhausted (or the run failed),
+    None for a first, full collection; with a `store` and no `checkpoint`, the store's is used.
+    The caller delivers each batch's events, then commits it (`store.commit(batch)`). After the batches are exhausted (or the run failed),
     `summary` says what was done and what was left out.
 
     Every run starts with the checks of `diagnostics.start_of_run_checks` (the credential's end
@@ -51,9 +54,13 @@ class EntraIdUserInventory:
     """
 
     def __init__(self, settings: Settings | Mapping[str, Any],
-                 checkpoint: Mapping[str, Any] | None = None) -> None:
+                 checkpoint: Mapping[str, Any] | None = None, *,
+                 store: StateStore | None = None) -> None:
         self.settings = settings if isinstance(settings, Settings) else load_settings(settings)
+        if checkpoint is None and store is not None:
+            checkpoint = store.load("users")
         self.checkpoint = dict(checkpoint) if checkpoint else None
+        self.store = store
         self.summary = Summary()
         self.warnings: list[str] = []
         self._client: GraphClient | None = None

@@ -1,5 +1,9 @@
 """Checkpoint store: the one place the connector remembers what it has delivered.
 
+Each stream keeps its own checkpoint under its name in one file (`{"streams": {"users": ...}}`),
+so streams run together or on their own schedules without overwriting each other. A file written
+before streams existed (a bare users checkpoint) reads as the users stream's checkpoint.
+
 A checkpoint that is lost or torn makes the next run either re-deliver everything or skip users,
 so every write is atomic (temp file + fsync + rename + directory fsync) and a file that does not
 parse is an error for a human to look at, never a reason to start over silently. Two runs sharing
@@ -16,9 +20,12 @@ import tempfile
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
+
+if TYPE_CHECKING:
+    from connector.streams.batch import Batch
 
 __all__ = ["StateError", "StateLocked", "StateStore"]
 
@@ -42,6 +49,7 @@ class StateStore:
         self.path = Path(path)
         self.lock_path = self.path.with_name(self.path.name + ".lock")
         self._lock_fd: int | None = None
+        self._cache: dict[str, Any] | None = None
 
     def __repr__(self) -> str:
         return f"StateStore({str(self.path)!r}, locked={self.locked})"
@@ -51,8 +59,8 @@ class StateStore:
         """Whether this store currently holds the lock."""
         return self._lock_fd is not None
 
-    def load(self) -> dict[str, Any] | None:
-        """Return the saved checkpoint, or None when there is none yet."""
+    def _read(self) -> dict[str, Any] | None:
+        """The whole file, or None when there is none yet."""
         try:
             raw = self.path.read_bytes()
         except FileNotFoundError:
@@ -74,8 +82,33 @@ class StateStore:
             )
         return value
 
-    def save(self, state: Mapping[str, Any]) -> None:
-        """Replace the checkpoint so that a crash at any instant leaves the old or the new one."""
+    def _streams(self) -> dict[str, Any]:
+        if self._cache is None:
+            raw = self._read() or {}
+            streams = raw.get("streams")
+            self._cache = dict(streams) if isinstance(streams, dict) else (
+                {"users": raw} if raw else {})
+        return self._cache
+
+    def load(self, stream: str = "users") -> dict[str, Any] | None:
+        """The checkpoint last committed for `stream`, or None when there is none yet."""
+        self._cache = None
+        value = self._streams().get(stream)
+        return dict(value) if isinstance(value, dict) else None
+
+    def commit(self, batch: Batch) -> None:
+        """Commit a delivered batch's checkpoint (call only after its events were delivered)."""
+        self.save(batch.checkpoint, batch.stream)
+
+    def save(self, checkpoint: Mapping[str, Any], stream: str = "users") -> None:
+        """Replace `stream`'s checkpoint so that a crash at any instant leaves the old or the new
+        file whole; the other streams' checkpoints are kept as they are."""
+        streams = dict(self._streams())
+        streams[stream] = checkpoint
+        self._write({"streams": streams})
+        self._cache = streams
+
+    def _write(self, state: Mapping[str, Any]) -> None:
         try:
             data = orjson.dumps(
                 state,

@@ -20,7 +20,7 @@ import orjson
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
-from connector.ocsf import (
+from connector.ocsf.user_inventory import (
     ACCOUNT_TYPE_CAPTIONS,
     ACTIVITY_CAPTIONS,
     CATEGORY_CAPTIONS,

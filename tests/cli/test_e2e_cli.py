@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import orjson
 import pytest
 
+from connector.state import StateStore
 from entrasim import DEFAULT_PERMISSIONS, ExpectedUser, SimulatedGraph, TenantSpec
 from tests.cli.truth import (
     Known,
@@ -43,7 +43,7 @@ def _collect(sim: SimulatedGraph, directory: Path, **config: Any) -> Run:
     result = connector("run", "--config", write_config(directory, sim, **config),
                        "--state", state, "--output", out)
     events = load_events(out) if out.exists() else []
-    saved = orjson.loads(state.read_bytes()) if state.exists() else {}
+    saved = (StateStore(state).load() or {}) if state.exists() else {}
     requests = sim.counters.totals()["requests"] - before
     return Run(sim, sim.tenant.truth(), events, saved, result.stderr, result.returncode, requests)
 

@@ -20,6 +20,7 @@ from typing import Any
 import orjson
 import pytest
 
+from connector.state import StateStore
 from entrasim import SimulatedGraph, TenantSpec
 from tests.cli.truth import Known, assert_matches_truth, assert_valid, connector, write_config
 
@@ -41,7 +42,7 @@ def _run(sim: SimulatedGraph, config: Path, state: Path, out: Path) -> tuple[
     result = connector("run", "--config", config, "--state", state, "--output", out)
     assert result.returncode == 0, result.stderr
     events = [orjson.loads(line) for line in out.read_bytes().splitlines()] if out.exists() else []
-    return (events, orjson.loads(state.read_bytes()), result.stderr,
+    return (events, StateStore(state).load() or {}, result.stderr,
             sim.counters.totals()["requests"] - before)
 
 

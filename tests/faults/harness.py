@@ -26,8 +26,10 @@ import orjson
 from connector.config import load_settings
 from connector.graph.client import GraphClient
 from connector.graph.throttle import Throttle
-from connector.inventory import Batch, Collection, Summary
 from connector.plugin import PRODUCT
+from connector.state import StateStore
+from connector.streams.batch import Batch
+from connector.streams.users import Collection, Summary
 from entrasim import SimulatedGraph
 from tests.cli.truth import REPO
 from tests.cli.virtual_time import VirtualTime
@@ -201,6 +203,6 @@ def load_state(paths: Paths) -> dict[str, Any] | None:
     """The state file, which must parse whenever it exists."""
     if not paths.state.exists():
         return None
-    state = orjson.loads(paths.state.read_bytes())
+    state = StateStore(paths.state).load()
     assert isinstance(state, dict)
     return state

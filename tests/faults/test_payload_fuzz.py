@@ -20,9 +20,9 @@ import orjson
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from connector import ocsf
 from connector.graph.sources import Memberships, MfaTable
-from connector.inventory import Lookups, PageJoin, Progress, Summary, make_filter
+from connector.ocsf import user_inventory as ocsf
+from connector.streams.users import Lookups, PageJoin, Progress, Summary, make_filter
 from connector.validation import EventValidator
 
 VALIDATOR = EventValidator()

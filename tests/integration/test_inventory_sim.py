@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from connector import ocsf
+from connector.ocsf import user_inventory as ocsf
 from connector.plugin import EntraIdUserInventory
 from entrasim import DEFAULT_PERMISSIONS, SimulatedGraph, TenantSpec
 from tests.cli.truth import Known, assert_matches_truth, assert_valid

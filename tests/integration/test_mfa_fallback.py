@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from connector.inventory import MFA_FALLBACK_AUTO_LIMIT
+from connector.streams.users import MFA_FALLBACK_AUTO_LIMIT
 from entrasim import SimulatedGraph, TenantSpec
 from tests.cli.truth import Known, assert_matches_truth, assert_valid
 from tests.faults.harness import collect

@@ -28,7 +28,7 @@ from connector.graph.sources import (
     method_name,
 )
 from connector.graph.throttle import Throttle
-from connector.ocsf import GRAPH_USER_FIELDS
+from connector.ocsf.user_inventory import GRAPH_USER_FIELDS
 
 
 def _query(url: str) -> dict[str, str]:

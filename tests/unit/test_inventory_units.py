@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from connector.inventory import (
+from connector.streams.users import (
     CHECKPOINT_VERSION,
     Checkpoint,
     Progress,
@@ -52,7 +52,7 @@ def test_recent_ids_stay_bounded_while_the_watermark_moves() -> None:
 
 
 def test_progress_survives_a_round_trip_through_the_checkpoint() -> None:
-    from connector.inventory import _restore
+    from connector.streams.users import _restore
 
     progress = _progress()
     progress.note_delivered("a", T0)
@@ -109,7 +109,7 @@ def test_summary_names_skipped_users_and_degraded_features() -> None:
 
 
 def test_delivery_in_id_order_is_remembered_as_a_single_id() -> None:
-    from connector.inventory import _restore
+    from connector.streams.users import _restore
 
     first = _progress(started=T0)
     for uid in ("a1", "b2", "c3"):

@@ -18,14 +18,12 @@ from typing import Any
 import pytest
 from jsonschema import Draft202012Validator
 
-from connector.config import (
+from connector.config import Settings, load_settings, manifest_config_schema
+from connector.config.generate import (
     EXAMPLE_CONFIGURATION,
-    Settings,
     configuration_markdown,
     generated_files,
-    load_settings,
     main,
-    manifest_config_schema,
 )
 
 ROOT = Path(__file__).resolve().parents[2]

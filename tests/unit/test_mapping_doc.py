@@ -1,4 +1,4 @@
-"""docs/mapping.md is rendered from connector.ocsf.MAPPING, and MAPPING tells the truth."""
+"""docs/mapping.md is rendered from connector.ocsf.user_inventory.MAPPING, and MAPPING tells the truth."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from connector import ocsf
+from connector.ocsf import user_inventory as ocsf
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "mapping.md"
 _STEP = re.compile(r"([A-Za-z_]+)(\[(?:name=([A-Za-z_]+))?\])?")

@@ -1,4 +1,4 @@
-"""Specification of connector.ocsf.to_event: one Graph user -> one OCSF 1.8.0 class 5003 event."""
+"""Specification of connector.ocsf.user_inventory.to_event: one Graph user -> one OCSF 1.8.0 class 5003 event."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from connector.ocsf import (
+from connector.ocsf.user_inventory import (
     EVENT_UID_NAMESPACE,
     EXAMPLE_FACTS,
     GRAPH_USER_FIELDS,

@@ -7,7 +7,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from connector.ocsf import (
+from connector.ocsf.user_inventory import (
     GRAPH_USER_FIELDS,
     Group,
     MappingError,

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from connector.graph.sources import NO_RISK, RiskTable
-from connector.ocsf import Product, Risk, UserFacts, to_event
+from connector.ocsf.user_inventory import Product, Risk, UserFacts, to_event
 from connector.validation import EventValidator
 
 UID = "3f1c2d4e-1111-4222-8333-444455556666"

@@ -9,7 +9,7 @@ from typing import Any
 import orjson
 import pytest
 
-from connector.ocsf import (
+from connector.ocsf.user_inventory import (
     EXAMPLE_COLLECTED_AT_MS,
     EXAMPLE_FACTS,
     EXAMPLE_PRODUCT,

@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 from jsonschema import Draft202012Validator
 
-from connector import ocsf, validation
+from connector import validation
+from connector.ocsf import user_inventory as ocsf
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMA = ROOT / "schemas" / "user_inventory.1.8.0.schema.json"

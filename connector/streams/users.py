@@ -37,7 +37,6 @@ from typing import Any, Literal, TypeVar
 
 import orjson
 
-from connector import ocsf
 from connector.graph.client import EXPIRED_PAGE_TOKEN, GraphClient, GraphError, Page, gather_all
 from connector.graph.dates import parse_graph_datetime
 from connector.graph.permissions import Grants
@@ -61,6 +60,8 @@ from connector.graph.sources import (
     risky_users_of,
     user_pages,
 )
+from connector.ocsf import user_inventory as ocsf
+from connector.streams.batch import Batch
 
 log = logging.getLogger(__name__)
 
@@ -80,14 +81,6 @@ T = TypeVar("T")
 
 class CollectionError(Exception):
     """The run cannot collect at all (e.g. users cannot be listed); the message says why."""
-
-
-@dataclass(frozen=True, slots=True)
-class Batch:
-    """Events to deliver, and the checkpoint to commit once they are delivered."""
-
-    events: list[bytes]
-    checkpoint: dict[str, Any]
 
 
 @dataclass(frozen=True, slots=True)

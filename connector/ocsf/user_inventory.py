@@ -960,7 +960,7 @@ def render_mapping_doc() -> str:
         "",
         "Every user becomes one **User Inventory Info: Collect** event (`class_uid` 5003, "
         "`activity_id` 2, `type_uid` 500302, severity Informational) that validates against "
-        "the bundled OCSF 1.8.0 JSON Schema (`schemas/`). The mapping is `connector.ocsf.to_event`, "
+        "the bundled OCSF 1.8.0 JSON Schema (`schemas/`). The mapping is `connector.ocsf.user_inventory.to_event`, "
         "a pure function of the Graph user record and the facts collected about it "
         "(group memberships, admin roles, MFA registration, manager, user risk).",
         "",
@@ -1019,7 +1019,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     sys.stdout.write(render_mapping_doc())
     return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -1,0 +1,429 @@
+"""Connector settings: every configuration key, its rules and its default, in one place.
+
+Settings are checked once at start-up (file paths opened, certificates parsed) so that a bad value
+stops the connector with a message naming the key, instead of failing an hour into a collection.
+The same model generates the manifest's `configuration` JSON Schema and `docs/configuration.md`
+(`connector/config/generate.py`), so neither can drift from what the code accepts.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import ssl
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Annotated, Any, Final, Literal, NamedTuple, Self
+from urllib.parse import urlsplit
+from uuid import UUID
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    Strict,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic.config import JsonDict
+
+from connector.config.files import client_certificate, read_small_file
+
+CloudName = Literal["global", "usgov", "usgov-dod", "china"]
+IntakeFormat = Literal["ndjson", "sekoia"]
+
+_GUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+_DOMAIN = (
+    r"(?=.{1,253}$)(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+"
+    r"(?:[A-Za-z]{2,63}|xn--[A-Za-z0-9-]{1,59})"
+)
+# Anchored, and written in the subset shared by Python and ECMA-262 so the manifest's JSON Schema
+# enforces exactly what the validators below enforce.
+GUID_PATTERN: Final = f"^{_GUID}$"
+DOMAIN_PATTERN: Final = f"^{_DOMAIN}$"
+TENANT_PATTERN: Final = f"^(?:{_GUID}|{_DOMAIN})$"
+HTTPS_URL: Final = "^[Hh][Tt][Tt][Pp][Ss]://"
+INTAKE_URL: Final = "^[Hh][Tt][Tt][Pp][Ss]?://"
+
+_SECRET: Final[JsonDict] = {"secret": True}
+
+
+
+class EnvFallback(NamedTuple):
+    """A secret taken from the environment when the configuration leaves its key unset.
+
+    It applies only where the key means something (`applies`, described by `when`): a
+    certificate configuration ignores a stray ENTRA_CLIENT_SECRET instead of failing on it.
+    """
+
+    path: tuple[str, ...]
+    variable: str
+    applies: Callable[[Mapping[str, Any]], bool]
+    when: str
+
+
+ENV_FALLBACKS: Final = (
+    EnvFallback(
+        ("client_secret",),
+        "ENTRA_CLIENT_SECRET",
+        lambda d: d.get("certificate_path") is None,
+        "`certificate_path` is not set",
+    ),
+    EnvFallback(
+        ("certificate_password",),
+        "ENTRA_CERTIFICATE_PASSWORD",
+        lambda d: d.get("certificate_path") is not None,
+        "`certificate_path` is set",
+    ),
+    EnvFallback(
+        ("intake", "api_key"),
+        "ENTRA_INTAKE_API_KEY",
+        lambda d: isinstance(d.get("intake"), Mapping),
+        "an `intake` block is present",
+    ),
+)
+
+
+class KeyProblem(ValueError):
+    """A rule spanning several keys; `key` names them, relative to the model raising it."""
+
+    def __init__(self, key: str, message: str) -> None:
+        super().__init__(message)
+        self.key = key
+
+
+def _is_loopback(host: str | None) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return host is not None and ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _url(value: str, *, loopback_http: bool, query: bool) -> str:
+    if not value or any(c.isspace() for c in value):
+        raise ValueError("must be a URL without spaces")
+    try:
+        parts = urlsplit(value)
+        host = parts.hostname
+        _ = parts.port
+    except ValueError:
+        raise ValueError("is not a valid URL") from None
+    scheme = parts.scheme.lower()
+    if scheme == "http" and not (loopback_http and _is_loopback(host)):
+        allowed = " (http:// only for a loopback address)" if loopback_http else ""
+        raise ValueError(f"must be an https:// URL{allowed}; http:// sends data in clear text")
+    if scheme not in ("http", "https"):
+        raise ValueError("must be an https:// URL")
+    if not host:
+        raise ValueError("has no host name")
+    if parts.username is not None or parts.password is not None:
+        raise ValueError("must not contain a user name or password")
+    if "#" in value or (not query and "?" in value):
+        raise ValueError("must not contain a query or fragment")
+    return value
+
+
+def _endpoint(value: str) -> str:
+    return _url(value, loopback_http=False, query=False).rstrip("/")
+
+
+def _graph_endpoint(url: str) -> str:
+    base, _, version = url.rpartition("/")
+    if version.lower() == "v1.0" and "://" in base:
+        return base.rstrip("/")
+    if version.lower() == "beta" and "://" in base:
+        raise ValueError("must not include an API version (the connector uses /v1.0)")
+    return url
+
+
+def _domain(value: str) -> str:
+    if not _fullmatch(DOMAIN_PATTERN, value):
+        raise ValueError("must be a domain name such as contoso.com")
+    return value.lower()
+
+
+def _fullmatch(pattern: str, value: str) -> bool:
+    return re.fullmatch(pattern, value) is not None
+
+
+
+
+
+def _resolve(value: Path, info: ValidationInfo) -> Path:
+    """Relative paths are taken from the configuration file's folder, not the working directory."""
+    try:
+        path = value.expanduser()
+    except RuntimeError:
+        raise ValueError("cannot expand '~' in the path") from None
+    base = (info.context or {}).get("base_dir")
+    if not path.is_absolute() and isinstance(base, Path):
+        path = base / path
+    return path.absolute()
+
+
+def _ca_bundle(path: Path) -> Path:
+    read_small_file(path)
+    try:
+        ssl.create_default_context(cafile=str(path))
+    except (ssl.SSLError, ValueError):
+        raise ValueError("contains no PEM certificate to trust") from None
+    except OSError as exc:
+        raise ValueError(f"cannot read the file: {exc.strerror or type(exc).__name__}") from None
+    return path
+
+
+def _not_empty(value: SecretStr) -> SecretStr:
+    if not value.get_secret_value().strip():
+        raise ValueError("must not be empty")
+    return value
+
+
+def _certificate(value: Path, info: ValidationInfo) -> Path:
+    path = _resolve(value, info)
+    password = info.data.get("certificate_password")
+    client_certificate(path, password.get_secret_value() if password is not None else None)
+    return path
+
+
+# Validators sit on the inner types so an explicit JSON null means "unset" without reaching them.
+_Domain = Annotated[
+    str,
+    Strict(),
+    AfterValidator(_domain),
+    Field(json_schema_extra={"pattern": DOMAIN_PATTERN, "maxLength": 253}),
+]
+_Secret = Annotated[SecretStr, AfterValidator(_not_empty)]
+_Endpoint = Annotated[
+    str,
+    Strict(),
+    AfterValidator(_endpoint),
+    Field(json_schema_extra={"format": "uri", "pattern": HTTPS_URL}),
+]
+_GraphEndpoint = Annotated[_Endpoint, AfterValidator(_graph_endpoint)]
+_CertificateFile = Annotated[Path, AfterValidator(_certificate)]
+_CaBundleFile = Annotated[Path, AfterValidator(lambda v, info: _ca_bundle(_resolve(v, info)))]
+
+
+def credential_rules(
+    has_secret: bool, has_certificate: bool, has_password: bool
+) -> list[tuple[str, str]]:
+    """Rules over which credential keys are set; shared by the model and `load_settings`."""
+    problems = []
+    if has_secret == has_certificate:
+        state = "both are set" if has_secret else "neither is set"
+        problems.append(("client_secret or certificate_path", f"set exactly one of them; {state}"))
+    if has_password and not has_certificate:
+        problems.append(("certificate_password", "is only used with certificate_path"))
+    return problems
+
+
+def intake_rules(intake_format: object, has_uuid: bool, has_key: bool) -> list[tuple[str, str]]:
+    """The Sekoia asset intake addresses a connector by UUID and refuses unauthenticated calls."""
+    if intake_format != "sekoia":
+        return []
+    required = [("connector_uuid", has_uuid), ("api_key", has_key)]
+    return [
+        (key, 'is required when format is "sekoia"') for key, present in required if not present
+    ]
+
+
+def _bounded(default: int, low: int, high: int, description: str) -> Any:
+    return Field(default, ge=low, le=high, strict=True, description=description)
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Intake(_Model):
+    """HTTP intake that receives the events."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "if": {"properties": {"format": {"const": "sekoia"}}, "required": ["format"]},
+            "then": {
+                "required": ["connector_uuid", "api_key"],
+                "properties": {"connector_uuid": {"type": "string"}, "api_key": {"type": "string"}},
+            },
+        }
+    )
+
+    url: str = Field(
+        strict=True,
+        description="Intake URL. https:// only; http:// is accepted for loopback addresses "
+        "(127.0.0.0/8, ::1, localhost), e.g. a local forwarder.",
+        json_schema_extra={"format": "uri", "pattern": INTAKE_URL},
+    )
+    format: IntakeFormat = Field(
+        "ndjson",
+        description="Request body: `ndjson` (one OCSF event a line) or `sekoia` "
+        "(Sekoia.io asset intake; needs `connector_uuid` and `api_key`).",
+    )
+    api_key: _Secret | None = Field(
+        None,
+        description="API key sent to the intake. Falls back to ENTRA_INTAKE_API_KEY.",
+        json_schema_extra=_SECRET,
+    )
+    connector_uuid: UUID | None = Field(
+        None, description="UUID of the connector instance on the intake (required for `sekoia`)."
+    )
+    batch_size: int = _bounded(500, 1, 10_000, "Events per HTTP request.")
+    gzip: bool = Field(True, strict=True, description="Compress request bodies with gzip.")
+    delivery_deadline_seconds: int = _bounded(
+        300,
+        1,
+        86_400,
+        "How long one batch may be retried before delivery fails and the run stops "
+        "without moving the checkpoint.",
+    )
+
+    @field_validator("url")
+    @classmethod
+    def _check_url(cls, value: str) -> str:
+        return _url(value, loopback_http=True, query=True)
+
+    @model_validator(mode="after")
+    def _check_format(self) -> Self:
+        for key, message in intake_rules(
+            self.format, self.connector_uuid is not None, self.api_key is not None
+        ):
+            raise KeyProblem(key, message)
+        return self
+
+
+class Settings(_Model):
+    """The connector's configuration; see docs/configuration.md (generated from this class)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "oneOf": [
+                {
+                    "required": ["client_secret"],
+                    "properties": {"client_secret": {"type": "string"}},
+                },
+                {
+                    "required": ["certificate_path"],
+                    "properties": {"certificate_path": {"type": "string"}},
+                },
+            ],
+            "dependentRequired": {"certificate_password": ["certificate_path"]},
+        }
+    )
+
+    tenant_id: str = Field(
+        strict=True,
+        description="Directory (tenant) ID, or a verified domain such as contoso.onmicrosoft.com.",
+        json_schema_extra={"pattern": TENANT_PATTERN},
+    )
+    client_id: str = Field(
+        strict=True,
+        description="Application (client) ID of the app registration.",
+        json_schema_extra={"pattern": GUID_PATTERN},
+    )
+    client_secret: _Secret | None = Field(
+        None,
+        description="Client secret. Set this or `certificate_path`, not both. "
+        "Falls back to ENTRA_CLIENT_SECRET.",
+        json_schema_extra=_SECRET,
+    )
+    certificate_password: _Secret | None = Field(
+        None,
+        description="Password of an encrypted private key in `certificate_path`. "
+        "Falls back to ENTRA_CERTIFICATE_PASSWORD.",
+        json_schema_extra=_SECRET,
+    )
+    certificate_path: _CertificateFile | None = Field(
+        None,
+        description="PEM file holding the RSA private key and its certificate (first certificate "
+        "in the file), or a PKCS#12 file. Set this or `client_secret`, not both.",
+    )
+    cloud: CloudName = Field(
+        "global",
+        description="National cloud: `global`, `usgov` (GCC High), `usgov-dod`, `china` (21Vianet).",
+    )
+    authority_host: _Endpoint | None = Field(
+        None,
+        description="Login endpoint override, e.g. https://login.microsoftonline.us. "
+        "https:// only; a trailing slash is removed.",
+    )
+    graph_endpoint: _GraphEndpoint | None = Field(
+        None,
+        description="Microsoft Graph endpoint override, e.g. https://graph.microsoft.us. "
+        "https:// only; a trailing `/v1.0` is removed (the connector appends it). "
+        "The token scope follows this host.",
+    )
+    ca_bundle: _CaBundleFile | None = Field(
+        None,
+        description="PEM file of the CA certificates to trust for login and Graph (e.g. a TLS "
+        "inspecting proxy). It replaces the system trust store.",
+    )
+    include_guests: bool = Field(
+        True, strict=True, description="Include guest (B2B) users in the inventory."
+    )
+    domains: tuple[_Domain, ...] = Field(
+        (),
+        description="Only report users whose user principal name is in one of these domains. "
+        "Empty: all users.",
+    )
+    page_size: int = _bounded(999, 1, 999, "Users requested per Graph page (`$top`).")
+    max_concurrency: int = _bounded(4, 1, 16, "Upper bound on concurrent Graph requests.")
+    retry_deadline_seconds: int = _bounded(
+        900,
+        1,
+        86_400,
+        "How long one Graph request may be retried (throttling, 5xx) before giving up.",
+    )
+    incremental_overlap_minutes: int = _bounded(
+        60,
+        0,
+        10_080,
+        "How far an incremental run looks back before the last watermark, to catch "
+        "users that replicated late.",
+    )
+    expiry_warning_days: int = _bounded(
+        90, 0, 3_650, "Warn when the client secret or certificate expires within this many days."
+    )
+    batch_size: int = _bounded(500, 1, 10_000, "Events per delivered batch (checkpoint step).")
+    mfa_fallback: Literal["auto", "always", "never"] = Field(
+        "auto",
+        description="Per-user MFA lookups (`/users/{id}/authentication/methods` in `$batch`) for "
+        "users the bulk registration report does not cover (disabled users, unlicensed tenants): "
+        "`auto` caps them at 1,000 per run, `always` asks for every such user, `never` reports "
+        "their MFA as unknown.",
+    )
+    intake: Intake | None = Field(None, description="HTTP intake that receives the events.")
+
+    @field_validator("tenant_id")
+    @classmethod
+    def _check_tenant(cls, value: str) -> str:
+        if not _fullmatch(TENANT_PATTERN, value):
+            raise ValueError("must be a GUID or a domain name such as contoso.onmicrosoft.com")
+        return value.lower()
+
+    @field_validator("client_id")
+    @classmethod
+    def _check_client_id(cls, value: str) -> str:
+        if not _fullmatch(GUID_PATTERN, value):
+            raise ValueError("must be a GUID (the application's client ID)")
+        return value.lower()
+
+    @field_validator("domains")
+    @classmethod
+    def _unique_domains(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(value))
+
+    @model_validator(mode="after")
+    def _check_credentials(self) -> Self:
+        for key, message in credential_rules(
+            self.client_secret is not None,
+            self.certificate_path is not None,
+            self.certificate_password is not None,
+        ):
+            raise KeyProblem(key, message)
+        return self
+

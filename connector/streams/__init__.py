@@ -1,0 +1,5 @@
+"""Streams: each one joins Graph sources into the events of one OCSF class, batch by batch.
+
+`users` is the user inventory (class 5003). Every stream yields `Batch`es (`batch.py`): events to
+deliver and the checkpoint to commit, under the stream's own name, once they are delivered.
+"""
