@@ -1,4 +1,8 @@
-"""Validation of emitted events against the bundled OCSF 1.8.0 class 5003 schema.
+"""Validation of emitted events against the bundled OCSF 1.8.0 schema of their class.
+
+Each event is checked against the schema of its `class_uid`: User Inventory Info (5003, no
+profiles) or Authentication (3002, generated with the `host` and `security_control` profiles,
+the only ones the connector's 3002 events may declare). An NDJSON file may mix both classes.
 
 The JSON Schema catches structure, types, enums and unknown keys; it cannot see that a caption
 disagrees with its id, that `type_uid` is not `class_uid * 100 + activity_id`, that
@@ -20,6 +24,7 @@ import orjson
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
+from connector.ocsf import authentication as auth
 from connector.ocsf.user_inventory import (
     ACCOUNT_TYPE_CAPTIONS,
     ACTIVITY_CAPTIONS,
@@ -42,19 +47,43 @@ __all__ = [
     "validate_ndjson",
 ]
 
-#: The packaged schema, relative to the `connector` package.
+#: The packaged schemas, relative to the `connector` package, by class_uid.
 SCHEMA_RESOURCE: Final = "schemas/user_inventory.1.8.0.schema.json"
+SCHEMA_RESOURCES: Final[Mapping[int, str]] = {
+    5003: SCHEMA_RESOURCE,
+    auth.CLASS_UID: "schemas/authentication.1.8.0.schema.json",
+}
+#: Profiles the bundled 3002 schema was generated with (see schemas/PROVENANCE.md).
+SCHEMA_PROFILES: Final[Mapping[int, frozenset[str]]] = {
+    5003: frozenset(),
+    auth.CLASS_UID: frozenset(auth.PROFILE_ATTRIBUTES),
+}
 
 _OTHER: Final = 99  # an "Other" id lets the source choose the caption
 _MAX_MESSAGE: Final = 300
-# (id key, caption key, captions) checked on the event itself.
-_EVENT_CAPTIONS: Final = (
-    ("class_uid", "class_name", CLASS_CAPTIONS),
-    ("category_uid", "category_name", CATEGORY_CAPTIONS),
-    ("activity_id", "activity_name", ACTIVITY_CAPTIONS),
-    ("type_uid", "type_name", TYPE_CAPTIONS),
-    ("severity_id", "severity", SEVERITY_CAPTIONS),
-)
+# (id key, caption key, captions) checked on the event itself, by class.
+_EVENT_CAPTIONS: Final = {
+    5003: (
+        ("class_uid", "class_name", CLASS_CAPTIONS),
+        ("category_uid", "category_name", CATEGORY_CAPTIONS),
+        ("activity_id", "activity_name", ACTIVITY_CAPTIONS),
+        ("type_uid", "type_name", TYPE_CAPTIONS),
+        ("severity_id", "severity", SEVERITY_CAPTIONS),
+    ),
+    auth.CLASS_UID: (
+        ("class_uid", "class_name", auth.CLASS_CAPTIONS),
+        ("category_uid", "category_name", auth.CATEGORY_CAPTIONS),
+        ("activity_id", "activity_name", auth.ACTIVITY_CAPTIONS),
+        ("type_uid", "type_name", auth.TYPE_CAPTIONS),
+        ("severity_id", "severity", SEVERITY_CAPTIONS),
+        ("status_id", "status", auth.STATUS_CAPTIONS),
+        ("risk_level_id", "risk_level", RISK_LEVEL_CAPTIONS),
+        ("action_id", "action", auth.ACTION_CAPTIONS),
+        ("disposition_id", "disposition", auth.DISPOSITION_CAPTIONS),
+    ),
+}
+_DEVICE_CAPTIONS: Final = (("type_id", "type", auth.DEVICE_TYPE_CAPTIONS),)
+_OS_CAPTIONS: Final = (("type_id", "type", auth.OS_TYPE_CAPTIONS),)
 # ... and on every user object (the user and its manager).
 _USER_CAPTIONS: Final = (
     ("type_id", "type", USER_TYPE_CAPTIONS),
@@ -65,10 +94,11 @@ _ACCOUNT_CAPTIONS: Final = (("type_id", "type", ACCOUNT_TYPE_CAPTIONS),)
 Problem = tuple[str, str]
 
 
-@lru_cache(maxsize=1)
-def load_schema() -> Mapping[str, Any]:
-    """The OCSF 1.8.0 class 5003 JSON Schema shipped inside the package."""
-    text = resources.files("connector").joinpath(SCHEMA_RESOURCE).read_text(encoding="utf-8")
+@lru_cache(maxsize=4)
+def load_schema(class_uid: int = 5003) -> Mapping[str, Any]:
+    """The OCSF 1.8.0 JSON Schema of `class_uid` shipped inside the package."""
+    resource = SCHEMA_RESOURCES[class_uid]
+    text = resources.files("connector").joinpath(resource).read_text(encoding="utf-8")
     schema: Mapping[str, Any] = json.loads(text)
     return schema
 
@@ -146,8 +176,39 @@ def _empty_problems(value: Any, parts: tuple[str | int, ...] = ()) -> Iterator[P
             yield from _empty_problems(item, (*parts, index))
 
 
+def _profile_problems(event: Mapping[str, Any], class_uid: int) -> Iterator[Problem]:
+    """Profile attributes need their profile declared; declared profiles need a bundled schema."""
+    metadata = event.get("metadata")
+    declared = metadata.get("profiles") if isinstance(metadata, Mapping) else None
+    names = {p for p in declared if isinstance(p, str)} if isinstance(declared, list) else set()
+    for profile in sorted(names - SCHEMA_PROFILES.get(class_uid, frozenset())):
+        yield ("$.metadata.profiles",
+               f"profile {profile!r} is not one the bundled class {class_uid} schema covers")
+    if class_uid != auth.CLASS_UID:
+        return
+    for profile, attributes in auth.PROFILE_ATTRIBUTES.items():
+        if profile in names:
+            continue
+        for key in sorted(attributes.intersection(event)):
+            yield f"$.{key}", f"belongs to the {profile!r} profile, not declared in metadata.profiles"
+
+
+def _device_problems(device: Any) -> Iterator[Problem]:
+    if not isinstance(device, Mapping):
+        return
+    yield from _caption_problems(device, "$.device", _DEVICE_CAPTIONS)
+    os_info = device.get("os")
+    if isinstance(os_info, Mapping):
+        yield from _caption_problems(os_info, "$.device.os", _OS_CAPTIONS)
+
+
 def _semantic_problems(event: Mapping[str, Any]) -> Iterator[Problem]:
-    yield from _caption_problems(event, "$", _EVENT_CAPTIONS)
+    class_uid = event.get("class_uid")
+    class_uid = class_uid if type(class_uid) is int else 0
+    yield from _caption_problems(event, "$", _EVENT_CAPTIONS.get(class_uid, ()))
+    yield from _profile_problems(event, class_uid)
+    if class_uid == auth.CLASS_UID:
+        yield from _device_problems(event.get("device"))
     class_uid, activity_id, type_uid = (
         event.get("class_uid"),
         event.get("activity_id"),
@@ -167,21 +228,35 @@ def _semantic_problems(event: Mapping[str, Any]) -> Iterator[Problem]:
 
 
 class EventValidator:
-    """Checks events against the OCSF 1.8.0 class 5003 schema and the rules it cannot express.
+    """Checks events against the OCSF 1.8.0 schema of their class and the rules it cannot express.
 
-    Build one and reuse it: the schema is loaded and the validator built once.
+    Build one and reuse it: each class's schema is loaded and its validator built once. With a
+    `schema`, every event is checked against that one schema instead.
     """
 
-    __slots__ = ("_validator",)
+    __slots__ = ("_fixed", "_validators")
 
     def __init__(self, schema: Mapping[str, Any] | None = None) -> None:
-        self._validator = Draft202012Validator(load_schema() if schema is None else schema)
+        self._fixed = Draft202012Validator(schema) if schema is not None else None
+        self._validators: dict[int, Draft202012Validator] = {}
+
+    def _validator(self, event: Any) -> Draft202012Validator:
+        if self._fixed is not None:
+            return self._fixed
+        class_uid = event.get("class_uid") if isinstance(event, Mapping) else None
+        if type(class_uid) is not int or class_uid not in SCHEMA_RESOURCES:
+            class_uid = 5003  # the first class this connector emitted: its errors say the most
+        validator = self._validators.get(class_uid)
+        if validator is None:
+            validator = self._validators[class_uid] = Draft202012Validator(load_schema(class_uid))
+        return validator
 
     def errors(self, event: Any) -> list[Problem]:
         """Every problem as (JSON path such as `$.user.account.type_id`, message), sorted."""
+        validator = self._validator(event)
         problems = [
             (_json_path(error.absolute_path), _message(error))
-            for error in self._validator.iter_errors(event)
+            for error in validator.iter_errors(event)
         ]
         if isinstance(event, Mapping):
             problems.extend(_semantic_problems(event))

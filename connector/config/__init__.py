@@ -15,6 +15,7 @@ from connector.config.settings import (
     Intake,
     IntakeFormat,
     Settings,
+    SignIns,
 )
 from connector.errors import ConfigError
 
@@ -28,6 +29,7 @@ __all__ = [
     "Intake",
     "IntakeFormat",
     "Settings",
+    "SignIns",
     "client_certificate",
     "load_settings",
     "manifest_config_schema",

@@ -28,7 +28,8 @@ def _inline(node: Any, defs: Mapping[str, Any]) -> Any:
     if isinstance(node, dict):
         ref = node.get("$ref")
         if isinstance(ref, str) and ref.startswith("#/$defs/"):
-            return _inline(defs[ref.removeprefix("#/$defs/")], defs)
+            siblings = {key: value for key, value in node.items() if key != "$ref"}
+            return {**_inline(defs[ref.removeprefix("#/$defs/")], defs), **siblings}
         return {key: _inline(value, defs) for key, value in node.items()}
     if isinstance(node, list):
         return [_inline(item, defs) for item in node]

@@ -23,6 +23,7 @@ from connector.config.settings import (
     ENV_FALLBACKS,
     Intake,
     KeyProblem,
+    SignIns,
     Settings,
     credential_rules,
     intake_rules,
@@ -185,6 +186,8 @@ def _suggestion(loc: tuple[int | str, ...]) -> str:
     for part in loc[:-1]:
         if part == "intake":
             model = Intake
+        elif part == "sign_ins":
+            model = SignIns
     close = difflib.get_close_matches(str(loc[-1]), list(model.model_fields), n=1)
     return f" (did you mean {close[0]!r}?)" if close else ""
 
