@@ -9,7 +9,7 @@ with SimulatedGraph(TenantSpec(seed=7, users=2500, licence="P2")) as sim:
     sim.url                 # https://127.0.0.1:PORT: authority host and Graph endpoint
     sim.ca_path             # PEM of the CA to trust
     sim.connector_config()  # tenant_id, client_id, client_secret, authority_host, graph_endpoint, ca_bundle
-    sim.tenant              # Tenant: ground truth (expected(), truth()) and mutations
+    sim.tenant              # Tenant: ground truth (expected(), truth(), sign_ins()) and mutations
     sim.counters            # Counters: snapshot() / totals() / reset(), per route
     sim.faults              # Faults: latency, p_429, p_503, p_drop, expired_page_token_on_page, ...
     sim.throttle            # ThrottleModel: .enabled, budgets
@@ -19,7 +19,8 @@ with SimulatedGraph(TenantSpec(seed=7, users=2500, licence="P2")) as sim:
 
 from entrasim.faults import Faults
 from entrasim.server import SimulatedGraph
-from entrasim.spec import DEFAULT_PERMISSIONS, Mix, TenantSpec
+from entrasim.sign_ins import EVENT_TYPES
+from entrasim.spec import DEFAULT_PERMISSIONS, Mix, SignInMix, TenantSpec
 from entrasim.tenant import ExpectedUser, Tenant
 from entrasim.throttle import (
     Counters,
@@ -33,11 +34,13 @@ from entrasim.tls import ClientCertificate, make_client_certificate
 
 __all__ = [
     "DEFAULT_PERMISSIONS",
+    "EVENT_TYPES",
     "ClientCertificate",
     "Counters",
     "ExpectedUser",
     "Faults",
     "Mix",
+    "SignInMix",
     "SimulatedGraph",
     "Tenant",
     "TenantSpec",

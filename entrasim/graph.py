@@ -25,7 +25,7 @@ import orjson
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 
-from entrasim import catalog, resources
+from entrasim import catalog, resources, sign_in_api
 from entrasim.faults import Faults
 from entrasim.identity import Claims, b64url, b64url_decode
 from entrasim.odata import (
@@ -59,6 +59,10 @@ RISKY = frozenset({"IdentityRiskyUser.Read.All", "IdentityRiskyUser.ReadWrite.Al
 ORGANIZATION = _DIRECTORY | {"Organization.Read.All", "Organization.ReadWrite.All"}
 
 REPORT_ROUTE = "GET /reports/authenticationMethods/userRegistrationDetails"
+# Sign-in logs: the reporting budget, like the registration report (see entrasim.sign_in_api).
+SIGN_IN_ROUTES = frozenset({"GET /auditLogs/signIns", "GET /auditLogs/signIns/{id}",
+                            "GET /beta/auditLogs/signIns", "GET /beta/auditLogs/signIns/{id}"})
+SIGN_INS = _DIRECTORY | AUDIT
 BATCH_ROUTE = "POST /$batch"
 MAX_BATCH = 20
 EXPAND_LIMIT = 20
@@ -75,6 +79,7 @@ class Request:
     headers: dict[str, str]  # lower-cased names
     body: bytes
     base: str  # "https://127.0.0.1:PORT"
+    version: str = "v1.0"  # or "beta" (only the sign-in log is served there)
 
 
 @dataclass(slots=True)
@@ -146,8 +151,8 @@ class GraphApi:
         self._admin_cache: tuple[int, int, frozenset[str]] = (-1, -1, frozenset())
 
     # ---- dispatch --------------------------------------------------------------------
-    def route_of(self, method: str, path: str) -> tuple[str, Handler, re.Match[str]] | None:
-        for verb, pattern, route, handler in _ROUTES:
+    def route_of(self, method: str, path: str, version: str = "v1.0") -> tuple[str, Handler, re.Match[str]] | None:
+        for verb, pattern, route, handler in (_BETA_ROUTES if version == "beta" else _ROUTES):
             m = pattern.match(path)
             if m and verb == method:
                 if "{rel}" in route:
@@ -156,7 +161,7 @@ class GraphApi:
         return None
 
     def execute(self, req: Request, claims: Claims) -> Reply:
-        found = self.route_of(req.method, req.path)
+        found = self.route_of(req.method, req.path, req.version)
         if found is None:
             segment = req.path.strip("/").split("/")[0] or req.path
             return Reply(400, _err("BadRequest", f"Resource not found for the segment '{segment}'."),
@@ -209,7 +214,7 @@ class GraphApi:
             except ValueError:
                 top = None
         cost = request_cost(route, select="$select" in q, expand="$expand" in q, top=top)
-        reporting = route.startswith(REPORT_ROUTE) or (
+        reporting = route.startswith(REPORT_ROUTE) or route in SIGN_IN_ROUTES or (
             route == "GET /users" and "signinactivity" in q.get("$select", "").lower())
         return cost, reporting
 
@@ -255,7 +260,7 @@ class GraphApi:
         parts = [f"{k}={quote(v, safe=_LINK_SAFE)}" for k, v in req.query.items()
                  if keep_query and k not in _SKIP_KEYS]
         parts.append(f"{token_key}={_token(token)}")
-        return f"{req.base}/v1.0{path}?{'&'.join(parts)}"
+        return f"{req.base}/{req.version}{path}?{'&'.join(parts)}"
 
     @staticmethod
     def _context(req: Request, entity: str, select: Sequence[str] | None) -> str:
@@ -766,6 +771,30 @@ class GraphApi:
             "verifiedDomains": domains, "assignedPlans": plans, "onPremisesSyncEnabled": True,
         }]}
 
+    # ---- sign-in logs ---------------------------------------------------------------------
+    def sign_ins_list(self, req: Request, claims: Claims, _m: re.Match[str]) -> Json:
+        self._need(claims, SIGN_INS)
+        self._premium()
+        log = self.tenant.sign_in_log
+        token = _untoken(req.query["$skiptoken"]) if "$skiptoken" in req.query else None
+        page = self._page_number(token)
+        if token is None:
+            log.note_listing()
+        after = token.get("k") if token else None
+        if token is not None and not isinstance(after, str):
+            raise bad_request("The specified page token value is invalid.", "Directory_InvalidPageToken")
+        body, next_key = sign_in_api.list_page(log, req.query, req.version, req.base, after)
+        if next_key is not None:
+            value = body.pop("value")
+            body["@odata.nextLink"] = self._link(req, req.path, "$skiptoken", {"k": next_key, "p": page + 1})
+            body["value"] = value
+        return body
+
+    def sign_in_get(self, req: Request, claims: Claims, m: re.Match[str]) -> Json:
+        self._need(claims, SIGN_INS)
+        self._premium()
+        return sign_in_api.get_one(self.tenant.sign_in_log, m.group(1), req.query, req.version, req.base)
+
     # ---- $batch --------------------------------------------------------------------------
     def batch(self, req: Request, claims: Claims, _m: re.Match[str]) -> Json:
         try:
@@ -841,5 +870,15 @@ _ROUTES: list[tuple[str, re.Pattern[str], str, Handler]] = [
         ("GET", r"^/applications", "GET /applications", GraphApi.applications),
         ("GET", r"^/organization", "GET /organization", GraphApi.organization),
         ("POST", r"^/\$batch", BATCH_ROUTE, GraphApi.batch),
+        ("GET", r"^/auditLogs/signIns", "GET /auditLogs/signIns", GraphApi.sign_ins_list),
+        ("GET", r"^/auditLogs/signIns/([^/]+)", "GET /auditLogs/signIns/{id}", GraphApi.sign_in_get),
+    )
+]
+
+_BETA_ROUTES: list[tuple[str, re.Pattern[str], str, Handler]] = [
+    (verb, re.compile(pattern + r"/?$", re.IGNORECASE), route, handler)
+    for verb, pattern, route, handler in (
+        ("GET", r"^/auditLogs/signIns", "GET /beta/auditLogs/signIns", GraphApi.sign_ins_list),
+        ("GET", r"^/auditLogs/signIns/([^/]+)", "GET /beta/auditLogs/signIns/{id}", GraphApi.sign_in_get),
     )
 ]

@@ -129,6 +129,14 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(payload)
 
 
+def _version_of(path: str) -> str | None:
+    """"v1.0" or "beta" for a Graph path; `/beta` serves only the sign-in log."""
+    for version in ("v1.0", "beta"):
+        if path.startswith(f"/{version}/") or path == f"/{version}":
+            return version
+    return None
+
+
 def _headers(message: Message) -> dict[str, str]:
     return {k.lower(): v for k, v in message.items()}
 
@@ -239,8 +247,9 @@ class SimulatedGraph:
     def route_of(self, method: str, target: str) -> str:
         """The counter key for a request, e.g. "GET /users/{id}/memberOf"."""
         path = urlsplit(target).path
-        if path.startswith("/v1.0/"):
-            found = self.graph.route_of(method, path[len("/v1.0"):])
+        version = _version_of(path)
+        if version is not None:
+            found = self.graph.route_of(method, path[len(version) + 1:], version)
             if found is not None:
                 return found[0]
         elif path.endswith("/oauth2/v2.0/token"):
@@ -257,8 +266,9 @@ class SimulatedGraph:
         base_headers = {"request-id": request_id, "client-request-id": client_request_id,
                         "Strict-Transport-Security": "max-age=31536000",
                         "Cache-Control": "no-store, no-cache"}
-        if path.startswith("/v1.0/") or path == "/v1.0":
-            reply = self._graph(method, path[len("/v1.0"):], split.query, headers, body)
+        version = _version_of(path)
+        if version is not None:
+            reply = self._graph(method, path[len(version) + 1:], split.query, headers, body, version)
             out_headers = {**base_headers, "Content-Type": JSON_TYPE, **reply.headers,
                            "x-ms-ags-diagnostic": '{"ServerInfo":{"DataCenter":"Loopback","Slice":"E",'
                                                   '"Ring":"0","ScaleUnit":"000","RoleInstance":"ENTRASIM"}}'}
@@ -281,13 +291,14 @@ class SimulatedGraph:
         return 404, orjson.dumps(error_body("NotFound", f"No such endpoint: {method} {path}", request_id,
                                             client_request_id)), json_headers, f"{method} (unknown)"
 
-    def _graph(self, method: str, path: str, query: str, headers: dict[str, str], body: bytes) -> Reply:
-        req = Request(method, path, parse_query(query), headers, body, self.url)
+    def _graph(self, method: str, path: str, query: str, headers: dict[str, str], body: bytes,
+               version: str = "v1.0") -> Reply:
+        req = Request(method, path, parse_query(query), headers, body, self.url, version)
         try:
             claims = self.identity.authenticate(headers.get("authorization"))
         except GraphError as exc:
             return Reply(exc.status, {"error": {"code": exc.code, "message": exc.message}},
-                         self.route_of(method, "/v1.0" + path), dict(exc.headers))
+                         self.route_of(method, f"/{version}{path}"), dict(exc.headers))
         return self.graph.execute(req, claims)
 
     def _control(self, method: str, path: str, headers: dict[str, str]) -> tuple[int, bytes, dict[str, str], str]:

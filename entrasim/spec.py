@@ -48,6 +48,20 @@ class Mix:
 
 
 @dataclass(frozen=True, slots=True)
+class SignInMix:
+    """Volumes and proportions of the generated sign-in log beyond the interactive rate.
+
+    Non-interactive, service-principal and managed-identity sign-ins are only served on `/beta`,
+    and are generated only when a request asks for them."""
+
+    non_interactive_per_user_per_day: float = 8.0
+    service_principal_per_day: int = 400
+    managed_identity_per_day: int = 100
+    failure_rate: float = 0.12  # interactive sign-ins that fail (beyond disabled accounts)
+    risky_rate: float = 0.04  # interactive sign-ins with a risk level above "none" (P2)
+
+
+@dataclass(frozen=True, slots=True)
 class TenantSpec:
     """Everything the generator and the identity platform need to know about one tenant."""
 
@@ -67,12 +81,19 @@ class TenantSpec:
     token_lifetime_seconds: int = 3599
     as_of: datetime = DEFAULT_AS_OF
     mix: Mix = Mix()
+    # Interactive user sign-ins per 24 h is about users x this; the generated log covers the
+    # 30 days before `sign_ins_until` (None: the wall clock when the tenant is built).
+    sign_ins_per_user_per_day: float = 3.0
+    sign_ins_until: datetime | None = None
+    sign_in_mix: SignInMix = SignInMix()
 
     def __post_init__(self) -> None:
         if self.licence not in ("free", "P1", "P2"):
             raise ValueError(f"licence must be free, P1 or P2, not {self.licence!r}")
         if self.users < 1:
             raise ValueError("a tenant needs at least one user")
+        if self.sign_ins_per_user_per_day < 0:
+            raise ValueError("sign_ins_per_user_per_day cannot be negative")
         rng = random.Random(f"spec:{self.seed}")
         derived = {
             "tenant_id": str(uuid.UUID(int=rng.getrandbits(128), version=4)),

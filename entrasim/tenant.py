@@ -29,8 +29,10 @@ import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from entrasim import catalog
+from entrasim.sign_ins import EVENT_TYPES, Actor, SignInLog
 from entrasim.spec import TenantSpec
 
 _ID_NAMESPACE = uuid.UUID("5c1a7a1e-0000-4000-8000-00000000e17a")
@@ -218,6 +220,7 @@ class Tenant:
                 gc.enable()
         gc.freeze()
         self.change_seq = next(self._seq)
+        self.sign_in_log = self._new_sign_in_log()
 
     # ---- lookups -----------------------------------------------------------------
     def user(self, key: str) -> User | None:
@@ -301,6 +304,69 @@ class Tenant:
     def truth(self) -> dict[str, ExpectedUser]:
         with self.lock:
             return {u.id: self.expected(u.id) for u in self._sorted}
+
+    # ---- sign-in logs (entrasim.sign_ins) ---------------------------------------------
+    def _new_sign_in_log(self) -> SignInLog:
+        log = SignInLog(self.spec, self._sorted)
+        principals = [(sp.id, sp.app_id, sp.name) for sp in self.service_principals]
+        connector = str(uuid.uuid5(_ID_NAMESPACE, f"{self.spec.seed}:sp:{self.spec.client_id}"))
+        log.set_service_principals([*principals, (connector, self.spec.client_id, "OCSF connector")])
+        return log
+
+    def sign_in_now(self) -> datetime:
+        """The sign-in log's clock (the wall clock unless `TenantSpec.sign_ins_until` was set)."""
+        return self.sign_in_log.now()
+
+    def sign_ins(self, since: datetime | None = None, until: datetime | None = None, *,
+                 event_types: Iterable[str] = ("interactiveUser",), visible_only: bool = True,
+                 version: str = "v1.0") -> list[dict[str, Any]]:
+        """Ground truth: the Graph JSON a complete listing returns (no `$select`), newest
+        first, within retention; `since` and `until` inclusive."""
+        kinds = [EVENT_TYPES.index(t) for t in event_types]
+        return [self.sign_in_log.render(r, version) for r in self.sign_in_log.walk(
+            kinds, lo=since.timestamp() if since else None, hi=until.timestamp() if until else None,
+            visible_only=visible_only)]
+
+    def sign_in(self, sign_in_id: str, version: str = "v1.0") -> dict[str, Any] | None:
+        rec = self.sign_in_log.find(sign_in_id)
+        return None if rec is None else self.sign_in_log.render(rec, version)
+
+    def add_sign_in(self, user_id: str | None = None, *, created: datetime | None = None,
+                    event_type: str = "interactiveUser", error_code: int | None = None,
+                    visible_after_seconds: float = 0.0, visible_after_listings: int = 0,
+                    **fields: Any) -> dict[str, Any]:
+        """One sign-in, realistic from the seed; `fields` override Graph properties. Late
+        arrival: hidden for `visible_after_seconds`, and from the next `visible_after_listings`
+        listings of the sign-in log. Returns its JSON (v1.0 shape when interactive, else beta)."""
+        kind = EVENT_TYPES.index(event_type)
+        actor = None
+        if user_id is not None:
+            u = self.user(user_id) or self._deleted.get(user_id)
+            if u is not None:
+                actor = Actor(u.id, u.upn, u.display, u.is_guest, u.enabled)
+            else:
+                sp = next((s for s in self.service_principals if user_id in (s.id, s.app_id)), None)
+                if sp is None:
+                    raise KeyError(user_id)
+                actor = Actor(sp.id, sp.app_id, sp.name, False, True)
+        rec = self.sign_in_log.add(actor, created=created, kind=kind, error_code=error_code,
+                                   visible_after_seconds=visible_after_seconds,
+                                   visible_after_listings=visible_after_listings, fields=fields)
+        return self.sign_in_log.render(rec, "v1.0" if kind == 0 else "beta")
+
+    def add_sign_ins(self, count: int, *, since: datetime, until: datetime | None = None,
+                     user_ids: Iterable[str] | None = None, event_type: str = "interactiveUser",
+                     visible_after_seconds: float = 0.0, visible_after_listings: int = 0) -> list[dict[str, Any]]:
+        """`count` sign-ins spread evenly over [since, until or now] (users drawn from
+        `user_ids`, or the tenant's), each late like `add_sign_in`."""
+        end = until or self.sign_in_now()
+        ids = list(user_ids) if user_ids is not None else [None]
+        span = (end - since).total_seconds()
+        return [self.add_sign_in(ids[i % len(ids)], event_type=event_type,
+                                 created=since + timedelta(seconds=span * (i + 0.5) / max(count, 1)),
+                                 visible_after_seconds=visible_after_seconds,
+                                 visible_after_listings=visible_after_listings)
+                for i in range(count)]
 
     # ---- mutations ---------------------------------------------------------------
     def _touch(self, user: User) -> None:
