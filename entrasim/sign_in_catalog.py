@@ -107,7 +107,7 @@ STATUS_BY_CODE: dict[int, Status] = {
 # (operatingSystem, browser, managed device name prefix, trustType when joined)
 DESKTOPS: tuple[tuple[str, str, str, str], ...] = (
     ("Windows10", "Edge 131.0.0", "DESKTOP-", "Azure AD joined"),
-    ("Windows10", "Chrome 131.0.0", "LAPTOP-", "Hybrid Azure AD joined"),
+    ("Windows 10", "Chrome 131.0.0", "LAPTOP-", "Hybrid Azure AD joined"),
     ("Windows", "Edge 132.0.0", "CONTOSO-", "Azure AD joined"),
     ("MacOs", "Safari 18.1", "MBP-", "Azure AD registered"),
 )
@@ -150,7 +150,10 @@ POLICIES: tuple[Policy, ...] = (
     Policy("6a1c7e44-92b1-4c0e-8f3c-1e8b7a2d9c22", "Block legacy authentication", ("Block",)),
     Policy("9b4e2a77-5c3d-4e1f-b2a6-7d9c0e4f1b33", "Require compliant device for Azure management", ("RequireCompliantDevice",)),
     Policy("c7f1d9a3-2e6b-4a8c-9d0f-3b5e7a1c4d44", "Sign-in risk: require MFA (Medium+)", ("Mfa",)),
+    Policy("e2a8b6c4-7f1d-4b3e-a5c9-4d6f8b0a2e55", "Pilot: terms of use for guests", ("termsOfUse",)),
 )
+# Home networks with IPv6 (a share of users sign in from these instead of their city's IPv4).
+IPV6_PREFIXES: tuple[str, ...] = ("2a01:cb00:", "2001:4860:", "2600:1700:", "2a02:8109:")
 
 # (riskLevel, riskEventTypes_v2) for risky interactive sign-ins.
 RISKS: tuple[tuple[float, str, tuple[str, ...]], ...] = (

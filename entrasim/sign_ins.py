@@ -73,8 +73,9 @@ class Actor(NamedTuple):
     enabled: bool
 
 
-# deviceId, displayName, operatingSystem, browser, isCompliant, isManaged, trustType
-Device = tuple[str, str, str, str, bool, bool, str]
+# deviceId, displayName, operatingSystem, browser, isCompliant, isManaged, trustType: an
+# unmanaged device reads "" / False, or null where Graph did not evaluate it.
+Device = tuple[str, str | None, str, str, bool | None, bool | None, str | None]
 
 
 class Profile(NamedTuple):
@@ -278,10 +279,10 @@ class SignInLog:
             device = (_guid(rng.getrandbits(128)), name, os_name, browser, rng.random() < 0.6, False,
                       "Azure AD registered")
         else:
-            os_name, browser = rng.choice(cat.UNMANAGED)
-            device = ("", "", os_name, browser, False, False, "")
+            device = rng.choice(_UNMANAGED_DEVICES)
         rich = (*device[:3], cat.RICH_CLIENT, *device[4:]) if device[0] else device
-        made = Profile(home, _ip(rng, home.ip_prefix), device, rich)
+        home_ip = _ip(rng, rng.choice(cat.IPV6_PREFIXES) if rng.random() < 0.15 else home.ip_prefix)
+        made = Profile(home, home_ip, device, rich)
         with self.lock:
             self._profiles[actor.id] = made
         return made
@@ -332,7 +333,7 @@ class SignInLog:
         else:
             status = cat.SUCCESS
         ca = _policies(legacy, status.code, mfa is not None, app.resource is cat.AZURE_MANAGEMENT,
-                       device[4], risk is not None and risk[0] != "low")
+                       bool(device[4]), risk is not None and risk[0] != "low")
         return SignIn(ts, _record_id(rng, hour, INTERACTIVE), INTERACTIVE, actor, app, app.resource,
                       status, client, device, location, ip, _guid(rng.getrandbits(128)), risk, ca, mfa)
 
@@ -408,6 +409,17 @@ class SignInLog:
             bisect.insort(bucket, rec, key=lambda r: r.key)
             self._added_by_id[rec.id] = rec
             return rec
+
+    def release(self) -> int:
+        """Every late record becomes visible now; returns how many were waiting."""
+        now = time.monotonic()
+        with self.lock:
+            waiting = [r for r in self._added_by_id.values() if not r.visible(now)]
+            for rec in waiting:
+                rec.visible_at = 0.0
+                rec.hidden_listings = 0
+            self._pending = []
+            return len(waiting)
 
     def note_listing(self) -> None:
         """A listing (a request without `$skiptoken`) began: late records count down."""
@@ -503,7 +515,10 @@ def hash_int(text: str) -> int:
 
 
 _NO_DEVICE: Device = ("", "", "", "", False, False, "")
-_UNMANAGED_DEVICES: tuple[Device, ...] = tuple(("", "", o, b, False, False, "") for o, b in cat.UNMANAGED)
+_UNMANAGED_DEVICES: tuple[Device, ...] = (
+    *(("", "", o, b, False, False, "") for o, b in cat.UNMANAGED),
+    *(("", None, o, b, None, None, None) for o, b in cat.UNMANAGED[:3]),
+)
 _USER_APPS = cat.USER_APPS
 _POLICY_CACHE: dict[tuple[bool, int, bool, bool, bool, bool], tuple[tuple[cat.Policy, str], ...]] = {}
 
@@ -515,10 +530,10 @@ def _policies(legacy: bool, code: int, mfa: bool, azure: bool, compliant: bool,
     found = _POLICY_CACHE.get(key)
     if found is not None:
         return found
-    mfa_policy, legacy_policy, device_policy, risk_policy = cat.POLICIES
+    mfa_policy, legacy_policy, device_policy, risk_policy, disabled_policy = cat.POLICIES
     ca: list[tuple[cat.Policy, str]] = []
     if code in (50057, 50126, 50053, 50055):  # failed before conditional access ran
-        ca = [(p, "notApplied") for p in cat.POLICIES]
+        ca = [(p, "notApplied") for p in cat.POLICIES[:4]]
     else:
         ca.append((legacy_policy, "failure" if legacy and code == 53003 else "notApplied"))
         ca.append((mfa_policy, "success" if mfa else ("failure" if code in (50074, 50076, 500121) else "notApplied")))
@@ -528,6 +543,7 @@ def _policies(legacy: bool, code: int, mfa: bool, azure: bool, compliant: bool,
             ca.append((risk_policy, "success" if mfa else "failure"))
         if code == 53003 and not any(r == "failure" for _, r in ca):
             ca.append((device_policy, "failure"))
+    ca.append((disabled_policy, "notEnabled"))
     made = _POLICY_CACHE[key] = tuple(ca)
     return made
 _APP_WEIGHTS = tuple(itertools.accumulate(a.weight for a in cat.USER_APPS))

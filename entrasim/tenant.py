@@ -368,6 +368,10 @@ class Tenant:
                                  visible_after_listings=visible_after_listings)
                 for i in range(count)]
 
+    def release_sign_ins(self) -> int:
+        """Late sign-ins still hidden become visible now; returns how many."""
+        return self.sign_in_log.release()
+
     # ---- mutations ---------------------------------------------------------------
     def _touch(self, user: User) -> None:
         user.version = next(self._seq)
