@@ -21,7 +21,7 @@ import sys
 import tempfile
 import traceback
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +32,7 @@ from connector.errors import ConfigError
 from connector.graph.client import AuthenticationFailed, GraphError
 from connector.logs import REDACTOR, JsonLines, json_logs, redact_secrets, setup_logging
 from connector.logs import stderr_handler as log_handler
-from connector.plugin import EntraIdUserInventory
+from connector.plugin import STREAMS, EntraIdConnector, EntraIdUserInventory
 from connector.progress import ProgressDisplay
 from connector.sinks import DeliveryError, FileSink, HttpIntakeSink, Sink, StdoutSink
 from connector.state import StateError, StateStore
@@ -49,6 +49,7 @@ EXPECTED_ERRORS: tuple[type[Exception], ...] = (
     AuthenticationFailed, GraphError, CollectionError, DeliveryError, StateError, OSError)
 
 DEMO_USERS = 2000
+DEMO_SIGN_IN_DAYS = 1
 SAMPLE_EVENTS = 3
 
 
@@ -87,8 +88,9 @@ def _settings(path: str | Mapping[str, Any]) -> Settings:
 class RunTracker:
     """What a run has done so far, for the progress line (another thread) and the summary."""
 
-    plugin: EntraIdUserInventory | None = None
+    plugin: EntraIdConnector | None = None
     delivered: int = 0
+    delivered_by_stream: dict[str, int] = field(default_factory=dict)
 
     def counters(self) -> dict[str, float]:
         counts = self.plugin.counters() if self.plugin is not None else {}
@@ -96,10 +98,18 @@ class RunTracker:
         return counts
 
     def report(self, error: BaseException | None) -> dict[str, Any]:
-        """The `--summary-json` document: the plugin's summary, deliveries, warnings, error."""
-        summary = self.plugin.summary if self.plugin is not None else Summary()
+        """The `--summary-json` document: the users summary at the top (as before sign-ins
+        existed), every stream's summary under `streams`, deliveries, warnings, error."""
+        plugins = self.plugin.plugins if self.plugin is not None else {}
+        users = plugins.get("users")
+        summary = users.summary.as_dict() if users is not None else Summary().as_dict()
+        if users is None and self.plugin is not None:
+            summary["graph_requests"] = self.plugin.graph_requests
         return {
-            **summary.as_dict(),
+            **summary,
+            "streams": {name: {**plugin.summary.as_dict(),
+                               "events_delivered": self.delivered_by_stream.get(name, 0)}
+                        for name, plugin in plugins.items()},
             "events_delivered": self.delivered,
             "warnings": list(self.plugin.warnings) if self.plugin is not None else [],
             "error": REDACTOR.redact(_one_line(error)) if error is not None else None,
@@ -108,19 +118,25 @@ class RunTracker:
 
 def collect(settings: Settings, store: StateStore, sink: Sink,
             progress: Callable[[int], None] | None = None,
-            tracker: RunTracker | None = None) -> Summary:
+            tracker: RunTracker | None = None,
+            streams: Sequence[str] | None = None) -> Summary:
     """One collection cycle: deliver each batch, then commit its checkpoint (never before).
 
-    On failure `RunFailed` says what was kept: the checkpoint still describes the last delivered
-    batch, so the next run resumes there. `tracker` follows the run as it goes.
+    `streams` (default: the inventory, plus sign-ins when enabled) run together over one Graph
+    client; their events share the sink, told apart by `class_uid`. On failure `RunFailed` says
+    what was kept: each stream's checkpoint still describes its last delivered batch, so the
+    next run resumes there. `tracker` follows the run as it goes. Returns the users summary
+    (an empty one when the inventory did not run).
     """
     tracker = tracker or RunTracker()
-    plugin = tracker.plugin = EntraIdUserInventory(settings, store=store)
+    plugin = tracker.plugin = EntraIdConnector(settings, store=store, streams=streams)
     try:
         for batch in plugin.batches():
             if batch.events:
                 sink.deliver(batch.events)
                 tracker.delivered += len(batch.events)
+                tracker.delivered_by_stream[batch.stream] = (
+                    tracker.delivered_by_stream.get(batch.stream, 0) + len(batch.events))
             store.commit(batch)
             if progress is not None and batch.events:
                 progress(tracker.delivered)
@@ -131,7 +147,8 @@ def collect(settings: Settings, store: StateStore, sink: Sink,
         raise RunFailed(f"{_one_line(error)} ({kept})") from error
     finally:
         sink.close()
-    return plugin.summary
+    users = plugin.plugins.get("users")
+    return users.summary if isinstance(users, EntraIdUserInventory) else Summary()
 
 
 def _sink(settings: Settings, output: str | None) -> Sink:
@@ -155,10 +172,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     error: BaseException | None = None
     try:
         settings = _settings(args.config)
+        streams = _streams(settings, args.stream)
         sink = _sink(settings, args.output)
         store = StateStore(args.state)
         with store.lock(), display:
-            collect(settings, store, sink, tracker=tracker)
+            collect(settings, store, sink, tracker=tracker, streams=streams)
     except BaseException as failure:
         error = failure
         raise
@@ -185,9 +203,18 @@ def _report_run(tracker: RunTracker, error: BaseException | None,
     if json_logs():
         summary_log.info("run summary", extra={"summary": report})
         return
-    lines = plugin.summary.lines()
+    lines = [line for stream in plugin.plugins.values() for line in stream.summary.lines()]
     lines += [f"warning: {warning}" for warning in plugin.warnings]
     _stderr(*lines)
+
+
+def _streams(settings: Settings, choice: str) -> tuple[str, ...] | None:
+    """`--stream`: `all` is the configuration's choice; one stream must be enabled to run."""
+    if choice == "all":
+        return None
+    if choice == "sign_ins" and not settings.sign_ins.enabled:
+        raise UsageError("--stream sign_ins needs sign_ins.enabled: true in the configuration")
+    return (choice,)
 
 
 # --- test --------------------------------------------------------------------------------------
@@ -227,32 +254,61 @@ def cmd_demo(args: argparse.Namespace) -> int:
         stale.unlink(missing_ok=True)
     spec = TenantSpec(seed=args.seed, users=args.users, licence=args.licence)
     print(f"Starting a simulated Entra ID tenant: {spec.users} users, licence {spec.licence} ...")
+    tracker = RunTracker()
     with SimulatedGraph(spec) as sim:
-        settings = _settings(sim.connector_config())
-        print(f"Simulated Graph at {sim.url}; collecting through the connector's own plugin "
+        config = {**sim.connector_config(),
+                  "sign_ins": {"enabled": True, "lookback_days": DEMO_SIGN_IN_DAYS}}
+        settings = _settings(config)
+        print(f"Simulated Graph at {sim.url}; collecting the user inventory and the last "
+              f"{DEMO_SIGN_IN_DAYS} day(s) of sign-ins through the connector's own plugin "
               "(requests to Graph's reporting endpoints are paced at 5 per 10 s, as Graph "
               "requires) ...")
         store = StateStore(state_path)
         with store.lock():
-            summary = collect(settings, store, FileSink(events_path),
-                              progress=lambda n: print(f"  delivered {n} events", flush=True))
+            collect(settings, store, FileSink(events_path), tracker=tracker,
+                    progress=lambda n: print(f"  delivered {n} events", flush=True))
     report = validate_ndjson(events_path)
+    by_class = _count_classes(events_path)
     print()
     print(f"Events:     {events_path}")
-    print(f"Checkpoint: {state_path}")
-    print(f"Validation: {report.valid} of {report.events} events valid against OCSF 1.8.0 "
-          f"(class 5003)")
+    print(f"Checkpoint: {state_path} (one checkpoint per stream)")
+    print(f"Validation: {report.valid} of {report.events} events valid against OCSF 1.8.0 ("
+          + ", ".join(f"{count} of class {uid}" for uid, count in sorted(by_class.items()))
+          + ")")
     print()
-    for line in summary.lines():
-        print(line)
+    plugin = tracker.plugin
+    if plugin is not None:
+        for stream in plugin.plugins.values():
+            for line in stream.summary.lines():
+                print(line)
     print()
-    print(f"{SAMPLE_EVENTS} sample events:")
-    with events_path.open("rb") as handle:
-        for _, raw in zip(range(SAMPLE_EVENTS), handle, strict=False):
+    for class_uid in sorted(by_class):
+        print(f"{SAMPLE_EVENTS} sample events of class {class_uid}:")
+        for raw in _samples(events_path, class_uid, SAMPLE_EVENTS):
             print(orjson.dumps(orjson.loads(raw), option=orjson.OPT_INDENT_2).decode())
-    print()
+        print()
     print(f"Validate them yourself: python -m connector validate {events_path}")
     return 0 if report.ok else 1
+
+
+def _count_classes(path: Path) -> dict[int, int]:
+    counts: dict[int, int] = {}
+    with path.open("rb") as handle:
+        for raw in handle:
+            class_uid = orjson.loads(raw).get("class_uid")
+            counts[class_uid] = counts.get(class_uid, 0) + 1
+    return counts
+
+
+def _samples(path: Path, class_uid: int, count: int) -> list[bytes]:
+    found: list[bytes] = []
+    with path.open("rb") as handle:
+        for raw in handle:
+            if orjson.loads(raw).get("class_uid") == class_uid:
+                found.append(raw)
+                if len(found) == count:
+                    break
+    return found
 
 
 # --- plumbing ----------------------------------------------------------------------------------
@@ -260,7 +316,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m connector",
-        description="Microsoft Entra ID users -> OCSF 1.8.0 User Inventory Info (class 5003).",
+        description="Microsoft Entra ID users -> OCSF 1.8.0 User Inventory Info (class 5003), "
+                    "and sign-in logs -> Authentication (class 3002).",
     )
     parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress (INFO)")
@@ -283,6 +340,10 @@ def build_parser() -> argparse.ArgumentParser:
                      help="also write the run summary as JSON to FILE (even if the run fails)")
     run.add_argument("--no-progress", dest="progress", action="store_false",
                      help="no progress line on a terminal")
+    run.add_argument("--stream", choices=("all", *STREAMS), default="all",
+                     help="which stream to collect: users (inventory, class 5003), sign_ins "
+                          "(class 3002), or all: users plus sign-ins when sign_ins.enabled "
+                          "(default). Each keeps its own checkpoint in --state"),
     run.set_defaults(func=cmd_run)
 
     test = commands.add_parser(

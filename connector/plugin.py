@@ -1,4 +1,10 @@
-"""The runtime-facing plugin: configuration and checkpoint in, (events, checkpoint) batches out.
+"""The runtime-facing plugins: configuration and checkpoint in, (events, checkpoint) batches out.
+
+`EntraIdUserInventory` is the user inventory (class 5003), `EntraIdSignIns` the sign-in logs
+(class 3002), each for a runtime that schedules them apart (sign-ins every few minutes, the
+inventory hourly or daily). `EntraIdConnector` runs several streams in one process over one
+Graph client, so the single reporting budget (5 requests / 10 s) is shared first come, first
+served between them; its batches interleave and each names its stream.
 
 A runtime (or the CLI) iterates `batches()`, delivers each batch's events, and only then commits
 its checkpoint; a run that dies between the two re-delivers at most one batch. The Graph work is
@@ -10,20 +16,27 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncGenerator, Iterator, Mapping
+from collections.abc import AsyncGenerator, Iterator, Mapping, Sequence
 from importlib import metadata
 from typing import Any
 
 from connector.clouds import resolve
 from connector.config import Settings, load_settings
-from connector.diagnostics import start_of_run_checks
-from connector.graph.client import GraphClient
+from connector.diagnostics import describe_login_failure, start_of_run_checks
+from connector.graph.client import AuthenticationFailed, GraphClient
 from connector.ocsf import user_inventory as ocsf
 from connector.state import StateStore
+from connector.streams import sign_ins
 from connector.streams.batch import Batch
+from connector.streams.sign_ins import SignInCollection, SignInSummary
 from connector.streams.users import Collection, Summary
 
-__all__ = ["PRODUCT", "Batch", "EntraIdUserInventory", "Summary"]
+__all__ = ["PRODUCT", "SIGN_IN_PRODUCT", "STREAMS", "Batch", "EntraIdConnector",
+           "EntraIdSignIns", "EntraIdUserInventory", "SignInSummary", "Summary",
+           "default_streams"]
+
+#: Stream names, in the order a combined run starts them.
+STREAMS = ("users", sign_ins.STREAM)
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +50,17 @@ def _version() -> str:
 
 PRODUCT = ocsf.Product(name="Microsoft Entra ID user inventory", vendor_name="Microsoft",
                        version=_version())
+SIGN_IN_PRODUCT = ocsf.Product(name="Microsoft Entra ID sign-in logs", vendor_name="Microsoft",
+                               version=_version())
+
+
+def _settings(settings: Settings | Mapping[str, Any]) -> Settings:
+    return settings if isinstance(settings, Settings) else load_settings(settings)
+
+
+def default_streams(settings: Settings) -> tuple[str, ...]:
+    """What a run collects unless told otherwise: the inventory, and sign-ins when enabled."""
+    return STREAMS if settings.sign_ins.enabled else ("users",)
 
 
 class EntraIdUserInventory:
@@ -56,7 +80,7 @@ class EntraIdUserInventory:
     def __init__(self, settings: Settings | Mapping[str, Any],
                  checkpoint: Mapping[str, Any] | None = None, *,
                  store: StateStore | None = None) -> None:
-        self.settings = settings if isinstance(settings, Settings) else load_settings(settings)
+        self.settings = _settings(settings)
         if checkpoint is None and store is not None:
             checkpoint = store.load("users")
         self.checkpoint = dict(checkpoint) if checkpoint else None
@@ -64,7 +88,6 @@ class EntraIdUserInventory:
         self.summary = Summary()
         self.warnings: list[str] = []
         self._client: GraphClient | None = None
-        self._runner: asyncio.Runner | None = None
 
     def counters(self) -> dict[str, float]:
         """Live counts for a progress display; plain numbers, safe to read from another thread."""
@@ -79,21 +102,32 @@ class EntraIdUserInventory:
 
     async def abatches(self) -> AsyncGenerator[Batch, None]:
         """The batches, for a runtime that already runs an event loop."""
-        client = self._client = GraphClient.from_settings(self.settings)
-        collection = Collection(self.settings, self.checkpoint, client, product=PRODUCT,
-                                cloud_name=resolve(self.settings).name)
-        self.summary = collection.summary
+        client = GraphClient.from_settings(self.settings)
         try:
-            self.warnings = await start_of_run_checks(self.settings, client)
-            async for batch in collection.batches():
+            async for batch in self.abatches_on(client):
                 yield batch
         finally:
             await client.aclose()
 
+    async def abatches_on(self, client: GraphClient) -> AsyncGenerator[Batch, None]:
+        """The batches, through a client (and its throttle) shared with other streams."""
+        self._client = client
+        collection = Collection(self.settings, self.checkpoint, client, product=PRODUCT,
+                                cloud_name=resolve(self.settings).name)
+        self.summary = collection.summary
+        self.warnings = await start_of_run_checks(self.settings, client)
+        async for batch in collection.batches():
+            yield batch
+
     def batches(self) -> Iterator[Batch]:
         """The batches, synchronously: each `next()` runs the collection to the next batch."""
-        runner = self._runner = asyncio.Runner()
-        stream = self.abatches()
+        return drive(self.abatches())
+
+
+def drive(stream: AsyncGenerator[Batch, None]) -> Iterator[Batch]:
+    """Run an async batch stream synchronously, one event loop for its life: each `next()`
+    advances the collection exactly as far as the next batch."""
+    with asyncio.Runner() as runner:
         try:
             while True:
                 try:
@@ -102,12 +136,189 @@ class EntraIdUserInventory:
                     return
                 yield batch
         finally:
-            try:
-                runner.run(stream.aclose())
-            finally:
-                runner.close()
-                self._runner = None
+            runner.run(stream.aclose())
 
 
 async def _next(stream: AsyncGenerator[Batch, None]) -> Batch:
     return await anext(stream)
+
+
+class EntraIdSignIns:
+    """One sign-in run per instance: the sign-in logs since the checkpoint, as 3002 events.
+
+    The same contract as `EntraIdUserInventory`: `checkpoint` is the `sign_ins` checkpoint of
+    the last delivered batch (or the store's), the caller delivers each batch's events and then
+    commits it. A tenant without P1/P2, or an app without AuditLog.Read.All, yields no batch:
+    `summary.degraded["sign_ins"]` says why (logged once as a warning). A run does not check the
+    credential's end date (the inventory's runs and `test` do): on a schedule of a few minutes
+    that would spend a request every run.
+    """
+
+    def __init__(self, settings: Settings | Mapping[str, Any],
+                 checkpoint: Mapping[str, Any] | None = None, *,
+                 store: StateStore | None = None) -> None:
+        self.settings = _settings(settings)
+        if checkpoint is None and store is not None:
+            checkpoint = store.load(sign_ins.STREAM)
+        self.checkpoint = dict(checkpoint) if checkpoint else None
+        self.store = store
+        self.summary = SignInSummary()
+        self.warnings: list[str] = []
+        self._client: GraphClient | None = None
+
+    def counters(self) -> dict[str, float]:
+        """Live counts for a progress display; plain numbers, safe to read from another thread."""
+        stats = self._client.stats if self._client is not None else None
+        return {
+            "sign_ins_listed": self.summary.listed,
+            "events": self.summary.events,
+            "requests": stats.requests if stats else 0,
+            "throttled": stats.throttled if stats else 0,
+            "retry_wait_seconds": stats.retry_wait_seconds if stats else 0.0,
+        }
+
+    async def abatches(self) -> AsyncGenerator[Batch, None]:
+        """The batches, for a runtime that already runs an event loop."""
+        client = GraphClient.from_settings(self.settings)
+        try:
+            try:
+                await client.token_claims()
+            except AuthenticationFailed as error:
+                raise AuthenticationFailed(
+                    describe_login_failure(error, resolve(self.settings))) from None
+            async for batch in self.abatches_on(client):
+                yield batch
+        finally:
+            await client.aclose()
+
+    async def abatches_on(self, client: GraphClient) -> AsyncGenerator[Batch, None]:
+        """The batches, through a client (and its throttle) shared with other streams."""
+        self._client = client
+        collection = SignInCollection(self.settings, self.checkpoint, client,
+                                      product=SIGN_IN_PRODUCT)
+        self.summary = collection.summary
+        async for batch in collection.batches():
+            yield batch
+        if self.summary.degraded:
+            self.warnings = [f"sign-in logs not collected: {reason}"
+                             for reason in self.summary.degraded.values()]
+
+    def batches(self) -> Iterator[Batch]:
+        """The batches, synchronously: each `next()` runs the collection to the next batch."""
+        return drive(self.abatches())
+
+
+class EntraIdConnector:
+    """Several streams in one run, over one Graph client: the batches of all, as they come.
+
+    `streams` names them (`users`, `sign_ins`; default: `default_streams(settings)`); each
+    starts from its own checkpoint in `store` (or `checkpoints`). They run concurrently, so the
+    shared reporting budget is granted in turn (the throttle's window limiter is first come,
+    first served) and neither starves. A stream that fails does not stop the others: they run
+    to completion, then the first failure is raised. `plugins` holds the per-stream plugins and
+    their summaries.
+    """
+
+    def __init__(self, settings: Settings | Mapping[str, Any], *,
+                 store: StateStore | None = None, streams: Sequence[str] | None = None,
+                 checkpoints: Mapping[str, Mapping[str, Any] | None] | None = None) -> None:
+        self.settings = _settings(settings)
+        names = tuple(streams) if streams else default_streams(self.settings)
+        unknown = [name for name in names if name not in STREAMS]
+        if unknown:
+            raise ValueError(f"unknown stream(s) {', '.join(unknown)}; known: {', '.join(STREAMS)}")
+        given = checkpoints or {}
+        self.plugins: dict[str, EntraIdUserInventory | EntraIdSignIns] = {}
+        for name in STREAMS:
+            if name not in names:
+                continue
+            kind = EntraIdUserInventory if name == "users" else EntraIdSignIns
+            self.plugins[name] = kind(self.settings, given.get(name), store=store)
+        self.failures: dict[str, BaseException] = {}
+        self._client: GraphClient | None = None
+
+    @property
+    def streams(self) -> tuple[str, ...]:
+        return tuple(self.plugins)
+
+    @property
+    def graph_requests(self) -> int:
+        """Graph requests of the whole run, all streams."""
+        return self._client.stats.requests if self._client is not None else 0
+
+    @property
+    def warnings(self) -> list[str]:
+        return [warning for plugin in self.plugins.values() for warning in plugin.warnings]
+
+    def counters(self) -> dict[str, float]:
+        """Live counts of all streams for a progress display (Graph counts are the client's)."""
+        out: dict[str, float] = {}
+        for plugin in self.plugins.values():
+            for key, value in plugin.counters().items():
+                out[key] = value if key in ("requests", "throttled", "retry_wait_seconds") \
+                    else out.get(key, 0) + value
+        return out
+
+    async def abatches(self) -> AsyncGenerator[Batch, None]:
+        client = self._client = GraphClient.from_settings(self.settings)
+        try:
+            if isinstance(self.plugins.get("sign_ins"), EntraIdSignIns) and \
+                    "users" not in self.plugins:
+                try:
+                    await client.token_claims()
+                except AuthenticationFailed as error:
+                    raise AuthenticationFailed(
+                        describe_login_failure(error, resolve(self.settings))) from None
+            streams = {name: plugin.abatches_on(client) for name, plugin in self.plugins.items()}
+            async for batch in _merge(streams, self.failures):
+                yield batch
+            if len(self.plugins) > 1:
+                for name, failure in self.failures.items():
+                    log.error("the %s stream failed: %s", name, failure)
+            if self.failures:
+                raise next(iter(self.failures.values()))
+        finally:
+            await client.aclose()
+
+    def batches(self) -> Iterator[Batch]:
+        return drive(self.abatches())
+
+
+async def _merge(streams: Mapping[str, AsyncGenerator[Batch, None]],
+                 failures: dict[str, BaseException]) -> AsyncGenerator[Batch, None]:
+    """Batches of several streams as each produces them; a failed stream is recorded in
+    `failures` and the others carry on. A producer runs at most one batch ahead."""
+    if len(streams) == 1:
+        (name, only), = streams.items()
+        try:
+            async for batch in only:
+                yield batch
+        except Exception as error:
+            failures[name] = error
+        return
+    queue: asyncio.Queue[Batch | None] = asyncio.Queue(maxsize=1)
+
+    async def pump(name: str, stream: AsyncGenerator[Batch, None]) -> None:
+        try:
+            async for batch in stream:
+                await queue.put(batch)
+        except Exception as error:
+            failures[name] = error
+        finally:
+            await stream.aclose()
+            await queue.put(None)
+
+    tasks = [asyncio.create_task(pump(name, stream), name=f"stream {name}")
+             for name, stream in streams.items()]
+    running = len(tasks)
+    try:
+        while running:
+            item = await queue.get()
+            if item is None:
+                running -= 1
+                continue
+            yield item
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)

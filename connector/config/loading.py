@@ -23,8 +23,8 @@ from connector.config.settings import (
     ENV_FALLBACKS,
     Intake,
     KeyProblem,
-    SignIns,
     Settings,
+    SignIns,
     credential_rules,
     intake_rules,
 )

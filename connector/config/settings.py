@@ -438,7 +438,7 @@ class Settings(_Model):
         "their MFA as unknown.",
     )
     sign_ins: SignIns = Field(
-        SignIns(),
+        SignIns.model_validate({}),
         description="Sign-in logs as OCSF Authentication (class 3002) events; off by default.",
     )
     intake: Intake | None = Field(None, description="HTTP intake that receives the events.")

@@ -39,6 +39,9 @@ FEATURES: tuple[Feature, ...] = (
             "MFA methods per user: disabled users, tenants without P1/P2, small incremental runs"),
     Feature("risk", ("IdentityRiskyUser.Read.All", "IdentityRiskyUser.ReadWrite.All"), False,
             "user risk level from Identity Protection (riskyUsers)", licence="Entra ID P2"),
+    Feature("sign_ins", ("AuditLog.Read.All", "Directory.Read.All"), False,
+            "sign-in logs as Authentication events (the sign-in stream)",
+            licence="Entra ID P1 or P2"),
 )
 BY_KEY: dict[str, Feature] = {feature.key: feature for feature in FEATURES}
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import re
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -292,14 +293,14 @@ class WindowLimiter:
 # --- the published cost model --------------------------------------------------------------
 
 _REPORTING_PREFIXES = ("/reports/", "/auditlogs/")
+_API_VERSION_PREFIX = re.compile(r"^.*?/(?:v1\.0|beta)(?=/|$)")
 
 
 def _split(url: str) -> tuple[str, dict[str, list[str]]]:
     parts = urlsplit(url)
     path = parts.path
-    marker = path.find("/v1.0")
-    if marker >= 0:
-        path = path[marker + len("/v1.0"):]
+    # /beta: the sign-in stream's optional event types.
+    path = _API_VERSION_PREFIX.sub("", path, count=1)
     return path.rstrip("/").lower(), parse_qs(parts.query)
 
 

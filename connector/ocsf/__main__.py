@@ -1,5 +1,5 @@
 """`python -m connector.ocsf --mapping-doc`: print docs/mapping.md."""
 
-from connector.ocsf.user_inventory import main
+from connector.ocsf.mapping_doc import main
 
 raise SystemExit(main())

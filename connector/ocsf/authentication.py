@@ -238,7 +238,7 @@ def _src_endpoint(sign_in: Mapping[str, Any]) -> dict[str, Any] | None:
     return endpoint
 
 
-def _device(detail: Mapping[str, Any]) -> dict[str, Any] | None:
+def _device(detail: Mapping[str, Any], ip: str | None) -> dict[str, Any] | None:
     device: dict[str, Any] = {}
     uid = _text(detail.get("deviceId"))
     if uid is not None:
@@ -255,6 +255,10 @@ def _device(detail: Mapping[str, Any]) -> dict[str, Any] | None:
             device[dst] = flag
     if not device:
         return None
+    if uid is None and name is None:
+        if ip is None:
+            return None  # OCSF names a device by id, name or address; none is known
+        device["ip"] = ip  # unregistered device: known only by the address it came from
     # OCSF requires a device type; Graph does not report one.
     device["type_id"] = 0
     device["type"] = DEVICE_TYPE_CAPTIONS[0]
@@ -375,7 +379,7 @@ def to_event(sign_in: Mapping[str, Any], *, tenant_id: str, product: Product) ->
         event["is_mfa"] = requirement
 
     profiles: list[str] = []
-    device = _device(detail) if detail is not None else None
+    device = _device(detail, endpoint["ip"] if endpoint else None) if detail else None
     if device is not None:
         event["device"] = device
         profiles.append(HOST_PROFILE)
@@ -477,6 +481,9 @@ MAPPING: Final[tuple[MappingRow, ...]] = (
     MappingRow("`deviceDetail.isCompliant`", "device.is_compliant",
                "Intune compliance; omitted when null"),
     MappingRow("`deviceDetail.isManaged`", "device.is_managed", "omitted when null"),
+    MappingRow("`ipAddress`", "device.ip",
+               "only for a device Graph names neither by id nor by name (not registered in "
+               "Entra ID): OCSF needs one of them, and the sign-in's address is the one known"),
     MappingRow("(constant)", "device.type_id",
                "`0` (Unknown): OCSF requires a device type and Graph reports none", "constant"),
     MappingRow("(constant)", "device.type", '`"Unknown"`', "constant"),

@@ -12,12 +12,10 @@ and that every path it lists is produced.
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import itertools
 import json
 import re
-import sys
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -1006,16 +1004,3 @@ def render_mapping_doc() -> str:
         "",
     ]
     return "\n".join(lines)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m connector.ocsf", description=__doc__)
-    parser.add_argument(
-        "--mapping-doc", action="store_true", help="print docs/mapping.md (Markdown) to stdout"
-    )
-    args = parser.parse_args(argv)
-    if not args.mapping_doc:
-        parser.print_help()
-        return 2
-    sys.stdout.write(render_mapping_doc())
-    return 0
