@@ -30,6 +30,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--latency", type=float, default=0.0, help="seconds added to every answer")
     parser.add_argument("--throttling", action="store_true", help="enforce Graph's RU and reporting budgets")
     parser.add_argument("--permissions", help="comma-separated granted application permissions")
+    parser.add_argument("--sign-ins-per-user-per-day", type=float, default=3.0,
+                        help="interactive sign-ins per user per day in the generated 30-day log")
     parser.add_argument("--ca-out", type=Path, help="where to write the CA PEM")
     parser.add_argument("--config-out", type=Path, help="where to write the connector configuration JSON")
     return parser.parse_args(argv)
@@ -37,7 +39,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    fields: dict[str, object] = {"seed": args.seed, "users": args.users, "licence": args.licence}
+    fields: dict[str, object] = {"seed": args.seed, "users": args.users, "licence": args.licence,
+                                 "sign_ins_per_user_per_day": args.sign_ins_per_user_per_day}
     if args.permissions:
         fields["permissions"] = frozenset(p.strip() for p in args.permissions.split(",") if p.strip())
     started = time.monotonic()

@@ -510,6 +510,20 @@ class SignInLog:
         return out
 
 
+def _risk_json(risk: tuple[str, tuple[str, ...]] | None, p2: bool) -> Json:
+    """Risk needs P2: other licences read "hidden"."""
+    if not p2:
+        detail = level = "hidden"
+        state, events = "none", list[str]()
+    elif risk is None:
+        detail = level = state = "none"
+        events = []
+    else:
+        detail, level, state, events = "none", risk[0], "atRisk", list(risk[1])
+    return {"riskDetail": detail, "riskLevelAggregated": level, "riskLevelDuringSignIn": level,
+            "riskState": state, "riskEventTypes": events, "riskEventTypes_v2": list(events)}
+
+
 def hash_int(text: str) -> int:
     return random.Random(text).getrandbits(128)
 
@@ -644,15 +658,6 @@ def _render(r: SignIn, p2: bool, beta: bool, tenant_id: str) -> Json:
     actor = r.actor
     status = r.status
     risk = r.risk
-    events: list[str]
-    if not p2:
-        risk_detail = level = "hidden"
-        state, events = "none", []
-    elif risk is None:
-        risk_detail = level = state = "none"
-        events = []
-    else:
-        risk_detail, level, state, events = "none", risk[0], "atRisk", list(risk[1])
     out: Json = {
         "id": r.id,
         "createdDateTime": iso_ts(r.ts),
@@ -666,12 +671,7 @@ def _render(r: SignIn, p2: bool, beta: bool, tenant_id: str) -> Json:
         "correlationId": r.corr,
         "conditionalAccessStatus": _ca_status(r),
         "isInteractive": r.kind == INTERACTIVE,
-        "riskDetail": risk_detail,
-        "riskLevelAggregated": level,
-        "riskLevelDuringSignIn": level,
-        "riskState": state,
-        "riskEventTypes": events,
-        "riskEventTypes_v2": list(events),
+        **_risk_json(risk, p2),
         "resourceDisplayName": r.resource.name,
         "resourceId": r.resource.id,
         "status": _status_json(status),
