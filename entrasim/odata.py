@@ -87,15 +87,16 @@ def normalise_datetime(text: str) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-class _Parser:
-    def __init__(self, text: str, props: Mapping[str, Prop], resource: str) -> None:
+class Tokens:
+    """A `$filter` split into (kind, text) tokens by a pattern of named groups, and the cursor
+    a recursive-descent parser moves over them; bad syntax is Graph's 400."""
+
+    def __init__(self, text: str, pattern: re.Pattern[str]) -> None:
         self.text = text
-        self.props = {k.lower(): (k, v) for k, v in props.items()}
-        self.resource = resource
         self.tokens: list[tuple[str, str]] = []
         pos = 0
         while pos < len(text):
-            m = _TOKEN.match(text, pos)
+            m = pattern.match(text, pos)
             if not m or m.end() == pos:
                 if text[pos:].strip() == "":
                     break
@@ -104,7 +105,6 @@ class _Parser:
             self.tokens.append((kind, m.group(kind)))
             pos = m.end()
         self.i = 0
-        self.advanced: list[str] = []
 
     def invalid(self) -> GraphError:
         return bad_request(f"Invalid filter clause: syntax error in '{self.text}'.")
@@ -122,6 +122,14 @@ class _Parser:
     def at_word(self, *words: str) -> bool:
         tok = self.peek()
         return tok is not None and tok[0] == "word" and tok[1].lower() in words
+
+
+class _Parser(Tokens):
+    def __init__(self, text: str, props: Mapping[str, Prop], resource: str) -> None:
+        super().__init__(text, _TOKEN)
+        self.props = {k.lower(): (k, v) for k, v in props.items()}
+        self.resource = resource
+        self.advanced: list[str] = []
 
     def parse(self) -> Predicate:
         pred = self.or_expr()

@@ -11,12 +11,12 @@ rest.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from entrasim.odata import GraphError, bad_request, unsupported
+from entrasim.odata import GraphError, Tokens, bad_request, unsupported
 from entrasim.sign_ins import EVENT_TYPES, INTERACTIVE, SignIn
 
 Node = tuple[Any, ...]
@@ -58,39 +58,10 @@ def parse_datetime(text: str) -> float:
     return moment.timestamp()
 
 
-class _Parser:
+class _Parser(Tokens):
     def __init__(self, text: str, beta: bool) -> None:
-        self.text = text
+        super().__init__(text, _TOKEN)
         self.beta = beta
-        self.tokens: list[tuple[str, str]] = []
-        pos = 0
-        while pos < len(text):
-            m = _TOKEN.match(text, pos)
-            if not m or m.end() == pos:
-                if text[pos:].strip() == "":
-                    break
-                raise self.invalid()
-            kind = m.lastgroup or ""
-            self.tokens.append((kind, m.group(kind)))
-            pos = m.end()
-        self.i = 0
-
-    def invalid(self) -> GraphError:
-        return bad_request(f"Invalid filter clause: syntax error in '{self.text}'.")
-
-    def peek(self) -> tuple[str, str] | None:
-        return self.tokens[self.i] if self.i < len(self.tokens) else None
-
-    def take(self, kind: str, value: str | None = None) -> str:
-        tok = self.peek()
-        if tok is None or tok[0] != kind or (value is not None and tok[1].lower() != value):
-            raise self.invalid()
-        self.i += 1
-        return tok[1]
-
-    def at_word(self, *words: str) -> bool:
-        tok = self.peek()
-        return tok is not None and tok[0] == "word" and tok[1].lower() in words
 
     def parse(self) -> Node:
         node = self.or_expr()
@@ -237,19 +208,12 @@ def _ts(r: SignIn) -> float:
     return float(r.ts)
 
 
-def _mentions_types(node: Node) -> bool:
+def _about_types(node: Node, combine: Callable[[Iterable[bool]], bool]) -> bool:
+    """Whether event-type clauses are in the filter (`any`) or all it is made of (`all`)."""
     if node[0] in ("and", "or"):
-        return any(_mentions_types(n) for n in node[1])
+        return combine(_about_types(n, combine) for n in node[1])
     if node[0] == "not":
-        return _mentions_types(node[1])
-    return bool(node[0] == "types")
-
-
-def _only_types(node: Node) -> bool:
-    if node[0] in ("and", "or"):
-        return all(_only_types(n) for n in node[1])
-    if node[0] == "not":
-        return _only_types(node[1])
+        return _about_types(node[1], combine)
     return bool(node[0] == "types")
 
 
@@ -268,7 +232,7 @@ def parse_filter(text: str | None, *, beta: bool) -> SignInQuery:
     conjuncts = list(node[1]) if node[0] == "and" else [node]
     lo: float | None = None
     hi: float | None = None
-    kinds = list(range(len(EVENT_TYPES))) if _mentions_types(node) else [INTERACTIVE]
+    kinds = list(range(len(EVENT_TYPES))) if _about_types(node, any) else [INTERACTIVE]
     rest: list[Node] = []
     for c in conjuncts:
         if c[0] == "cmp" and c[1] == "createdDateTime" and c[2] in ("ge", "gt", "le", "lt", "eq"):
@@ -279,7 +243,7 @@ def parse_filter(text: str | None, *, beta: bool) -> SignInQuery:
             if op in ("le", "lt", "eq"):
                 bound = float(int(value) - 1) if op == "lt" and value == int(value) else value
                 hi = bound if hi is None else min(hi, bound)
-        elif _only_types(c):
+        elif _about_types(c, all):
             probe = _compile(c)
             kinds = [k for k in kinds if probe(_KindProbe(k))]  # type: ignore[arg-type]
         else:

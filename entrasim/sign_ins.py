@@ -618,8 +618,10 @@ _JSON_CACHE: dict[object, Any] = {}
 def _device_json(d: Device) -> Json:
     found = _JSON_CACHE.get(d)
     if found is None:
-        found = _JSON_CACHE[d] = {"deviceId": d[0], "displayName": d[1], "operatingSystem": d[2],
-                                  "browser": d[3], "isCompliant": d[4], "isManaged": d[5], "trustType": d[6]}
+        found = {"deviceId": d[0], "displayName": d[1], "operatingSystem": d[2], "browser": d[3],
+                 "isCompliant": d[4], "isManaged": d[5], "trustType": d[6]}
+        if not d[0]:  # anonymous devices are a few shared values; named ones are per user
+            _JSON_CACHE[d] = found
     return found  # type: ignore[no-any-return]
 
 
