@@ -265,6 +265,16 @@ def _device(detail: Mapping[str, Any], ip: str | None) -> dict[str, Any] | None:
     return device
 
 
+def _service(sign_in: Mapping[str, Any], uid: str) -> dict[str, str]:
+    """The application signed in to; OCSF requires one (or a destination) in every event."""
+    for name_key, id_key in (("appDisplayName", "appId"), ("resourceDisplayName", "resourceId")):
+        service = {"name": _text(sign_in.get(name_key)), "uid": _text(sign_in.get(id_key))}
+        found = {k: v for k, v in service.items() if v is not None}
+        if found:
+            return found
+    raise MappingError(f"sign-in {uid} names no application or resource")
+
+
 def _authorizations(policies: Any) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     if not isinstance(policies, list):
@@ -340,7 +350,7 @@ def to_event(sign_in: Mapping[str, Any], *, tenant_id: str, product: Product) ->
     """One Graph sign-in -> one OCSF 1.8.0 Authentication: Logon event (see MAPPING).
 
     Raises `MappingError` for a record that cannot become a valid event (no id, no usable
-    `createdDateTime`, nobody signing in); the stream counts and skips it.
+    `createdDateTime`, nobody signing in, no application); the stream counts and skips it.
     """
     if not isinstance(sign_in, Mapping):
         raise MappingError(f"sign-in record is a {type(sign_in).__name__}, not an object")
@@ -366,10 +376,7 @@ def to_event(sign_in: Mapping[str, Any], *, tenant_id: str, product: Product) ->
     endpoint = _src_endpoint(sign_in)
     if endpoint is not None:
         event["src_endpoint"] = endpoint
-    service = {"name": _text(get("appDisplayName")), "uid": _text(get("appId"))}
-    service = {k: v for k, v in service.items() if v is not None}
-    if service:
-        event["service"] = service
+    event["service"] = _service(sign_in, uid)
     detail = _dict(get("deviceDetail"))
     agent = _text(get("userAgent")) or (_text(detail.get("browser")) if detail else None)
     if agent is not None:
@@ -487,7 +494,10 @@ MAPPING: Final[tuple[MappingRow, ...]] = (
     MappingRow("(constant)", "device.type_id",
                "`0` (Unknown): OCSF requires a device type and Graph reports none", "constant"),
     MappingRow("(constant)", "device.type", '`"Unknown"`', "constant"),
-    MappingRow("`appDisplayName`", "service.name", "the application signed in to"),
+    MappingRow("`appDisplayName`", "service.name",
+               "the application signed in to; without `appDisplayName` and `appId`, the "
+               "resource (`resourceDisplayName`, `resourceId`); a record with neither is "
+               "skipped (OCSF requires a service)"),
     MappingRow("`appId`", "service.uid", "its application (client) id"),
     MappingRow("`userAgent` (/beta), else `deviceDetail.browser`", "http_request.user_agent",
                "v1.0 reports only the browser and its version (`Edge 80.0.361`); /beta the full "

@@ -220,3 +220,14 @@ def test_doc_names_every_key_and_environment_variable() -> None:
     assert set(list(SCHEMA["properties"]) + nested) <= set(keys)
     for variable in ("ENTRA_CLIENT_SECRET", "ENTRA_CERTIFICATE_PASSWORD", "ENTRA_INTAKE_API_KEY"):
         assert f"`{variable}`" in text
+
+
+def test_manifest_lists_each_stream_with_its_plugin_and_class() -> None:
+    streams = {s["name"]: s for s in MANIFEST["streams"]}
+    assert set(streams) == {"users", "sign_ins"}
+    assert streams["users"]["entry_point"] == MANIFEST["entry_point"]
+    assert streams["sign_ins"]["ocsf"]["class_uid"] == 3002
+    assert streams["sign_ins"]["ocsf"]["profiles"] == ["host", "security_control"]
+    assert streams["sign_ins"]["enabled_by"] == "sign_ins.enabled"
+    registered = PYPROJECT["project"]["entry-points"]["ocsf_connectors"].values()
+    assert {s["entry_point"] for s in streams.values()} <= set(registered)
