@@ -343,6 +343,8 @@ class Tenant:
         if user_id is not None:
             u = self.user(user_id) or self._deleted.get(user_id)
             if u is not None:
+                if kind > 1:
+                    raise ValueError(f"a {event_type} sign-in is not a user's")
                 actor = Actor(u.id, u.upn, u.display, u.is_guest, u.enabled)
             else:
                 sp = next((s for s in self.service_principals if user_id in (s.id, s.app_id)), None)
