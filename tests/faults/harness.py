@@ -26,9 +26,10 @@ import orjson
 from connector.config import load_settings
 from connector.graph.client import GraphClient
 from connector.graph.throttle import Throttle
-from connector.plugin import PRODUCT
+from connector.plugin import PRODUCT, SIGN_IN_PRODUCT
 from connector.state import StateStore
 from connector.streams.batch import Batch
+from connector.streams.sign_ins import SignInCollection, SignInSummary
 from connector.streams.users import Collection, Summary
 from entrasim import SimulatedGraph
 from tests.cli.truth import REPO
@@ -113,6 +114,65 @@ def collect(sim: SimulatedGraph, checkpoint: Mapping[str, Any] | None = None, *,
     if outcome.error is not None:
         raise outcome.error
     return outcome
+
+
+@dataclass
+class SignInOutcome:
+    """What an in-process sign-in run produced before it ended."""
+
+    batches: list[Batch]
+    summary: SignInSummary
+    client: GraphClient
+    error: Exception | None = None
+
+    @property
+    def events(self) -> list[dict[str, Any]]:
+        return [orjson.loads(e) for b in self.batches for e in b.events]
+
+    @property
+    def ids(self) -> list[str]:
+        return [e["metadata"]["uid"] for e in self.events]
+
+    @property
+    def checkpoint(self) -> dict[str, Any]:
+        return self.batches[-1].checkpoint
+
+
+def run_sign_ins(sim: SimulatedGraph, checkpoint: Mapping[str, Any] | None = None, *,
+                 time_source: VirtualTime | None = None,
+                 on_batch: Callable[[int], None] | None = None,
+                 stop_after: int | None = None, sign_ins: Mapping[str, Any] | None = None,
+                 **config: Any) -> SignInOutcome:
+    """One sign-in run through `SignInCollection`; waits (reporting budget, retries) on virtual
+    time, the window on the wall clock (the simulator's sign-in log is on it too). A failure is
+    kept in `error`; `stop_after` batches closes the stream there, as a kill would."""
+    options = {"enabled": True, "lookback_days": 1, **(sign_ins or {})}
+    settings = load_settings(sim.connector_config(sign_ins=options, **config))
+    virtual = time_source or VirtualTime()
+
+    async def main() -> SignInOutcome:
+        throttle = Throttle.create(max_concurrency=int(settings.max_concurrency),
+                                   deadline_seconds=float(settings.retry_deadline_seconds),
+                                   clock=virtual.clock, sleep=virtual.sleep)
+        client = GraphClient.from_settings(settings, throttle=throttle)
+        collection = SignInCollection(settings, checkpoint, client, product=SIGN_IN_PRODUCT)
+        outcome = SignInOutcome([], collection.summary, client)
+        try:
+            stream = collection.batches()
+            async for batch in stream:
+                outcome.batches.append(batch)
+                if on_batch is not None:
+                    on_batch(len(outcome.batches))
+                if stop_after is not None and len(outcome.batches) >= stop_after:
+                    await stream.aclose()
+                    break
+        except Exception as exc:
+            outcome.error = exc
+        finally:
+            await client.aclose()
+        return outcome
+
+    return asyncio.run(main())
 
 
 # --- the CLI, as a separate process ----------------------------------------------------------
