@@ -5,6 +5,21 @@ Permission, licence, throttling, faults and the `@odata.nextLink` are `GraphApi`
 (`entrasim.graph`), as for every other route; this module knows the sign-in log's own rules:
 page size 1..1,000 (default 1,000), newest first, keyset paging on (createdDateTime, id) so
 records that become visible mid-listing neither shift nor repeat the rest.
+
+What was assumed, from Microsoft's pages ("List signIns" v1.0 and beta, its permissions table,
+"Microsoft Graph service-specific throttling limits", "Analyze activity logs with Microsoft
+Graph"):
+- Application permission: AuditLog.Read.All is the least privileged, Directory.Read.All the
+  higher one; either is enough. (Older revisions of the page listed "AuditLog.Read.All and
+  Directory.Read.All" because of a since-fixed licence-check issue; we follow the current table.)
+  Without either: 403 `Authorization_RequestDenied`. Checked before the licence.
+- Licence: Entra ID P1 or P2, else 403 `Authentication_RequestFromNonPremiumTenantOrB2CTenant`
+  ("Neither tenant is B2C or tenant doesn't have premium license").
+- Query options: `$top`, `$skiptoken`, `$filter`, `$orderby` (createdDateTime only) and
+  `$select`; `$count`, `$search` and `$expand` are refused with 400.
+- Throttling: the identity-and-access *reports* limit, 5 requests per 10 s per app per tenant,
+  shared with the registration report and `signInActivity` listings. Reports are not in the
+  directory's resource-unit table; like other unlisted requests each costs 1 RU here.
 """
 
 from __future__ import annotations
