@@ -7,7 +7,10 @@ TenantSpec.sign_ins_per_user_per_day)`, spread over the hours of the day like of
 non-interactive, service-principal and managed-identity volumes come from `SignInMix`. Each
 (event type, hour) bucket is drawn from its own seeded RNG, so any hour can be built on its own
 in a few milliseconds and a 10,000-user tenant's month of sign-ins never sits in memory: a
-small LRU keeps the hours a listing is walking through.
+small LRU keeps the hours a listing is walking through. `SignInMix.late_fraction` makes a share
+of generated records reach the log late (visible only `late_delay_seconds` after their
+createdDateTime, on the simulator's clock); `SignInMix.live` keeps the log growing after
+`sign_ins_until` as the clock advances. Both are off by default, so a quiet tenant stays quiet.
 
 Assumptions, from Microsoft's documentation ("List signIns", "signIn resource type", "Microsoft
 Graph service-specific throttling limits", "Analyze activity logs with Microsoft Graph"):
@@ -241,21 +244,31 @@ class SignInLog:
         return entry
 
     def _generate(self, kind: int, hour: int) -> list[SignIn]:
+        """One bucket. A record becomes visible (on `time.monotonic()`) when the simulator's
+        clock reaches its createdDateTime plus its lateness: history before `until` at once
+        unless late, the live tail as the clock gets there."""
         start = hour * HOUR
-        if start > self._until_ts:
+        mix = self.spec.sign_in_mix
+        if start > self._until_ts and not mix.live:
             return []
         count = self._per_hour[kind][time.gmtime(start).tm_hour]
         if count == 0:
             return []
         rng = random.Random(f"signins:{self.spec.seed}:{kind}:{hour}")
         make = (self._interactive, self._non_interactive, self._service_principal, self._managed_identity)[kind]
-        limit = self._until_ts - start
+        limit = HOUR if mix.live else self._until_ts - start
+        late = mix.late_fraction
+        shortest, longest = mix.late_delay_seconds
+        base = self._started - self._until_ts  # monotonic time = base + simulator time
         out = []
         for _ in range(count):
             offset = rng.randrange(HOUR)
             rec = make(rng, start + offset, hour)
-            if rec is not None and offset <= limit:
-                out.append(rec)
+            if rec is None or offset > limit:
+                continue
+            delay = shortest + rng.random() * (longest - shortest) if late and rng.random() < late else 0.0
+            rec.visible_at = base + rec.ts + delay
+            out.append(rec)
         return out
 
     def profile(self, actor: Actor) -> Profile:
@@ -453,7 +466,8 @@ class SignInLog:
         lo = floor if lo is None else max(lo, floor)
         with self.lock:
             top_added = max(self._added, default=0)
-        hi_hour = max(self._until_ts // HOUR, top_added)
+        newest = int(self.now_ts()) if self.spec.sign_in_mix.live else self._until_ts
+        hi_hour = max(newest // HOUR, top_added)
         if hi is not None:
             hi_hour = min(hi_hour, int(hi) // HOUR)
         lo_hour = int(lo) // HOUR

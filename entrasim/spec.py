@@ -59,6 +59,12 @@ class SignInMix:
     managed_identity_per_day: int = 100
     failure_rate: float = 0.12  # interactive sign-ins that fail (beyond disabled accounts)
     risky_rate: float = 0.04  # interactive sign-ins with a risk level above "none" (P2)
+    # Generated records that reach the log late: this share is visible only `late_delay_seconds`
+    # (uniform between the two) after its createdDateTime, on the simulator's clock.
+    late_fraction: float = 0.0
+    late_delay_seconds: tuple[float, float] = (60.0, 1800.0)
+    # Keep generating after `sign_ins_until`, in step with the clock, as a live tenant would.
+    live: bool = False
 
 
 @dataclass(frozen=True, slots=True)
