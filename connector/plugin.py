@@ -149,7 +149,8 @@ class EntraIdSignIns:
     The same contract as `EntraIdUserInventory`: `checkpoint` is the `sign_ins` checkpoint of
     the last delivered batch (or the store's), the caller delivers each batch's events and then
     commits it. A tenant without P1/P2, or an app without AuditLog.Read.All, yields no batch:
-    `summary.degraded["sign_ins"]` says why (logged once as a warning). A run does not check the
+    `summary.degraded["sign_ins"]` says why (logged once as a warning; `warnings` stays for
+    what the start-of-run checks found, as in the inventory). A run does not check the
     credential's end date (the inventory's runs and `test` do): on a schedule of a few minutes
     that would spend a request every run.
     """
@@ -199,9 +200,6 @@ class EntraIdSignIns:
         self.summary = collection.summary
         async for batch in collection.batches():
             yield batch
-        if self.summary.degraded:
-            self.warnings = [f"sign-in logs not collected: {reason}"
-                             for reason in self.summary.degraded.values()]
 
     def batches(self) -> Iterator[Batch]:
         """The batches, synchronously: each `next()` runs the collection to the next batch."""

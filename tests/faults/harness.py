@@ -16,7 +16,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -194,12 +194,13 @@ def write_run_config(directory: Path, sim: SimulatedGraph, receiver: IntakeRecei
     return Paths(path, directory / "state.json")
 
 
-def start_run(paths: Paths, *extra: str,
-              env: Mapping[str, str] | None = None) -> subprocess.Popen[str]:
-    """`python -m connector [extra] run` into the configured intake, started and left running."""
+def start_run(paths: Paths, *extra: str, env: Mapping[str, str] | None = None,
+              run_args: Sequence[str] = ()) -> subprocess.Popen[str]:
+    """`python -m connector [extra] run [run_args]` into the configured intake, started and
+    left running."""
     return subprocess.Popen(
         [sys.executable, "-m", "connector", *extra, "run", "--config", str(paths.config),
-         "--state", str(paths.state)],
+         "--state", str(paths.state), *run_args],
         cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         env=None if env is None else dict(env))
 
@@ -216,8 +217,9 @@ def finish(process: subprocess.Popen[str], timeout: float = 120) -> Finished:
     return Finished(process.returncode, stdout, stderr)
 
 
-def run_to_end(paths: Paths, *extra: str, timeout: float = 120) -> Finished:
-    return finish(start_run(paths, *extra), timeout)
+def run_to_end(paths: Paths, *extra: str, timeout: float = 120,
+               run_args: Sequence[str] = ()) -> Finished:
+    return finish(start_run(paths, *extra, run_args=run_args), timeout)
 
 
 def wait_for_batches(receiver: IntakeReceiver, count: int, process: subprocess.Popen[str],
