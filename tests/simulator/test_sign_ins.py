@@ -304,31 +304,36 @@ def test_a_record_appearing_behind_a_listing_is_not_seen_until_the_next(make_sim
     assert behind["id"] in _ids(client, flt)
 
 
+OFFICE_HOURS = datetime(2026, 11, 20, 10, 0, 0, tzinfo=UTC)  # ~7 sign-ins/s below
+
+
 def test_generated_late_records_surface_after_their_delay(make_sim: MakeSim) -> None:
-    sim = make_sim(users=100, sign_ins_per_user_per_day=3000,
-                   sign_in_mix=SignInMix(late_fraction=0.5, late_delay_seconds=(1.0, 2.0)))
-    since = sim.tenant.sign_in_now() - timedelta(minutes=5)
+    sim = make_sim(users=100, sign_ins_per_user_per_day=3000, sign_ins_until=OFFICE_HOURS,
+                   sign_in_mix=SignInMix(late_fraction=0.5, late_delay_seconds=(1.0, 30.0)))
+    since = OFFICE_HOURS - timedelta(minutes=2)
+    everything = {r["id"]: r for r in sim.tenant.sign_ins(since=since, visible_only=False)}
+    checked = sim.tenant.sign_in_now()
     visible = {r["id"] for r in sim.tenant.sign_ins(since=since)}
-    everything = sim.tenant.sign_ins(since=since, visible_only=False)
-    waiting = [r for r in everything if r["id"] not in visible]
-    assert waiting, "the newest seconds hold late records"
-    newest = lit(sim.tenant.sign_in_now() - timedelta(seconds=2))
-    assert all(r["createdDateTime"] >= newest for r in waiting)
-    time.sleep(2.2)
-    assert {r["id"] for r in sim.tenant.sign_ins(since=since)} == {r["id"] for r in everything}
+    waiting = [r for i, r in everything.items() if i not in visible]
+    assert waiting, "the newest half-minute holds late records"
+    assert all(r["createdDateTime"] >= lit(checked - timedelta(seconds=31)) for r in waiting)
+    time.sleep(1.5)
+    later = {r["id"] for r in sim.tenant.sign_ins(since=since)}
+    assert visible < later <= set(everything)
 
 
 def test_a_live_log_keeps_growing_with_the_clock(make_sim: MakeSim, graph: GraphClient) -> None:
-    sim = make_sim(users=100, sign_ins_per_user_per_day=5000, sign_in_mix=SignInMix(live=True))
+    sim = make_sim(users=100, sign_ins_per_user_per_day=3000, sign_ins_until=OFFICE_HOURS,
+                   sign_in_mix=SignInMix(live=True))
     client = graph(sim)
-    start = sim.tenant.sign_in_now()
-    _, flt = window(sim, 0.5)
+    flt = f"createdDateTime ge {lit(OFFICE_HOURS - timedelta(minutes=10))}"
     before = _ids(client, flt)
     time.sleep(1.5)
     after = _ids(client, flt)
     grown = [i for i in after if i not in set(before)]
     assert grown and set(before) <= set(after)
-    assert max(r["createdDateTime"] for r in sim.tenant.sign_ins(since=start)) <= lit(sim.tenant.sign_in_now())
+    newest = max(r["createdDateTime"] for r in sim.tenant.sign_ins(since=OFFICE_HOURS))
+    assert lit(OFFICE_HOURS) < newest <= lit(sim.tenant.sign_in_now())
 
 
 def test_bulk_late_sign_ins_spread_over_their_window(make_sim: MakeSim) -> None:
