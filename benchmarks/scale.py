@@ -115,7 +115,7 @@ def _cli_supports(flag: str) -> bool:
 
 
 def run_connector(
-    config: Path, state: Path, output: Path, *, timeout: float
+    config: Path, state: Path, output: Path, *, timeout: float, run_args: tuple[str, ...] = ()
 ) -> tuple[int, float, float, str, dict[str, Any] | None]:
     """(exit code, wall s, peak RSS MB, stderr tail, summary JSON) of one `connector run`."""
     summary_path = output.with_suffix(".summary.json")
@@ -130,6 +130,7 @@ def run_connector(
         str(state),
         "--output",
         str(output),
+        *run_args,
     ]
     if _cli_supports("--summary-json"):
         command += ["--summary-json", str(summary_path)]

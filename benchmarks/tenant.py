@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import multiprocessing
 from dataclasses import dataclass
+from datetime import datetime
 from multiprocessing.connection import Connection
 from types import TracebackType
 from typing import Any, Self
@@ -61,11 +62,12 @@ def _needed(users: int, enabled: int, member_counts: list[int]) -> NeededTraffic
     )
 
 
-def _serve(conn: Connection, users: int, seed: int, latency: float, throttling: bool) -> None:
+def _serve(conn: Connection, users: int, seed: int, latency: float, throttling: bool,
+           spec_fields: dict[str, Any]) -> None:
     """The child: generate, serve, answer commands until told to stop."""
     from entrasim import SimulatedGraph, TenantSpec
 
-    spec = TenantSpec(seed=seed, users=users, licence="P2")
+    spec = TenantSpec(seed=seed, users=users, licence="P2", **spec_fields)
     with SimulatedGraph(spec, latency=latency, throttling=throttling) as sim:
         tenant = sim.tenant
         listed = tenant.users()
@@ -106,6 +108,9 @@ def _serve(conn: Connection, users: int, seed: int, latency: float, throttling: 
                     tenant.add_to_group(u.id, groups[4 + i % (len(groups) - 4)].id)
                     added.append(u.id)
                 conn.send(added)
+            elif command == "count_sign_ins":
+                since, until = arg
+                conn.send(len(tenant.sign_ins(since=since, until=until)))
             else:
                 conn.send(ValueError(f"unknown command {command!r}"))
 
@@ -114,13 +119,14 @@ class TenantProcess:
     """`with TenantProcess(users=10_000) as t:` starts the tenant and waits until it serves."""
 
     def __init__(
-        self, *, users: int, seed: int = 1, latency: float = 0.05, throttling: bool = True
+        self, *, users: int, seed: int = 1, latency: float = 0.05, throttling: bool = True,
+        **spec_fields: Any,
     ) -> None:
         ctx = multiprocessing.get_context("spawn")
         self._conn, child = ctx.Pipe()
         self._process = ctx.Process(
             target=_serve,
-            args=(child, users, seed, latency, throttling),
+            args=(child, users, seed, latency, throttling, spec_fields),
             name=f"entrasim-{users}",
             daemon=True,
         )
@@ -175,3 +181,8 @@ class TenantProcess:
         """New enabled members created now, each with an MFA method and two groups."""
         ids: list[str] = self._call("add_users", count)
         return ids
+
+    def count_sign_ins(self, since: datetime, until: datetime) -> int:
+        """Visible interactive sign-ins created in [since, until] (what a run must emit)."""
+        count: int = self._call("count_sign_ins", (since, until))
+        return count

@@ -569,7 +569,7 @@ async def _feature_checks(diagnosis: Diagnosis, client: GraphClient, grants: Gra
         ("last_sign_in", "last sign-in (signInActivity)",
          build_url("/users", {"$select": "id,signInActivity", "$top": 1})),
         ("mfa_report", "MFA registration report", build_url(REGISTRATION_REPORT, {"$top": 1})),
-        ("sign_ins", "sign-in logs (auditLogs/signIns, the sign-in stream)",
+        ("sign_ins", "sign-in logs (signIns)",
          build_url(SIGN_INS_PATH, {"$top": 1})),
     )
     for key, label, url in licence_probes:

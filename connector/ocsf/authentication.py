@@ -17,12 +17,13 @@ rendered from it (`python -m connector.ocsf --mapping-doc`).
 
 from __future__ import annotations
 
-import ipaddress
 import json
 from collections.abc import Mapping
+from socket import AF_INET, AF_INET6, inet_pton
 from typing import Any, Final
 
 from connector.ocsf.user_inventory import (
+    _PLACEHOLDERS,
     ACCOUNT_TYPE_CAPTIONS,
     OCSF_VERSION,
     RISK_LEVEL_CAPTIONS,
@@ -87,6 +88,8 @@ OS_TYPE_CAPTIONS: Final[Mapping[int, str]] = {
     201: "Android", 300: "macOS", 301: "iOS", 302: "iPadOS",
 }
 USER_TYPE_SERVICE: Final = 4
+_IP_MAX_LENGTH: Final = 40
+_CACHE_LIMIT: Final = 4096
 
 HOST_PROFILE: Final = "host"
 SECURITY_CONTROL_PROFILE: Final = "security_control"
@@ -132,7 +135,7 @@ _UNMAPPED_TEXT: Final = ("clientAppUsed", "conditionalAccessStatus", "riskState"
                          "riskLevelAggregated", "resourceDisplayName", "resourceId",
                          "authenticationRequirement")
 
-_HEADER: Final[Mapping[str, Any]] = {
+_HEADER: Final[dict[str, Any]] = {
     "activity_id": _ACTIVITY_ID,
     "activity_name": ACTIVITY_CAPTIONS[_ACTIVITY_ID],
     "category_uid": _CATEGORY_UID,
@@ -146,51 +149,106 @@ _HEADER: Final[Mapping[str, Any]] = {
 }
 
 
+_PLACEHOLDER_LENGTHS: Final = frozenset(len(p) for p in _PLACEHOLDERS)
+
+
+def _s(value: Any) -> str | None:
+    """`_text` with a fast path for the common case: a clean string (no copy, rarely a hash)."""
+    if value.__class__ is str and value and not value[0].isspace() \
+            and not value[-1].isspace():
+        if len(value) in _PLACEHOLDER_LENGTHS and value in _PLACEHOLDERS:
+            return None
+        return value  # type: ignore[no-any-return]
+    return _text(value)
+
+
+def _texts(source: Mapping[str, Any], pairs: tuple[tuple[str, str], ...]) -> dict[str, str]:
+    """The usable strings of `source` under new names: one call for a group of fields."""
+    out: dict[str, str] = {}
+    get = source.get
+    lengths = _PLACEHOLDER_LENGTHS
+    for src, dst in pairs:
+        value = get(src)
+        if value is None:
+            continue
+        if value.__class__ is str and value and not value[0].isspace() \
+                and not value[-1].isspace():
+            if len(value) in lengths and value in _PLACEHOLDERS:
+                continue
+        else:
+            value = _text(value)
+            if value is None:
+                continue
+        out[dst] = value
+    return out
+
+
 def _dict(value: Any) -> Mapping[str, Any] | None:
+    if value.__class__ is dict:
+        return value  # type: ignore[no-any-return]
     return value if isinstance(value, Mapping) else None
 
 
 def _key(value: Any) -> str:
     """A Graph enum value as a table key; anything else matches nothing."""
-    return value if value.__class__ is str else ""
+    return value if value.__class__ is str else ""  # type: ignore[no-any-return]
 
 
 def _bool(value: Any) -> bool | None:
-    return value if value.__class__ is bool else None
+    return value if value.__class__ is bool else None  # type: ignore[no-any-return]
 
 
 def _number(value: Any) -> float | None:
-    if value.__class__ in (int, float) and value == value and abs(value) != float("inf"):
+    cls = value.__class__
+    # x - x is 0 for every finite number, NaN for NaN and the infinities.
+    if (cls is float or cls is int) and value - value == 0:
         return float(value)
     return None
 
 
 def _ip(value: Any) -> str | None:
-    text = _text(value)
-    if text is None:
+    """An IPv4 or IPv6 address as reported; `inet_pton` (C) instead of `ipaddress`, which
+    spends tens of microseconds on an IPv6 address. OCSF caps the text at 40 characters."""
+    text = _s(value)
+    if text is None or len(text) > _IP_MAX_LENGTH:
         return None
     try:
-        return str(ipaddress.ip_address(text))
-    except ValueError:
+        inet_pton(AF_INET6 if ":" in text else AF_INET, text)
+    except (OSError, ValueError):
         return None
+    return text
+
+
+_os_types: dict[str, int] = {}  # a tenant reports a few dozen operating system names
 
 
 def _os(name: str) -> dict[str, Any]:
-    lowered = name.lower()
-    type_id = next((tid for prefix, tid in _OS_PREFIXES if lowered.startswith(prefix)), 0)
+    type_id = _os_types.get(name)
+    if type_id is None:
+        lowered = name.lower()
+        type_id = next((tid for prefix, tid in _OS_PREFIXES if lowered.startswith(prefix)), 0)
+        if len(_os_types) < _CACHE_LIMIT:
+            _os_types[name] = type_id
     return {"name": name, "type_id": type_id, "type": OS_TYPE_CAPTIONS[type_id]}
 
 
-def _user(sign_in: Mapping[str, Any]) -> dict[str, Any]:
-    get = sign_in.get
-    uid = _text(get("userId"))
-    upn = _text(get("userPrincipalName"))
-    name = _text(get("userDisplayName"))
+# Every top-level string the mapping reads, cleaned in one pass (a call per field costs more
+# than the check itself).
+_TOP_TEXT: Final = tuple((key, key) for key in (
+    "id", "correlationId", "userId", "userPrincipalName", "userDisplayName", "servicePrincipalId",
+    "servicePrincipalName", "appDisplayName", "appId", "ipAddress", "userAgent",
+    *_UNMAPPED_TEXT))
+
+
+def _user(texts: Mapping[str, str]) -> dict[str, Any]:
+    uid = texts.get("userId")
+    upn = texts.get("userPrincipalName")
+    name = texts.get("userDisplayName")
     user: dict[str, Any] = {}
     if uid is None and upn is None:
         # /beta service-principal and managed-identity sign-ins have no user.
-        uid = _text(get("servicePrincipalId"))
-        name = name or _text(get("servicePrincipalName"))
+        uid = texts.get("servicePrincipalId")
+        name = name or texts.get("servicePrincipalName")
         if uid is None and name is None:
             raise MappingError("sign-in has no user, UPN or service principal")
         user["type_id"] = USER_TYPE_SERVICE
@@ -201,7 +259,7 @@ def _user(sign_in: Mapping[str, Any]) -> dict[str, Any]:
         user["name"] = name
         user["display_name"] = name
     if upn is not None and "@" in upn:
-        domain = _text(upn.rpartition("@")[2])
+        domain = _s(upn.rpartition("@")[2])
         if domain is not None:
             user["domain"] = domain
     if uid is not None or upn is not None:
@@ -214,18 +272,17 @@ def _user(sign_in: Mapping[str, Any]) -> dict[str, Any]:
     return user
 
 
-def _src_endpoint(sign_in: Mapping[str, Any]) -> dict[str, Any] | None:
-    ip = _ip(sign_in.get("ipAddress"))
+_LOCATION_FIELDS: Final = (("city", "city"), ("state", "region"), ("countryOrRegion", "country"))
+
+
+def _src_endpoint(sign_in: Mapping[str, Any], address: str | None) -> dict[str, Any] | None:
+    ip = _ip(address)
     if ip is None:
         return None  # a network endpoint needs an address; a location alone cannot stand
     endpoint: dict[str, Any] = {"ip": ip}
     where = _dict(sign_in.get("location"))
     if where is not None:
-        location: dict[str, Any] = {}
-        for src, dst in (("city", "city"), ("state", "region"), ("countryOrRegion", "country")):
-            text = _text(where.get(src))
-            if text is not None:
-                location[dst] = text
+        location: dict[str, Any] = _texts(where, _LOCATION_FIELDS)
         if location:  # OCSF needs a city, region, country or postal code beside coordinates
             coordinates = _dict(where.get("geoCoordinates"))
             if coordinates is not None:
@@ -238,24 +295,24 @@ def _src_endpoint(sign_in: Mapping[str, Any]) -> dict[str, Any] | None:
     return endpoint
 
 
+_DEVICE_FIELDS: Final = (("deviceId", "uid"), ("displayName", "name"),
+                         ("operatingSystem", "os"))
+
+
 def _device(detail: Mapping[str, Any], ip: str | None) -> dict[str, Any] | None:
-    device: dict[str, Any] = {}
-    uid = _text(detail.get("deviceId"))
-    if uid is not None:
-        device["uid"] = uid
-    name = _text(detail.get("displayName"))
-    if name is not None:
-        device["name"] = name
-    os_name = _text(detail.get("operatingSystem"))
+    device: dict[str, Any] = _texts(detail, _DEVICE_FIELDS)
+    os_name = device.get("os")
     if os_name is not None:
         device["os"] = _os(os_name)
-    for src, dst in (("isCompliant", "is_compliant"), ("isManaged", "is_managed")):
-        flag = _bool(detail.get(src))
-        if flag is not None:
-            device[dst] = flag
+    compliant = detail.get("isCompliant")
+    if compliant.__class__ is bool:
+        device["is_compliant"] = compliant
+    managed = detail.get("isManaged")
+    if managed.__class__ is bool:
+        device["is_managed"] = managed
     if not device:
         return None
-    if uid is None and name is None:
+    if "uid" not in device and "name" not in device:
         if ip is None:
             return None  # OCSF names a device by id, name or address; none is known
         device["ip"] = ip  # unregistered device: known only by the address it came from
@@ -265,35 +322,61 @@ def _device(detail: Mapping[str, Any], ip: str | None) -> dict[str, Any] | None:
     return device
 
 
-def _service(sign_in: Mapping[str, Any], uid: str) -> dict[str, str]:
+_SERVICE_FIELDS: Final = ((("appDisplayName", "name"), ("appId", "uid")),
+                          (("resourceDisplayName", "name"), ("resourceId", "uid")))
+
+
+def _service(texts: Mapping[str, str], uid: str) -> dict[str, str]:
     """The application signed in to; OCSF requires one (or a destination) in every event."""
-    for name_key, id_key in (("appDisplayName", "appId"), ("resourceDisplayName", "resourceId")):
-        service = {"name": _text(sign_in.get(name_key)), "uid": _text(sign_in.get(id_key))}
-        found = {k: v for k, v in service.items() if v is not None}
+    for fields in _SERVICE_FIELDS:
+        found = {dst: texts[src] for src, dst in fields if src in texts}
         if found:
             return found
     raise MappingError(f"sign-in {uid} names no application or resource")
 
 
+_POLICY_FIELDS: Final = (("id", "uid"), ("displayName", "name"), ("result", "decision"))
+
+
+# (policy id, name, result) -> (decision, policy) of the authorization, or None to leave it
+# out: a tenant has a few dozen policies and a handful of results, so most are found here.
+_policy_cache: dict[tuple[Any, Any, Any], tuple[str, dict[str, Any]] | None] = {}
+
+
+def _authorization(policy: Mapping[str, Any]) -> tuple[str, dict[str, Any]] | None:
+    entry: dict[str, Any] = _texts(policy, _POLICY_FIELDS)
+    result = entry.pop("decision", None)
+    if result is None or result == "notEnabled" or not entry:
+        return None  # a disabled policy took no part in the sign-in
+    entry["is_applied"] = result in _APPLIED_RESULTS
+    return result, entry
+
+
 def _authorizations(policies: Any) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
-    if not isinstance(policies, list):
+    if policies.__class__ is not list:
         return out
+    cache = _policy_cache
     for raw in policies:
         policy = _dict(raw)
         if policy is None:
             continue
-        result = _text(policy.get("result"))
-        if result is None or result == "notEnabled":
-            continue  # a disabled policy took no part in the sign-in
-        entry: dict[str, Any] = {"uid": _text(policy.get("id")),
-                                 "name": _text(policy.get("displayName"))}
-        entry = {k: v for k, v in entry.items() if v is not None}
-        if not entry:
-            continue
-        entry["is_applied"] = result in _APPLIED_RESULTS
-        out.append({"decision": result, "policy": entry})
+        get = policy.get
+        key = (get("id"), get("displayName"), get("result"))
+        try:
+            found = cache[key]
+        except KeyError:
+            found = _authorization(policy)
+            if len(cache) < _CACHE_LIMIT:
+                cache[key] = found
+        except TypeError:  # an unhashable value where Graph sends a string
+            found = _authorization(policy)
+        if found is not None:
+            out.append({"decision": found[0], "policy": found[1].copy()})
     return out
+
+
+_STATUS_FIELDS: Final = (("failureReason", "reason"), ("additionalDetails", "details"))
 
 
 def _status(sign_in: Mapping[str, Any], event: dict[str, Any]) -> bool | None:
@@ -309,8 +392,9 @@ def _status(sign_in: Mapping[str, Any], event: dict[str, Any]) -> bool | None:
     event["status_id"] = status_id
     event["status"] = STATUS_CAPTIONS[status_id]
     event["status_code"] = str(code)
-    reason = None if succeeded else _text(status.get("failureReason"))
-    details = _text(status.get("additionalDetails"))
+    found = _texts(status, _STATUS_FIELDS)
+    reason = None if succeeded else found.get("reason")
+    details = found.get("details")
     detail = f"{reason} ({details})" if reason and details and details != reason else (
         reason or details)
     if detail is not None:
@@ -318,29 +402,24 @@ def _status(sign_in: Mapping[str, Any], event: dict[str, Any]) -> bool | None:
     return succeeded
 
 
-def _unmapped(sign_in: Mapping[str, Any], detail: Mapping[str, Any] | None
-              ) -> dict[str, Any]:
+_UNMAPPED_DEVICE: Final = (("trustType", "trustType"), ("browser", "browser"))
+
+
+def _unmapped(sign_in: Mapping[str, Any], texts: Mapping[str, str],
+              detail: Mapping[str, Any] | None) -> dict[str, Any]:
     get = sign_in.get
-    out: dict[str, Any] = {}
-    for key in _UNMAPPED_TEXT:
-        text = _text(get(key))
-        if text is not None:
-            out[key] = text
-    interactive = _bool(get("isInteractive"))
-    if interactive is not None:
+    out: dict[str, Any] = {key: texts[key] for key in _UNMAPPED_TEXT if key in texts}
+    interactive = get("isInteractive")
+    if interactive.__class__ is bool:
         out["isInteractive"] = interactive
     for key in ("riskEventTypes_v2", "signInEventTypes"):
         values = get(key)
-        if isinstance(values, list):
-            texts = [t for t in map(_text, values) if t is not None]
-            if texts:
-                out[key] = texts
+        if values.__class__ is list and values:
+            kept = [t for t in map(_s, values) if t is not None]
+            if kept:
+                out[key] = kept
     if detail is not None:
-        device: dict[str, str] = {}
-        for key in ("trustType", "browser"):
-            text = _text(detail.get(key))
-            if text is not None:
-                device[key] = text
+        device = _texts(detail, _UNMAPPED_DEVICE)
         if device:
             out["deviceDetail"] = device
     return out
@@ -352,10 +431,11 @@ def to_event(sign_in: Mapping[str, Any], *, tenant_id: str, product: Product) ->
     Raises `MappingError` for a record that cannot become a valid event (no id, no usable
     `createdDateTime`, nobody signing in, no application); the stream counts and skips it.
     """
-    if not isinstance(sign_in, Mapping):
+    if sign_in.__class__ is not dict and not isinstance(sign_in, Mapping):
         raise MappingError(f"sign-in record is a {type(sign_in).__name__}, not an object")
     get = sign_in.get
-    uid = _text(get("id"))
+    texts = _texts(sign_in, _TOP_TEXT)
+    uid = texts.get("id")
     if uid is None:
         raise MappingError("sign-in record has no usable id")
     time_ms = _epoch_ms(get("createdDateTime"))
@@ -363,27 +443,30 @@ def to_event(sign_in: Mapping[str, Any], *, tenant_id: str, product: Product) ->
         raise MappingError(f"sign-in {uid} has no usable createdDateTime")
 
     metadata: dict[str, Any] = {"version": OCSF_VERSION, "product": _product(product), "uid": uid}
-    correlation = _text(get("correlationId"))
+    correlation = texts.get("correlationId")
     if correlation is not None:
         metadata["correlation_uid"] = correlation
-    tenant = _text(tenant_id)
+    tenant = _s(tenant_id)
     if tenant is not None:
         metadata["tenant_uid"] = tenant
 
-    event: dict[str, Any] = {**_HEADER, "time": time_ms, "metadata": metadata,
-                             "user": _user(sign_in)}
+    event: dict[str, Any] = _HEADER.copy()
+    event["time"] = time_ms
+    event["metadata"] = metadata
+    event["user"] = _user(texts)
     succeeded = _status(sign_in, event)
-    endpoint = _src_endpoint(sign_in)
+    endpoint = _src_endpoint(sign_in, texts.get("ipAddress"))
     if endpoint is not None:
         event["src_endpoint"] = endpoint
-    event["service"] = _service(sign_in, uid)
+    event["service"] = _service(texts, uid)
     detail = _dict(get("deviceDetail"))
-    agent = _text(get("userAgent")) or (_text(detail.get("browser")) if detail else None)
+    agent = texts.get("userAgent") or (_s(detail.get("browser")) if detail else None)
     if agent is not None:
         event["http_request"] = {"user_agent": agent}
-    requirement = _MFA_REQUIREMENTS.get(_key(get("authenticationRequirement")))
-    if requirement is not None and succeeded:
-        event["is_mfa"] = requirement
+    if succeeded:
+        requirement = _MFA_REQUIREMENTS.get(_key(get("authenticationRequirement")))
+        if requirement is not None:
+            event["is_mfa"] = requirement
 
     profiles: list[str] = []
     device = _device(detail, endpoint["ip"] if endpoint else None) if detail else None
@@ -408,7 +491,7 @@ def to_event(sign_in: Mapping[str, Any], *, tenant_id: str, product: Product) ->
         profiles.append(SECURITY_CONTROL_PROFILE)
     if profiles:
         metadata["profiles"] = profiles
-    unmapped = _unmapped(sign_in, detail)
+    unmapped = _unmapped(sign_in, texts, detail)
     if unmapped:
         event["unmapped"] = unmapped
     return event

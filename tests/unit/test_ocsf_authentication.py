@@ -244,7 +244,10 @@ records = st.fixed_dictionaries({}, optional={
 
 def _no_empties(value: Any) -> bool:
     if isinstance(value, dict):
-        return bool(value) and all(v is not None and _no_empties(v) for v in value.values())
+        # "Unknown" beside type_id 0 is OCSF's caption of a required id, not a placeholder.
+        caption = value.get("type") == "Unknown" and value.get("type_id") == 0
+        return bool(value) and all(v is not None and ((caption and k == "type") or _no_empties(v))
+                                   for k, v in value.items())
     if isinstance(value, list):
         return bool(value) and all(_no_empties(v) for v in value)
     if isinstance(value, str):

@@ -1,0 +1,250 @@
+"""`python -m benchmarks.sign_ins`: the sign-in stream against its targets (issue 11).
+
+- **CPU**: parse a 1,000-record `/auditLogs/signIns` page with orjson, map every record with
+  `connector.ocsf.authentication.to_event`, serialise every event; one thread, best round.
+- **First run**: one day of a 10,000-user tenant's sign-ins (5.5 a user: 55,000 records) through
+  `python -m connector run --stream sign_ins` in its own process, against the simulated tenant in
+  another process (50 ms per request, Graph's throttling on: 5 reporting requests per 10 s).
+  Wall time against the reporting-budget floor for the pages the data needs
+  (`ceil(records / 1000)`), peak RSS of the connector process (`os.wait4`).
+- **Quiet run**: the same state file again at once, nothing new: its Graph requests.
+- **Double volume**: a fresh tenant with twice the sign-ins a user (110,000 a day), first run:
+  peak RSS must stay flat.
+
+Records come from the simulator (realistic shape: devices, locations, CA policies, failures).
+Prints the figures as Markdown rows for docs/performance.md. Takes about 6 minutes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+import orjson
+
+from benchmarks.scale import Traffic, run_connector
+from benchmarks.tenant import TenantProcess
+from connector.graph.dates import parse_graph_datetime
+from connector.ocsf.authentication import to_event
+from connector.ocsf.user_inventory import Product
+from connector.state import StateStore
+from entrasim import TenantSpec, throttling_floor_seconds
+from entrasim.tenant import Tenant
+
+TARGET_PER_SECOND = 50_000
+TARGET_FLOOR_RATIO = 1.25
+TARGET_RSS_MB = 150.0
+TARGET_QUIET_REQUESTS = 3
+PAGE = 1000
+USERS = 10_000
+PER_USER_PER_DAY = 5.5
+_PRODUCT = Product(name="Microsoft Entra ID sign-in logs", vendor_name="Microsoft",
+                   version="0.1.0")
+_TENANT = "00000000-0000-4000-8000-0000000000aa"
+
+
+def _log(message: str) -> None:
+    print(f"[bench sign-ins {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+# --- CPU ---------------------------------------------------------------------------------------
+
+def build_page(seed: int = 7) -> bytes:
+    """A 1,000-record sign-in page as Graph sends it, records from the simulator."""
+    tenant = Tenant(TenantSpec(seed=seed, users=2000, licence="P2"))
+    records = tenant.sign_ins()[:PAGE]
+    return orjson.dumps({
+        "@odata.context": "https://graph.microsoft.com/v1.0/$metadata#auditLogs/signIns",
+        "@odata.nextLink": "https://graph.microsoft.com/v1.0/auditLogs/signIns?$top=1000"
+                           "&$skiptoken=9177f2e3532fcd4c4d225f68f7b9bdf7_1",
+        "value": records,
+    })
+
+
+def run_page(page: bytes) -> int:
+    """The measured work; returns the serialised bytes so nothing is optimised away."""
+    dumps = orjson.dumps
+    return sum(len(dumps(to_event(r, tenant_id=_TENANT, product=_PRODUCT)))
+               for r in orjson.loads(page)["value"])
+
+
+@dataclass(frozen=True, slots=True)
+class CpuResult:
+    best: float
+    median: float
+    wall_median: float
+    page_bytes: int
+
+
+def measure_cpu(rounds: int = 7, pages: int = 10) -> CpuResult:
+    page = build_page()
+    run_page(page)  # warm-up
+    cpu_rates, wall_rates = [], []
+    for _ in range(rounds):
+        cpu, wall = time.process_time(), time.perf_counter()
+        for _ in range(pages):
+            run_page(page)
+        cpu_rates.append(PAGE * pages / (time.process_time() - cpu))
+        wall_rates.append(PAGE * pages / (time.perf_counter() - wall))
+    return CpuResult(max(cpu_rates), statistics.median(cpu_rates),
+                     statistics.median(wall_rates), len(page))
+
+
+# --- runs ---------------------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class SignInRun:
+    name: str
+    exit_code: int
+    wall_seconds: float
+    peak_rss_mb: float
+    events: int
+    expected: int
+    traffic: Traffic
+    users: int
+    stderr_tail: str
+
+    @property
+    def pages_needed(self) -> int:
+        return max(1, math.ceil(self.expected / PAGE))
+
+    @property
+    def floor_seconds(self) -> float:
+        return throttling_floor_seconds(0, self.pages_needed, self.users)
+
+    @property
+    def ratio(self) -> float:
+        return self.wall_seconds / self.floor_seconds if self.floor_seconds else float("inf")
+
+
+def _config(tenant: TenantProcess, workdir: Path) -> Path:
+    assert tenant.facts is not None
+    path = workdir / "config.json"
+    config = {**tenant.facts.config, "sign_ins": {"enabled": True, "lookback_days": 1}}
+    path.write_text(json.dumps(config))
+    path.chmod(0o600)
+    return path
+
+
+def _events(output: Path) -> int:
+    if not output.exists():
+        return 0
+    with output.open("rb") as handle:
+        return sum(1 for line in handle if line.strip())
+
+
+def run_once(tenant: TenantProcess, workdir: Path, name: str, *, users: int,
+             timeout: float) -> SignInRun:
+    config = _config(tenant, workdir)
+    state = workdir / "state.json"
+    output = workdir / f"{name}.ndjson"
+    tenant.reset_counters()
+    before = StateStore(state).load("sign_ins")
+    code, wall, rss, tail, _ = run_connector(config, state, output, timeout=timeout,
+                                             run_args=("--stream", "sign_ins"))
+    after = StateStore(state).load("sign_ins") or {}
+    until = parse_graph_datetime(after.get("cursor"))
+    expected = 0
+    if until is not None:
+        previous = parse_graph_datetime((before or {}).get("cursor"))
+        # A first run owes the day; a later one only what is new since the last cursor.
+        since = until - timedelta(days=1) if previous is None else previous + timedelta(seconds=1)
+        expected = tenant.count_sign_ins(since, until) if since <= until else 0
+    return SignInRun(name, code, wall, rss, _events(output), expected,
+                     Traffic.of(tenant.counters()), users, tail)
+
+
+def measure_volume(per_user: float, *, users: int, timeout: float, quiet: bool
+                   ) -> list[SignInRun]:
+    with tempfile.TemporaryDirectory(prefix="bench-sign-ins-") as directory, \
+            TenantProcess(users=users, sign_ins_per_user_per_day=per_user) as tenant:
+        workdir = Path(directory)
+        _log(f"{users:,} users x {per_user} sign-ins a day: first run")
+        runs = [run_once(tenant, workdir, "first", users=users, timeout=timeout)]
+        if quiet:
+            _log("quiet incremental run")
+            runs.append(run_once(tenant, workdir, "quiet", users=users, timeout=timeout))
+        return runs
+
+
+# --- report -------------------------------------------------------------------------------------
+
+def _verdict(ok: bool) -> str:
+    return "met" if ok else "**NOT met**"
+
+
+def render(cpu: CpuResult, runs: Sequence[SignInRun], doubled: SignInRun | None) -> str:
+    first = runs[0]
+    lines = [
+        "| sign-ins: what | measured | target |",
+        "| --- | --- | --- |",
+        f"| parse + map + serialise (1,000-record page, {cpu.page_bytes:,} bytes) | "
+        f"{cpu.best:,.0f} sign-ins/s per CPU-second (median {cpu.median:,.0f}; wall "
+        f"{cpu.wall_median:,.0f}/s) | ≥ {TARGET_PER_SECOND:,}/s: "
+        f"{_verdict(cpu.best >= TARGET_PER_SECOND)} |",
+        f"| first run, one day of a {first.users:,}-user tenant | {first.events:,} events "
+        f"(Graph holds {first.expected:,}) in {first.wall_seconds:.1f} s; "
+        f"{first.traffic.requests} Graph requests, {first.traffic.throttled} throttled; floor "
+        f"for {first.pages_needed} pages {first.floor_seconds:.0f} s; ratio "
+        f"{first.ratio:.2f} | ≤ {TARGET_FLOOR_RATIO} x floor: "
+        f"{_verdict(first.ratio <= TARGET_FLOOR_RATIO and first.events == first.expected)} |",
+        f"| peak RSS, first run | {first.peak_rss_mb:.0f} MB | ≤ {TARGET_RSS_MB:.0f} MB: "
+        f"{_verdict(first.peak_rss_mb <= TARGET_RSS_MB)} |",
+    ]
+    if doubled is not None:
+        growth = doubled.peak_rss_mb - first.peak_rss_mb
+        lines.append(
+            f"| peak RSS, twice the volume ({doubled.events:,} events, {doubled.wall_seconds:.0f}"
+            f" s, ratio {doubled.ratio:.2f}) | {doubled.peak_rss_mb:.0f} MB "
+            f"({growth:+.0f} MB) | flat: {_verdict(abs(growth) <= 10)} |")
+    if len(runs) > 1:
+        quiet = runs[1]
+        lines.append(
+            f"| quiet incremental run (nothing new) | {quiet.traffic.requests} Graph requests, "
+            f"{quiet.events} events, {quiet.wall_seconds:.1f} s | ≤ {TARGET_QUIET_REQUESTS}: "
+            f"{_verdict(quiet.traffic.requests <= TARGET_QUIET_REQUESTS)} |")
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.sign_ins",
+                                     description=(__doc__ or "").split("\n\n")[0])
+    parser.add_argument("--users", type=int, default=USERS)
+    parser.add_argument("--per-user", type=float, default=PER_USER_PER_DAY,
+                        help="sign-ins a user a day (default 5.5: 55,000 a day at 10,000 users)")
+    parser.add_argument("--no-double", action="store_true", help="skip the double-volume run")
+    parser.add_argument("--cpu-only", action="store_true")
+    parser.add_argument("--timeout", type=float, default=1800.0)
+    args = parser.parse_args(argv)
+
+    _log("CPU: parse + map + serialise")
+    cpu = measure_cpu()
+    runs: list[SignInRun] = []
+    doubled: SignInRun | None = None
+    if not args.cpu_only:
+        runs = measure_volume(args.per_user, users=args.users, timeout=args.timeout, quiet=True)
+        if not args.no_double:
+            doubled = measure_volume(args.per_user * 2, users=args.users, timeout=args.timeout,
+                                     quiet=False)[0]
+        for run in [*runs, *([doubled] if doubled else [])]:
+            if run.exit_code != 0:
+                print(f"{run.name} run exited {run.exit_code}:\n{run.stderr_tail}")
+    if runs:
+        print(render(cpu, runs, doubled))
+    else:
+        print(f"sign-ins parse + map + serialise: {cpu.best:,.0f}/s per CPU-second (target "
+              f"{TARGET_PER_SECOND:,}: {_verdict(cpu.best >= TARGET_PER_SECOND)})")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
