@@ -149,14 +149,16 @@ _HEADER: Final[dict[str, Any]] = {
 }
 
 
-_PLACEHOLDER_LENGTHS: Final = frozenset(len(p) for p in _PLACEHOLDERS)
+# First letters of the placeholders: most strings are told apart without hashing them.
+_PLACEHOLDER_STARTS: Final = "".join(sorted({p[0] for p in _PLACEHOLDERS}))
 
 
 def _s(value: Any) -> str | None:
-    """`_text` with a fast path for the common case: a clean string (no copy, rarely a hash)."""
-    if value.__class__ is str and value and not value[0].isspace() \
-            and not value[-1].isspace():
-        if len(value) in _PLACEHOLDER_LENGTHS and value in _PLACEHOLDERS:
+    """`_text` with a fast path for a string: `strip()` returns the same object when there is
+    nothing to strip, so a clean string costs one call and no copy."""
+    if value.__class__ is str:
+        value = value.strip()
+        if not value or (value[0] in _PLACEHOLDER_STARTS and value in _PLACEHOLDERS):
             return None
         return value  # type: ignore[no-any-return]
     return _text(value)
@@ -166,14 +168,14 @@ def _texts(source: Mapping[str, Any], pairs: tuple[tuple[str, str], ...]) -> dic
     """The usable strings of `source` under new names: one call for a group of fields."""
     out: dict[str, str] = {}
     get = source.get
-    lengths = _PLACEHOLDER_LENGTHS
+    starts = _PLACEHOLDER_STARTS
     for src, dst in pairs:
         value = get(src)
         if value is None:
             continue
-        if value.__class__ is str and value and not value[0].isspace() \
-                and not value[-1].isspace():
-            if len(value) in lengths and value in _PLACEHOLDERS:
+        if value.__class__ is str:
+            value = value.strip()
+            if not value or (value[0] in starts and value in _PLACEHOLDERS):
                 continue
         else:
             value = _text(value)
@@ -236,8 +238,8 @@ def _os(name: str) -> dict[str, Any]:
 # than the check itself).
 _TOP_TEXT: Final = tuple((key, key) for key in (
     "id", "correlationId", "userId", "userPrincipalName", "userDisplayName", "servicePrincipalId",
-    "servicePrincipalName", "appDisplayName", "appId", "ipAddress", "userAgent",
-    *_UNMAPPED_TEXT))
+    "servicePrincipalName", "appDisplayName", "appId", "ipAddress", "userAgent"))
+_UNMAPPED_PAIRS: Final = tuple((key, key) for key in _UNMAPPED_TEXT)
 
 
 def _user(texts: Mapping[str, str]) -> dict[str, Any]:
@@ -326,10 +328,11 @@ _SERVICE_FIELDS: Final = ((("appDisplayName", "name"), ("appId", "uid")),
                           (("resourceDisplayName", "name"), ("resourceId", "uid")))
 
 
-def _service(texts: Mapping[str, str], uid: str) -> dict[str, str]:
+def _service(texts: Mapping[str, str], unmapped: Mapping[str, str], uid: str
+             ) -> dict[str, str]:
     """The application signed in to; OCSF requires one (or a destination) in every event."""
-    for fields in _SERVICE_FIELDS:
-        found = {dst: texts[src] for src, dst in fields if src in texts}
+    for fields, found_in in zip(_SERVICE_FIELDS, (texts, unmapped), strict=True):
+        found = {dst: found_in[src] for src, dst in fields if src in found_in}
         if found:
             return found
     raise MappingError(f"sign-in {uid} names no application or resource")
@@ -341,6 +344,7 @@ _POLICY_FIELDS: Final = (("id", "uid"), ("displayName", "name"), ("result", "dec
 # (policy id, name, result) -> (decision, policy) of the authorization, or None to leave it
 # out: a tenant has a few dozen policies and a handful of results, so most are found here.
 _policy_cache: dict[tuple[Any, Any, Any], tuple[str, dict[str, Any]] | None] = {}
+_MISSING: Final[Any] = object()
 
 
 def _authorization(policy: Mapping[str, Any]) -> tuple[str, dict[str, Any]] | None:
@@ -363,13 +367,14 @@ def _authorizations(policies: Any) -> list[dict[str, Any]]:
             continue
         get = policy.get
         key = (get("id"), get("displayName"), get("result"))
-        try:
-            found = cache[key]
-        except KeyError:
-            found = _authorization(policy)
-            if len(cache) < _CACHE_LIMIT:
-                cache[key] = found
-        except TypeError:  # an unhashable value where Graph sends a string
+        # Only strings as keys: True == 1 would share an entry with 1, and mean another thing.
+        if key[0].__class__ is str and key[1].__class__ is str and key[2].__class__ is str:
+            found = cache.get(key, _MISSING)
+            if found is _MISSING:
+                found = _authorization(policy)
+                if len(cache) < _CACHE_LIMIT:
+                    cache[key] = found
+        else:
             found = _authorization(policy)
         if found is not None:
             out.append({"decision": found[0], "policy": found[1].copy()})
@@ -405,10 +410,10 @@ def _status(sign_in: Mapping[str, Any], event: dict[str, Any]) -> bool | None:
 _UNMAPPED_DEVICE: Final = (("trustType", "trustType"), ("browser", "browser"))
 
 
-def _unmapped(sign_in: Mapping[str, Any], texts: Mapping[str, str],
+def _unmapped(sign_in: Mapping[str, Any], out: dict[str, Any],
               detail: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Complete `out` (the unmapped strings, already cleaned) with the other unmapped facts."""
     get = sign_in.get
-    out: dict[str, Any] = {key: texts[key] for key in _UNMAPPED_TEXT if key in texts}
     interactive = get("isInteractive")
     if interactive.__class__ is bool:
         out["isInteractive"] = interactive
@@ -458,7 +463,8 @@ def to_event(sign_in: Mapping[str, Any], *, tenant_id: str, product: Product) ->
     endpoint = _src_endpoint(sign_in, texts.get("ipAddress"))
     if endpoint is not None:
         event["src_endpoint"] = endpoint
-    event["service"] = _service(texts, uid)
+    unmapped: dict[str, Any] = _texts(sign_in, _UNMAPPED_PAIRS)
+    event["service"] = _service(texts, unmapped, uid)
     detail = _dict(get("deviceDetail"))
     agent = texts.get("userAgent") or (_s(detail.get("browser")) if detail else None)
     if agent is not None:
@@ -491,7 +497,7 @@ def to_event(sign_in: Mapping[str, Any], *, tenant_id: str, product: Product) ->
         profiles.append(SECURITY_CONTROL_PROFILE)
     if profiles:
         metadata["profiles"] = profiles
-    unmapped = _unmapped(sign_in, texts, detail)
+    unmapped = _unmapped(sign_in, unmapped, detail)
     if unmapped:
         event["unmapped"] = unmapped
     return event

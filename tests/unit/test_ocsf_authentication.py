@@ -287,3 +287,4 @@ def test_the_mapping_is_pure(record: dict[str, Any]) -> None:
             return str(error)
 
     assert once() == once()
+
