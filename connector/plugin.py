@@ -18,7 +18,7 @@ import asyncio
 import logging
 from collections.abc import AsyncGenerator, Iterator, Mapping, Sequence
 from importlib import metadata
-from typing import Any
+from typing import Any, ClassVar
 
 from connector.clouds import resolve
 from connector.config import Settings, load_settings
@@ -63,7 +63,61 @@ def default_streams(settings: Settings) -> tuple[str, ...]:
     return STREAMS if settings.sign_ins.enabled else ("users",)
 
 
-class EntraIdUserInventory:
+class _StreamPlugin:
+    """What every stream's plugin shares: settings and checkpoint in, one Graph client, batches
+    out (sync or async), live counters. A subclass names its `STREAM` and collects in
+    `abatches_on`."""
+
+    STREAM: ClassVar[str]
+    summary: Summary | SignInSummary
+
+    def __init__(self, settings: Settings | Mapping[str, Any],
+                 checkpoint: Mapping[str, Any] | None = None, *,
+                 store: StateStore | None = None) -> None:
+        self.settings = _settings(settings)
+        if checkpoint is None and store is not None:
+            checkpoint = store.load(self.STREAM)
+        self.checkpoint = dict(checkpoint) if checkpoint else None
+        self.store = store
+        self.warnings: list[str] = []
+        self._client: GraphClient | None = None
+
+    def _listed(self) -> dict[str, float]:
+        raise NotImplementedError
+
+    def counters(self) -> dict[str, float]:
+        """Live counts for a progress display; plain numbers, safe to read from another thread."""
+        stats = self._client.stats if self._client is not None else None
+        return {
+            **self._listed(),
+            "events": self.summary.events,
+            "requests": stats.requests if stats else 0,
+            "throttled": stats.throttled if stats else 0,
+            "retry_wait_seconds": stats.retry_wait_seconds if stats else 0.0,
+        }
+
+    async def prepare(self, client: GraphClient) -> None:
+        """What a run of this stream alone does before collecting (nothing by default)."""
+
+    def abatches_on(self, client: GraphClient) -> AsyncGenerator[Batch, None]:
+        raise NotImplementedError
+
+    async def abatches(self) -> AsyncGenerator[Batch, None]:
+        """The batches, for a runtime that already runs an event loop."""
+        client = GraphClient.from_settings(self.settings)
+        try:
+            await self.prepare(client)
+            async for batch in self.abatches_on(client):
+                yield batch
+        finally:
+            await client.aclose()
+
+    def batches(self) -> Iterator[Batch]:
+        """The batches, synchronously: each `next()` runs the collection to the next batch."""
+        return drive(self.abatches())
+
+
+class EntraIdUserInventory(_StreamPlugin):
     """One collection cycle per instance.
 
     `settings` is a `Settings` or a configuration mapping (validated here; `ConfigError` names
@@ -77,37 +131,16 @@ class EntraIdUserInventory:
     `warnings` keeps the ones that deserved a warning.
     """
 
+    STREAM = "users"
+
     def __init__(self, settings: Settings | Mapping[str, Any],
                  checkpoint: Mapping[str, Any] | None = None, *,
                  store: StateStore | None = None) -> None:
-        self.settings = _settings(settings)
-        if checkpoint is None and store is not None:
-            checkpoint = store.load("users")
-        self.checkpoint = dict(checkpoint) if checkpoint else None
-        self.store = store
-        self.summary = Summary()
-        self.warnings: list[str] = []
-        self._client: GraphClient | None = None
+        super().__init__(settings, checkpoint, store=store)
+        self.summary: Summary = Summary()
 
-    def counters(self) -> dict[str, float]:
-        """Live counts for a progress display; plain numbers, safe to read from another thread."""
-        stats = self._client.stats if self._client is not None else None
-        return {
-            "users_listed": self.summary.users_listed,
-            "events": self.summary.events,
-            "requests": stats.requests if stats else 0,
-            "throttled": stats.throttled if stats else 0,
-            "retry_wait_seconds": stats.retry_wait_seconds if stats else 0.0,
-        }
-
-    async def abatches(self) -> AsyncGenerator[Batch, None]:
-        """The batches, for a runtime that already runs an event loop."""
-        client = GraphClient.from_settings(self.settings)
-        try:
-            async for batch in self.abatches_on(client):
-                yield batch
-        finally:
-            await client.aclose()
+    def _listed(self) -> dict[str, float]:
+        return {"users_listed": self.summary.users_listed}
 
     async def abatches_on(self, client: GraphClient) -> AsyncGenerator[Batch, None]:
         """The batches, through a client (and its throttle) shared with other streams."""
@@ -118,10 +151,6 @@ class EntraIdUserInventory:
         self.warnings = await start_of_run_checks(self.settings, client)
         async for batch in collection.batches():
             yield batch
-
-    def batches(self) -> Iterator[Batch]:
-        """The batches, synchronously: each `next()` runs the collection to the next batch."""
-        return drive(self.abatches())
 
 
 def drive(stream: AsyncGenerator[Batch, None]) -> Iterator[Batch]:
@@ -143,7 +172,7 @@ async def _next(stream: AsyncGenerator[Batch, None]) -> Batch:
     return await anext(stream)
 
 
-class EntraIdSignIns:
+class EntraIdSignIns(_StreamPlugin):
     """One sign-in run per instance: the sign-in logs since the checkpoint, as 3002 events.
 
     The same contract as `EntraIdUserInventory`: `checkpoint` is the `sign_ins` checkpoint of
@@ -155,42 +184,24 @@ class EntraIdSignIns:
     that would spend a request every run.
     """
 
+    STREAM = sign_ins.STREAM
+
     def __init__(self, settings: Settings | Mapping[str, Any],
                  checkpoint: Mapping[str, Any] | None = None, *,
                  store: StateStore | None = None) -> None:
-        self.settings = _settings(settings)
-        if checkpoint is None and store is not None:
-            checkpoint = store.load(sign_ins.STREAM)
-        self.checkpoint = dict(checkpoint) if checkpoint else None
-        self.store = store
-        self.summary = SignInSummary()
-        self.warnings: list[str] = []
-        self._client: GraphClient | None = None
+        super().__init__(settings, checkpoint, store=store)
+        self.summary: SignInSummary = SignInSummary()
 
-    def counters(self) -> dict[str, float]:
-        """Live counts for a progress display; plain numbers, safe to read from another thread."""
-        stats = self._client.stats if self._client is not None else None
-        return {
-            "sign_ins_listed": self.summary.listed,
-            "events": self.summary.events,
-            "requests": stats.requests if stats else 0,
-            "throttled": stats.throttled if stats else 0,
-            "retry_wait_seconds": stats.retry_wait_seconds if stats else 0.0,
-        }
+    def _listed(self) -> dict[str, float]:
+        return {"sign_ins_listed": self.summary.listed}
 
-    async def abatches(self) -> AsyncGenerator[Batch, None]:
-        """The batches, for a runtime that already runs an event loop."""
-        client = GraphClient.from_settings(self.settings)
+    async def prepare(self, client: GraphClient) -> None:
+        """A login failure explained (AADSTS meaning and fix), as the inventory's checks do."""
         try:
-            try:
-                await client.token_claims()
-            except AuthenticationFailed as error:
-                raise AuthenticationFailed(
-                    describe_login_failure(error, resolve(self.settings))) from None
-            async for batch in self.abatches_on(client):
-                yield batch
-        finally:
-            await client.aclose()
+            await client.token_claims()
+        except AuthenticationFailed as error:
+            raise AuthenticationFailed(
+                describe_login_failure(error, resolve(self.settings))) from None
 
     async def abatches_on(self, client: GraphClient) -> AsyncGenerator[Batch, None]:
         """The batches, through a client (and its throttle) shared with other streams."""
@@ -200,10 +211,6 @@ class EntraIdSignIns:
         self.summary = collection.summary
         async for batch in collection.batches():
             yield batch
-
-    def batches(self) -> Iterator[Batch]:
-        """The batches, synchronously: each `next()` runs the collection to the next batch."""
-        return drive(self.abatches())
 
 
 class EntraIdConnector:
@@ -260,13 +267,9 @@ class EntraIdConnector:
     async def abatches(self) -> AsyncGenerator[Batch, None]:
         client = self._client = GraphClient.from_settings(self.settings)
         try:
-            if isinstance(self.plugins.get("sign_ins"), EntraIdSignIns) and \
-                    "users" not in self.plugins:
-                try:
-                    await client.token_claims()
-                except AuthenticationFailed as error:
-                    raise AuthenticationFailed(
-                        describe_login_failure(error, resolve(self.settings))) from None
+            if "users" not in self.plugins:  # the inventory's own checks cover the login
+                for plugin in self.plugins.values():
+                    await plugin.prepare(client)
             streams = {name: plugin.abatches_on(client) for name, plugin in self.plugins.items()}
             async for batch in _merge(streams, self.failures):
                 yield batch

@@ -34,6 +34,8 @@ from connector.ocsf.user_inventory import (
     _epoch_ms,
     _product,
     _text,
+    cell,
+    constant_rows,
 )
 
 __all__ = [
@@ -506,20 +508,11 @@ def to_event(sign_in: Mapping[str, Any], *, tenant_id: str, product: Product) ->
 # --------------------------------------------------------------------------- the table
 
 def _const(path: str, value: object) -> MappingRow:
-    return MappingRow("(constant)", path, f"`{json.dumps(value)}`", "constant")
+    return constant_rows({path: value})[0]
 
 
 MAPPING: Final[tuple[MappingRow, ...]] = (
-    _const("class_uid", CLASS_UID),
-    _const("class_name", CLASS_CAPTIONS[CLASS_UID]),
-    _const("category_uid", _CATEGORY_UID),
-    _const("category_name", CATEGORY_CAPTIONS[_CATEGORY_UID]),
-    _const("activity_id", _ACTIVITY_ID),
-    _const("activity_name", ACTIVITY_CAPTIONS[_ACTIVITY_ID]),
-    _const("type_uid", _HEADER["type_uid"]),
-    _const("type_name", _HEADER["type_name"]),
-    _const("severity_id", _SEVERITY_ID),
-    _const("severity", SEVERITY_CAPTIONS[_SEVERITY_ID]),
+    *constant_rows(_HEADER),
     MappingRow("`createdDateTime`", "time",
                "epoch ms of the sign-in; a record without a usable one is skipped"),
     _const("metadata.version", OCSF_VERSION),
@@ -711,10 +704,6 @@ Schema generated with the `host` and `security_control` profiles (`schemas/`). T
 """
 
 
-def _cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
-
-
 def render_mapping_section() -> str:
     """The Authentication section of docs/mapping.md, rendered from MAPPING and the example."""
     example = to_event(example_sign_in(), tenant_id=EXAMPLE_TENANT_ID, product=EXAMPLE_PRODUCT)
@@ -727,7 +716,7 @@ def render_mapping_section() -> str:
         "| Graph source | OCSF path | Rule |",
         "| --- | --- | --- |",
     ]
-    lines += [f"| {_cell(r.source)} | `{r.path}` | {_cell(r.rule or 'as reported')} |"
+    lines += [f"| {cell(r.source)} | `{r.path}` | {cell(r.rule or 'as reported')} |"
               for r in MAPPING]
     lines += [
         "",

@@ -47,6 +47,8 @@ __all__ = [
     "Product",
     "Risk",
     "UserFacts",
+    "cell",
+    "constant_rows",
     "event_uid",
     "example_user",
     "render_mapping_doc",
@@ -627,22 +629,18 @@ def _const(path: str, value: object) -> MappingRow:
     return MappingRow("(constant)", path, f"`{json.dumps(value)}`", "constant")
 
 
+def constant_rows(header: Mapping[str, Any]) -> tuple[MappingRow, ...]:
+    """The classification fields every event of a class carries, as mapping rows."""
+    return tuple(_const(path, value) for path, value in header.items())
+
+
 def _enrichment(name: str, rows: Sequence[tuple[str, str, str, Origin]]) -> list[MappingRow]:
     base = f"enrichments[name={name}]"
     return [MappingRow(s, f"{base}.{p}" if p else base, r, o) for s, p, r, o in rows]
 
 
 MAPPING: Final[tuple[MappingRow, ...]] = (
-    _const("class_uid", _CLASS_UID),
-    _const("class_name", CLASS_CAPTIONS[_CLASS_UID]),
-    _const("category_uid", _CATEGORY_UID),
-    _const("category_name", CATEGORY_CAPTIONS[_CATEGORY_UID]),
-    _const("activity_id", _ACTIVITY_ID),
-    _const("activity_name", ACTIVITY_CAPTIONS[_ACTIVITY_ID]),
-    _const("type_uid", _HEADER["type_uid"]),
-    _const("type_name", _HEADER["type_name"]),
-    _const("severity_id", _SEVERITY_ID),
-    _const("severity", SEVERITY_CAPTIONS[_SEVERITY_ID]),
+    *constant_rows(_HEADER),
     MappingRow(
         "collection time",
         "time",
@@ -937,7 +935,8 @@ _DOC_RULES = """\
 """
 
 
-def _cell(text: str) -> str:
+def cell(text: str) -> str:
+    """Text fit for one Markdown table cell."""
     return text.replace("|", "\\|").replace("\n", " ")
 
 
@@ -972,7 +971,7 @@ def render_mapping_doc() -> str:
         "| --- | --- | --- |",
     ]
     lines += [
-        f"| {_cell(r.source)} | `{r.path}` | {_cell(r.rule or 'as reported')} |" for r in MAPPING
+        f"| {cell(r.source)} | `{r.path}` | {cell(r.rule or 'as reported')} |" for r in MAPPING
     ]
     lines += [
         "",

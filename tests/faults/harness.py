@@ -19,11 +19,11 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 
-from connector.config import load_settings
+from connector.config import Settings, load_settings
 from connector.graph.client import GraphClient
 from connector.graph.throttle import Throttle
 from connector.plugin import PRODUCT, SIGN_IN_PRODUCT
@@ -35,6 +35,8 @@ from entrasim import SimulatedGraph
 from tests.cli.truth import REPO
 from tests.cli.virtual_time import VirtualTime
 from tests.intake_receiver import IntakeReceiver
+
+OutcomeT = TypeVar("OutcomeT")
 
 
 class ObservedTime(VirtualTime):
@@ -77,15 +79,26 @@ def run_collection(sim: SimulatedGraph, checkpoint: Mapping[str, Any] | None = N
     `stop_after` batches closes the stream there, as a kill between two batches would.
     """
     settings = load_settings(sim.connector_config(**config))
-    virtual = time_source or VirtualTime()
 
-    async def main() -> Outcome:
+    def build(client: GraphClient) -> tuple[Collection, Outcome]:
+        collection = Collection(settings, checkpoint, client, product=PRODUCT)
+        return collection, Outcome([], collection.summary, client)
+
+    return _on_virtual_time(settings, time_source or VirtualTime(), build, on_batch, stop_after)
+
+
+def _on_virtual_time(settings: Settings, virtual: VirtualTime,
+                     build: Callable[[GraphClient], tuple[Any, OutcomeT]],
+                     on_batch: Callable[[int], None] | None, stop_after: int | None) -> OutcomeT:
+    """Run a stream's `batches()` with the client's waits on `virtual`; failures are kept in
+    the outcome's `error`, `stop_after` batches close the stream there (as a kill would)."""
+
+    async def main() -> OutcomeT:
         throttle = Throttle.create(max_concurrency=int(settings.max_concurrency),
                                    deadline_seconds=float(settings.retry_deadline_seconds),
                                    clock=virtual.clock, sleep=virtual.sleep)
         client = GraphClient.from_settings(settings, throttle=throttle)
-        collection = Collection(settings, checkpoint, client, product=PRODUCT)
-        outcome = Outcome([], collection.summary, client)
+        collection, outcome = build(client)
         try:
             stream = collection.batches()
             async for batch in stream:
@@ -148,31 +161,12 @@ def run_sign_ins(sim: SimulatedGraph, checkpoint: Mapping[str, Any] | None = Non
     kept in `error`; `stop_after` batches closes the stream there, as a kill would."""
     options = {"enabled": True, "lookback_days": 1, **(sign_ins or {})}
     settings = load_settings(sim.connector_config(sign_ins=options, **config))
-    virtual = time_source or VirtualTime()
 
-    async def main() -> SignInOutcome:
-        throttle = Throttle.create(max_concurrency=int(settings.max_concurrency),
-                                   deadline_seconds=float(settings.retry_deadline_seconds),
-                                   clock=virtual.clock, sleep=virtual.sleep)
-        client = GraphClient.from_settings(settings, throttle=throttle)
+    def build(client: GraphClient) -> tuple[SignInCollection, SignInOutcome]:
         collection = SignInCollection(settings, checkpoint, client, product=SIGN_IN_PRODUCT)
-        outcome = SignInOutcome([], collection.summary, client)
-        try:
-            stream = collection.batches()
-            async for batch in stream:
-                outcome.batches.append(batch)
-                if on_batch is not None:
-                    on_batch(len(outcome.batches))
-                if stop_after is not None and len(outcome.batches) >= stop_after:
-                    await stream.aclose()
-                    break
-        except Exception as exc:
-            outcome.error = exc
-        finally:
-            await client.aclose()
-        return outcome
+        return collection, SignInOutcome([], collection.summary, client)
 
-    return asyncio.run(main())
+    return _on_virtual_time(settings, time_source or VirtualTime(), build, on_batch, stop_after)
 
 
 # --- the CLI, as a separate process ----------------------------------------------------------
