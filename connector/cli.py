@@ -102,9 +102,13 @@ class RunTracker:
         existed), every stream's summary under `streams`, deliveries, warnings, error."""
         plugins = self.plugin.plugins if self.plugin is not None else {}
         users = plugins.get("users")
-        summary = users.summary.as_dict() if users is not None else Summary().as_dict()
-        if users is None and self.plugin is not None:
-            summary["graph_requests"] = self.plugin.graph_requests
+        if users is not None:
+            summary = users.summary.as_dict()
+        elif self.plugin is not None:  # sign-ins alone: no inventory figures to show
+            summary = {"graph_requests": self.plugin.graph_requests,
+                       "completed": all(p.summary.completed for p in plugins.values())}
+        else:
+            summary = Summary().as_dict()
         return {
             **summary,
             "streams": {name: {**plugin.summary.as_dict(),

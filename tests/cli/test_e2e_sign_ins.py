@@ -70,12 +70,18 @@ def test_a_second_run_emits_exactly_the_new_and_late_sign_ins(
     state, out = tmp_path / "state.json", tmp_path / "events.ndjson"
     first, _ = run(config, state, out, "--stream", "sign_ins")
     new = [sim.tenant.add_sign_in() for _ in range(3)]
-    second, _ = run(config, state, out, "--stream", "sign_ins")
+    summary = tmp_path / "summary.json"
+    second, _ = run(config, state, out, "--stream", "sign_ins", "--summary-json", str(summary))
 
     assert late["id"] not in {e["metadata"]["uid"] for e in first}
     assert_sign_ins_match(second, [late, *new])
     assert by_class(first + second, 5003) == []
     assert StateStore(state).load("users") is None
+    report = json.loads(summary.read_text())
+    assert report["completed"] is True and report["graph_requests"] >= 1
+    assert set(report["streams"]) == {"sign_ins"}
+    assert report["streams"]["sign_ins"]["mode"] == "incremental"
+    assert report["streams"]["sign_ins"]["events_delivered"] == 4
 
 
 def test_stream_users_leaves_the_sign_in_checkpoint_alone(
