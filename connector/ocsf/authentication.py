@@ -17,7 +17,6 @@ rendered from it (`python -m connector.ocsf --mapping-doc`).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from socket import AF_INET, AF_INET6, inet_pton
 from typing import Any, Final
@@ -36,6 +35,7 @@ from connector.ocsf.user_inventory import (
     _text,
     cell,
     constant_rows,
+    json_block,
 )
 
 __all__ = [
@@ -724,15 +724,9 @@ def render_mapping_section() -> str:
         "",
         "Graph sign-in record:",
         "",
-        "```json",
-        json.dumps(example_sign_in(), indent=2, ensure_ascii=False),
-        "```",
-        "",
+        *json_block(example_sign_in()),
         "Event:",
         "",
-        "```json",
-        json.dumps(example, indent=2, ensure_ascii=False),
-        "```",
-        "",
+        *json_block(example),
     ]
     return "\n".join(lines)

@@ -51,6 +51,7 @@ __all__ = [
     "constant_rows",
     "event_uid",
     "example_user",
+    "json_block",
     "render_mapping_doc",
     "to_event",
 ]
@@ -940,6 +941,11 @@ def cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
+def json_block(value: Any) -> list[str]:
+    """Markdown lines of a fenced JSON block, as the mapping document shows examples."""
+    return ["```json", json.dumps(value, indent=2, ensure_ascii=False), "```", ""]
+
+
 def render_mapping_doc() -> str:
     """docs/mapping.md, rendered from MAPPING and the example so the document cannot drift."""
     example = to_event(
@@ -983,10 +989,7 @@ def render_mapping_doc() -> str:
         "",
         "Graph user record:",
         "",
-        "```json",
-        json.dumps(example_user(), indent=2, ensure_ascii=False),
-        "```",
-        "",
+        *json_block(example_user()),
         "Facts: groups "
         + ", ".join(f'"{g.name}"' for g in EXAMPLE_FACTS.groups or ())
         + "; roles "
@@ -997,9 +1000,6 @@ def render_mapping_doc() -> str:
         "",
         "Event:",
         "",
-        "```json",
-        json.dumps(example, indent=2, ensure_ascii=False),
-        "```",
-        "",
+        *json_block(example),
     ]
     return "\n".join(lines)

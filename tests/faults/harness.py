@@ -130,17 +130,10 @@ def collect(sim: SimulatedGraph, checkpoint: Mapping[str, Any] | None = None, *,
 
 
 @dataclass
-class SignInOutcome:
-    """What an in-process sign-in run produced before it ended."""
+class SignInOutcome(Outcome):
+    """What an in-process sign-in run produced before it ended; ids are sign-in ids."""
 
-    batches: list[Batch]
-    summary: SignInSummary
-    client: GraphClient
-    error: Exception | None = None
-
-    @property
-    def events(self) -> list[dict[str, Any]]:
-        return [orjson.loads(e) for b in self.batches for e in b.events]
+    summary: SignInSummary  # type: ignore[assignment]
 
     @property
     def ids(self) -> list[str]:
