@@ -296,6 +296,8 @@ async def _merge(streams: Mapping[str, AsyncGenerator[Batch, None]],
                 yield batch
         except Exception as error:
             failures[name] = error
+        finally:
+            await only.aclose()
         return
     queue: asyncio.Queue[Batch | None] = asyncio.Queue(maxsize=1)
 
@@ -307,7 +309,9 @@ async def _merge(streams: Mapping[str, AsyncGenerator[Batch, None]],
             failures[name] = error
         finally:
             await stream.aclose()
-            await queue.put(None)
+        # Not in `finally`: a pump cancelled because the consumer stopped must not wait for
+        # room in a queue nobody reads any more.
+        await queue.put(None)
 
     tasks = [asyncio.create_task(pump(name, stream), name=f"stream {name}")
              for name, stream in streams.items()]

@@ -8,6 +8,7 @@ time, the window on the wall clock like the simulator's sign-in log.
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from datetime import timedelta
 from typing import Any
@@ -178,3 +179,18 @@ def test_both_streams_share_the_reporting_budget_without_a_429_and_neither_starv
     assert cursor is not None
     assert_sign_ins_match(sign_ins, sim.tenant.sign_ins(since=cursor - timedelta(days=1),
                                                         until=cursor))
+
+
+def test_a_consumer_that_stops_after_one_batch_ends_both_streams_at_once(
+        make_sim: MakeSim) -> None:
+    sim = make_sim(seed=13, users=200, licence="P2")
+    config = sim.connector_config(batch_size=20, sign_ins={"enabled": True, "lookback_days": 1})
+    connector = EntraIdConnector(config)
+    stream = connector.batches()
+    first = next(stream)
+    started = time.monotonic()
+    stream.close()  # what a failed delivery does to the CLI's loop
+
+    assert first.events
+    assert time.monotonic() - started < 5
+    assert connector.failures == {}
