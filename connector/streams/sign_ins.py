@@ -322,7 +322,7 @@ class SignInCollection:
 
     async def _list(self, window: Window, previous: Checkpoint, tenant_uid: str
                     ) -> AsyncIterator[Batch]:
-        batch_size = max(1, int(self.settings.batch_size))
+        batch_size = max(1, int(self.settings.batch_size))  # at most; a page ends a batch
         summary = self.summary
         upto, inclusive = window.resume_bound()
         events: list[bytes] = []
@@ -357,7 +357,11 @@ class SignInCollection:
                     yield Batch(events, previous.to_json(previous.cursor, previous.seen,
                                                          window.in_progress()), stream=STREAM)
                     events = []
-        if events:
-            summary.events += len(events)
-            yield Batch(events, previous.to_json(previous.cursor, previous.seen,
-                                                 window.in_progress()), stream=STREAM)
+            # Flushed at the end of every page: the window already counts these events as
+            # delivered, so a listing restarted after this page (expired token) must not find
+            # them still waiting in a buffer.
+            if events:
+                summary.events += len(events)
+                yield Batch(events, previous.to_json(previous.cursor, previous.seen,
+                                                     window.in_progress()), stream=STREAM)
+                events = []

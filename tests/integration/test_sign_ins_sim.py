@@ -111,10 +111,12 @@ def test_a_run_cut_after_a_batch_resumes_from_its_checkpoint_losing_nothing(
                                    for e in cut.batches[-1].events)
 
 
-def test_an_expired_page_token_relists_from_the_resume_point(make_sim: MakeSim) -> None:
+@pytest.mark.parametrize("batch_size", [40, 30, 250])
+def test_an_expired_page_token_relists_from_the_resume_point(make_sim: MakeSim,
+                                                             batch_size: int) -> None:
     sim = make_sim(seed=8, users=200, licence="P2")
     sim.faults.expired_page_token_on_page = 3
-    outcome = run_sign_ins(sim, sign_ins={"page_size": 100}, batch_size=40)
+    outcome = run_sign_ins(sim, sign_ins={"page_size": 100}, batch_size=batch_size)
 
     assert outcome.error is None, outcome.error
     assert outcome.summary.listing_restarts == 1
