@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 import uuid
 from collections import deque
 from dataclasses import dataclass, field
@@ -39,6 +40,12 @@ class Push:
     answer: Any
     task_id: str | None = None
     acknowledged: bool = False
+    at: float = 0.0  # time.monotonic() when received
+    version: int | None = None
+
+    @property
+    def uids(self) -> list[str]:
+        return [item["user"]["uid"] for item in self.items]
 
 
 @dataclass
@@ -94,7 +101,6 @@ class FakeSekoia:
                 return False
 
             def do_GET(self) -> None:
-                import time
                 with platform.lock:
                     platform.requests.append(("GET", self.path, time.monotonic()))
                 if self.path == "/secrets":
@@ -126,7 +132,6 @@ class FakeSekoia:
                 self._send(404)
 
             def do_POST(self) -> None:
-                import time
                 body = self._body()
                 with platform.lock:
                     platform.requests.append(("POST", self.path, time.monotonic()))
@@ -141,8 +146,8 @@ class FakeSekoia:
                         return
                     with platform.lock:
                         answer = platform.script.popleft() if platform.script else "ok"
-                        push = Push(items=body["items"], answer=answer)
-                        push.version = body.get("version")  # type: ignore[attr-defined]
+                        push = Push(items=body["items"], answer=answer, at=time.monotonic(),
+                                    version=body.get("version"))
                         platform.pushes.append(push)
                         if answer in ("ok", "task_failed"):
                             push.task_id = str(uuid.uuid4())

@@ -34,7 +34,7 @@ def test_first_cycle_delivers_every_user_once_and_later_cycles_only_new_ones(
     for item in first:
         UserOCSFModel.model_validate(item)
         assert VALIDATOR.errors(item) == [], item
-    assert all(p.version == 1 for p in platform.pushes)  # type: ignore[attr-defined]
+    assert all(p.version == 1 for p in platform.pushes)
 
     new = [sim.tenant.add_user(display_name=f"Late Joiner {n}") for n in range(3)]
     wait_for(lambda: len(platform.delivered()) >= len(expected) + 3, 60, "the new users",

@@ -41,7 +41,7 @@ from connector.config import ConfigError, Settings
 from connector.logs import REDACTOR
 from connector.ocsf.user_inventory import MAPPING
 from connector.plugin import EntraIdUserInventory
-from connector.state import StateError, StateStore
+from connector.state import StateStore
 from connector.streams.batch import Batch
 from entra_sekoia.assets import ASSET_MAPPING, DROPPED, AssetMappingError, to_asset
 from entra_sekoia.manifest import settings_from_module
@@ -253,12 +253,11 @@ class EntraIdUsersAssetConnector(AsyncAssetConnector):
             stopper.cancel()
             if not task.done():
                 task.cancel()
-                with suppress(asyncio.CancelledError, _Stopped):
-                    await task
-                return False
+        if task.cancelled():
+            return False
         try:
-            task.result()
-        except _Stopped:
+            await task
+        except (_Stopped, asyncio.CancelledError):
             return False
         return True
 
@@ -280,7 +279,7 @@ class EntraIdUsersAssetConnector(AsyncAssetConnector):
                     wait = self.frequency - (time.monotonic() - started)
                     if wait > 0:
                         self.log(f"Next collection cycle in {wait:.0f} seconds", level="info")
-                except (ConfigError, StateError, PushAbandoned, Exception) as exc:
+                except Exception as exc:  # ConfigError, StateError, PushAbandoned, Graph failures
                     failures += 1
                     wait = self._cycle_wait(failures)
                     what = "Configuration error" if isinstance(exc, ConfigError) else \
