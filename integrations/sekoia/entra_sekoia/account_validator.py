@@ -9,14 +9,13 @@ endpoint said), redacted, so the platform shows why and what to do; never a secr
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 from sekoia_automation.account_validator import AccountValidator
 
 from connector.config import ConfigError
 from connector.diagnostics import diagnose, render_text
 from connector.logs import REDACTOR
-from entra_sekoia.manifest import MAX_BATCH, settings_from_module
+from entra_sekoia.manifest import MAX_BATCH, module_values, settings_from_module
 
 __all__ = ["EntraIdAccountValidator"]
 
@@ -25,9 +24,7 @@ class EntraIdAccountValidator(AccountValidator):
     """Validates the module configuration by diagnosing the tenant, as `connector test` does."""
 
     def validate(self) -> bool:
-        configuration: Any = self.module.configuration
-        values = configuration.model_dump() if hasattr(configuration, "model_dump") else \
-            dict(configuration or {})
+        values = module_values(self.module.configuration)
         for key in ("client_secret", "certificate_password"):
             if isinstance(values.get(key), str):
                 REDACTOR.add(values[key])

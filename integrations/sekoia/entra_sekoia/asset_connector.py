@@ -34,7 +34,7 @@ from typing import Any, Final
 
 import orjson
 from sekoia_automation.asset_connector import AsyncAssetConnector
-from sekoia_automation.asset_connector.models.connector import AssetList
+from sekoia_automation.asset_connector.models.connector import AssetItem, AssetList
 from sekoia_automation_models.ocsf.user import UserOCSFModel
 
 from connector.config import ConfigError, Settings
@@ -44,7 +44,7 @@ from connector.plugin import EntraIdUserInventory
 from connector.state import StateStore
 from connector.streams.batch import Batch
 from entra_sekoia.assets import ASSET_MAPPING, DROPPED, AssetMappingError, to_asset
-from entra_sekoia.manifest import settings_from_module
+from entra_sekoia.manifest import module_values, settings_from_module
 from entra_sekoia.platform_logs import route_logs_to
 from entra_sekoia.push import push
 
@@ -71,7 +71,7 @@ class EntraIdUsersAssetConnector(AsyncAssetConnector):
     MAX_CYCLE_RETRY_SECONDS: Final = 3600.0
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+        super().__init__(*args, **kwargs)  # type: ignore[no-untyped-call]
         self._stopping: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._pending: Batch | None = None
@@ -102,9 +102,7 @@ class EntraIdUsersAssetConnector(AsyncAssetConnector):
     @cached_property
     def settings(self) -> Settings:
         """The module configuration as our Settings; one push = one checkpoint step."""
-        configuration = self.module.configuration
-        values = configuration.model_dump() if hasattr(configuration, "model_dump") else \
-            dict(configuration or {})
+        values = module_values(self.module.configuration)
         REDACTOR.add(self.configuration.sekoia_api_key)
         settings = settings_from_module(values, batch_size=self.batch_size)
         for secret in (settings.client_secret, settings.certificate_password):
@@ -206,7 +204,8 @@ class EntraIdUsersAssetConnector(AsyncAssetConnector):
     async def _push_until_acknowledged(self, items: list[UserOCSFModel]) -> None:
         for start in range(0, len(items), self.batch_size):
             chunk = items[start:start + self.batch_size]
-            assets = AssetList(version=self.OCSF_SCHEMA_VERSION, items=chunk)
+            batch_items: list[AssetItem] = [*chunk]
+            assets = AssetList(version=self.OCSF_SCHEMA_VERSION, items=batch_items)
             give_up_at = time.monotonic() + self.PUSH_DEADLINE_SECONDS
             attempt = 0
             while True:
@@ -234,12 +233,12 @@ class EntraIdUsersAssetConnector(AsyncAssetConnector):
         """The server's Retry-After when it asked for a real pause; else our backoff."""
         if retry_after:
             return retry_after
-        backoff = min(self.FIRST_RETRY_SECONDS * 2 ** (attempt - 1), self.MAX_RETRY_SECONDS)
+        backoff = min(self.FIRST_RETRY_SECONDS * 2.0 ** (attempt - 1), self.MAX_RETRY_SECONDS)
         backoff *= random.uniform(0.8, 1.2)
         return max(self.rate_limit_wait, backoff) if kind == "throttled" else backoff
 
     def _cycle_wait(self, failures: int) -> float:
-        return min(self.FIRST_CYCLE_RETRY_SECONDS * 2 ** (failures - 1),
+        return min(self.FIRST_CYCLE_RETRY_SECONDS * 2.0 ** (failures - 1),
                    self.MAX_CYCLE_RETRY_SECONDS)
 
     async def _until_stopped(self, work: Coroutine[Any, Any, None]) -> bool:

@@ -128,9 +128,21 @@ def to_asset(event: Mapping[str, Any]) -> UserOCSFModel:
     enrichments = [{"name": "account", "value": "status", "data": data}] if data else []
     item = {**event, "user": out_user, "enrichments": enrichments or None}
     try:
-        return UserOCSFModel.model_validate(item)
+        kept = UserOCSFModel.model_validate(item).model_dump(mode="json", exclude_none=True)
+        # An object whose every field the model dropped would go out empty (e.g. ldap_person
+        # holding only labels); OCSF has no use for an empty object, so it goes.
+        return UserOCSFModel.model_validate(_without_empty(kept))
     except ValueError as exc:
         raise AssetMappingError(f"user {uid}: {_first_line(exc)}") from None
+
+
+def _without_empty(value: Any) -> Any:
+    if isinstance(value, dict):
+        pruned = {k: _without_empty(v) for k, v in value.items()}
+        return {k: v for k, v in pruned.items() if v != {} and v != []}
+    if isinstance(value, list):
+        return [_without_empty(v) for v in value]
+    return value
 
 
 def _first_line(exc: Exception) -> str:

@@ -21,6 +21,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final
 
+from pydantic import BaseModel
+
 from connector.config import Settings, load_settings
 from connector.config.generate import manifest_config_schema
 
@@ -29,6 +31,7 @@ __all__ = [
     "EXCLUDED_KEYS",
     "generated_files",
     "module_config_schema",
+    "module_values",
     "settings_from_module",
 ]
 
@@ -100,6 +103,13 @@ def module_config_schema() -> dict[str, Any]:
     schema["title"] = "Microsoft Entra ID tenant"
     schema["secrets"] = [s for s in schema["secrets"] if "." not in s]
     return schema
+
+
+def module_values(configuration: Mapping[str, Any] | BaseModel | None) -> dict[str, Any]:
+    """The SDK's module configuration (a dict, as our Module declares no model) as a dict."""
+    if isinstance(configuration, BaseModel):
+        return configuration.model_dump()
+    return dict(configuration or {})
 
 
 def settings_from_module(configuration: Mapping[str, Any], *, batch_size: int) -> Settings:
