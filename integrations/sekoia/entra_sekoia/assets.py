@@ -91,6 +91,8 @@ DROPPED: Final[tuple[tuple[str, str], ...]] = (
      "risk_level on `user` keep the first of each pair"),
     ("enrichments[name=account]: type, provider, created_time",
      "UserEnrichmentObject has name, value and data only"),
+    ("unmapped; a deleted user's markers (once change tracking reports deletions)",
+     "the model has no `unmapped` and no field saying a user was deleted"),
     ("enrichments[name=employment]",
      "its facts are in user.ldap_person; its data would be an empty object, which OCSF's "
      "required `data` cannot be"),
@@ -148,3 +150,23 @@ def _without_empty(value: Any) -> Any:
 def _first_line(exc: Exception) -> str:
     lines: Sequence[str] = str(exc).splitlines()
     return "; ".join(line.strip() for line in lines[:3])
+
+
+def mapping_markdown() -> str:
+    """The mapping section of docs/sekoia.md, rendered from `ASSET_MAPPING` and `DROPPED`."""
+    lines = [
+        "Every field of our event that the SDK's `UserOCSFModel` declares is pushed unchanged "
+        "(see [mapping.md](mapping.md) for Graph -> OCSF). What changes on the way:",
+        "",
+        "| from our event | to the pushed item | rule |",
+        "| --- | --- | --- |",
+        *(f"| `{r.source}` | `{r.target}` | {r.rule} |" for r in ASSET_MAPPING),
+        "",
+        "What Sekoia's model cannot carry (pydantic drops what it does not declare):",
+        "",
+        "| our field | why it is dropped |",
+        "| --- | --- |",
+        *(f"| `{source}` | {why} |" for source, why in DROPPED),
+        "",
+    ]
+    return "\n".join(lines)
