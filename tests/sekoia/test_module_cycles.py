@@ -51,6 +51,8 @@ def test_first_cycle_delivers_every_user_once_and_later_cycles_only_new_ones(
     assert module.stop() < 5
     assert module.process.returncode == 0
     assert module.state is not None and module.state["streams"]["users"]["watermark"]
+    # the connector's own records (here the start-of-run credential check) reach the platform
+    assert any("client secret expires" in m for m in platform.messages())
     everything = module.text() + "\n".join(platform.messages())
     assert sim.spec.client_secret not in everything
     assert API_KEY not in everything
