@@ -79,7 +79,8 @@ def start_module(tmp_path: Path, platform: FakeSekoia) -> Iterator[StartModule]:
     started: list[Running] = []
 
     def start(config: dict[str, Any], *, command: str = CONNECTOR, frequency: int = 2,
-              batch_size: int = 10, env: dict[str, str] | None = None) -> Running:
+              batch_size: int = 10, env: dict[str, str] | None = None,
+              module_dir: Path = MODULE_DIR) -> Running:
         module_config = {k: v for k, v in config.items() if k not in SECRET_KEYS}
         platform.secrets = {k: v for k, v in config.items() if k in SECRET_KEYS}
         data = tmp_path / f"data{len(started)}"
@@ -102,10 +103,11 @@ def start_module(tmp_path: Path, platform: FakeSekoia) -> Iterator[StartModule]:
             "METRICS_PORT": str(_free_port()),
             "ASSET_CONNECTOR_TASK_POLL_INTERVAL": "0.05",
             "PYTHONUNBUFFERED": "1",
+            "PYTHONPATH": os.pathsep.join([str(MODULE_DIR), os.environ.get("PYTHONPATH", "")]),
             **(env or {}),
         }
         with output.open("wb") as sink:
-            process = subprocess.Popen([sys.executable, "main.py", command], cwd=MODULE_DIR,
+            process = subprocess.Popen([sys.executable, "main.py", command], cwd=module_dir,
                                        env=environment, stdout=sink, stderr=subprocess.STDOUT)
         running = Running(process, data, output)
         started.append(running)
