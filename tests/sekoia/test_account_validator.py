@@ -57,3 +57,16 @@ def test_a_bad_configuration_names_the_key(
     assert result["results"] == {"success": False}
     assert "graph_endpoint" in str(result["error"])
     assert "Traceback" not in str(result["error"])
+
+
+def test_a_missing_required_key_is_named_not_a_crash(
+    make_sim: MakeSim, platform: FakeSekoia, start_module: StartModule
+) -> None:
+    sim = make_sim(users=5)
+    config = sim.connector_config()
+    del config["tenant_id"]
+    run = start_module(config, command=VALIDATOR)
+    assert run.process.wait(timeout=60) == 0
+    result = finished(platform)
+    assert result["results"] == {"success": False}
+    assert "tenant_id" in str(result["error"])

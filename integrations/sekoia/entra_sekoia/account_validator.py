@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 
 from sekoia_automation.account_validator import AccountValidator
+from sekoia_automation.exceptions import ModuleConfigurationError
 
 from connector.config import ConfigError
 from connector.diagnostics import diagnose, render_text
@@ -22,6 +23,18 @@ __all__ = ["EntraIdAccountValidator"]
 
 class EntraIdAccountValidator(AccountValidator):
     """Validates the module configuration by diagnosing the tenant, as `connector test` does."""
+
+    def execute(self) -> None:
+        """The SDK's execute, except that a configuration it refuses (a required key missing,
+        found while it merges the secrets) is reported as a failed validation naming the key,
+        instead of ending the process with a traceback and the task forever "running"."""
+        try:
+            self.set_task_as_running()  # type: ignore[no-untyped-call]
+        except ModuleConfigurationError as exc:
+            self.error(REDACTOR.redact(f"The module configuration is not valid: {exc}"))
+            self.send_results(False)  # type: ignore[no-untyped-call]
+            return
+        self.send_results(self.validate())  # type: ignore[no-untyped-call]
 
     def validate(self) -> bool:
         values = module_values(self.module.configuration)
