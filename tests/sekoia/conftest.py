@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -25,22 +23,15 @@ from typing import Any
 
 import pytest
 
-from tests.sekoia.platform import CONNECTOR_UUID, TOKEN, FakeSekoia
+from tests.sekoia.platform import MODULE_DIR, FakeSekoia, module_environment
 
 # Without the extra (`pip install '.[sekoia]'`) there is nothing to test here; CI installs it.
 if importlib.util.find_spec("sekoia_automation") is None:
     collect_ignore_glob = ["test_*.py"]
 
-MODULE_DIR = Path(__file__).resolve().parents[2] / "integrations" / "sekoia"
 CONNECTOR = "entra_id_users_asset_connector"
 VALIDATOR = "validate_module_configuration"
 SECRET_KEYS = ("client_secret", "certificate_password")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass
@@ -86,26 +77,9 @@ def start_module(tmp_path: Path, platform: FakeSekoia) -> Iterator[StartModule]:
         data = tmp_path / f"data{len(started)}"
         data.mkdir()
         output = tmp_path / f"module{len(started)}.log"
-        environment = {
-            **{k: v for k, v in os.environ.items() if not k.startswith("ASSET_CONNECTOR_")},
-            "MODULE_CONFIGURATION": json.dumps(module_config),
-            "CONNECTOR_CONFIGURATION": json.dumps({
-                "sekoia_base_url": platform.url, "frequency": frequency,
-                "batch_size": batch_size, "sekoia_api_key": "(held by the platform)",
-            }),
-            "CONNECTOR_CONFIGURATION_UUID": CONNECTOR_UUID,
-            "TOKEN": TOKEN,
-            "URL_CALLBACK": f"{platform.url}/callback",
-            "URL_SECRETS": f"{platform.url}/secrets",
-            "URL_LOGS": f"{platform.url}/logs",
-            "SUB_FOLDER": str(data),
-            "LIVENESS_PORT": str(_free_port()),
-            "METRICS_PORT": str(_free_port()),
-            "ASSET_CONNECTOR_TASK_POLL_INTERVAL": "0.05",
-            "PYTHONUNBUFFERED": "1",
-            "PYTHONPATH": os.pathsep.join([str(MODULE_DIR), os.environ.get("PYTHONPATH", "")]),
-            **(env or {}),
-        }
+        environment = module_environment(platform, module_config, data,
+                                         frequency=frequency, batch_size=batch_size,
+                                         extra=env)
         with output.open("wb") as sink:
             process = subprocess.Popen([sys.executable, "main.py", command], cwd=module_dir,
                                        env=environment, stdout=sink, stderr=subprocess.STDOUT)

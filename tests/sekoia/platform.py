@@ -18,14 +18,18 @@ Endpoints, as the SDK calls them:
 from __future__ import annotations
 
 import json
+import os
+import socket
 import threading
 import time
 import uuid
 from collections import deque
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
+MODULE_DIR = Path(__file__).resolve().parents[2] / "integrations" / "sekoia"
 TOKEN = "module-token-0123456789"
 API_KEY = "sekoia-api-key-0123456789"
 CONNECTOR_UUID = "5d1c6ab0-1b2c-4d3e-8f9a-0b1c2d3e4f50"
@@ -188,3 +192,35 @@ class FakeSekoia:
     def messages(self) -> list[str]:
         with self.lock:
             return [entry["message"] for entry in self.logs]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def module_environment(platform: FakeSekoia, module_config: dict[str, Any], data: Path, *,
+                       frequency: int, batch_size: int,
+                       extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment the SDK reads when /symphony has no file, pointing at `platform`."""
+    return {
+        **{k: v for k, v in os.environ.items() if not k.startswith("ASSET_CONNECTOR_")},
+        "MODULE_CONFIGURATION": json.dumps(module_config),
+        "CONNECTOR_CONFIGURATION": json.dumps({
+            "sekoia_base_url": platform.url, "frequency": frequency,
+            "batch_size": batch_size, "sekoia_api_key": "(held by the platform)",
+        }),
+        "CONNECTOR_CONFIGURATION_UUID": CONNECTOR_UUID,
+        "TOKEN": TOKEN,
+        "URL_CALLBACK": f"{platform.url}/callback",
+        "URL_SECRETS": f"{platform.url}/secrets",
+        "URL_LOGS": f"{platform.url}/logs",
+        "SUB_FOLDER": str(data),  # /symphony_data joined with an absolute path is that path
+        "LIVENESS_PORT": str(_free_port()),
+        "METRICS_PORT": str(_free_port()),
+        "ASSET_CONNECTOR_TASK_POLL_INTERVAL": "0.05",
+        "PYTHONUNBUFFERED": "1",
+        "PYTHONPATH": os.pathsep.join([str(MODULE_DIR), os.environ.get("PYTHONPATH", "")]),
+        **(extra or {}),
+    }

@@ -8,68 +8,15 @@ pin the SDK behaviour that docs/sekoia.md describes; the module's own tests show
 
 from __future__ import annotations
 
-import shutil
 import signal
 import time
 from pathlib import Path
 
 from tests.conftest import MakeSim
-from tests.sekoia.conftest import MODULE_DIR, StartModule, wait_for
+from tests.sekoia.conftest import StartModule, wait_for
+from tests.sekoia.naive_module import naive_module
 from tests.sekoia.platform import FakeSekoia
 from tests.sekoia.test_module_faults import token_requests
-
-NAIVE_MAIN = '''
-import orjson
-from sekoia_automation.asset_connector import AsyncAssetConnector
-from sekoia_automation.module import Module
-
-from connector.plugin import EntraIdUserInventory
-from connector.state import StateStore
-from entra_sekoia.assets import to_asset
-from entra_sekoia.manifest import module_values, settings_from_module
-
-
-class NaiveConnector(AsyncAssetConnector):
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.store = StateStore(self.data_path / "entra_id_users_state.json")
-        self.pending = None
-
-    async def get_assets(self):
-        settings = settings_from_module(module_values(self.module.configuration),
-                                        batch_size=self.batch_size)
-        async for batch in EntraIdUserInventory(settings, store=self.store).abatches():
-            if not batch.events:
-                self.pending = batch
-            for index, raw in enumerate(batch.events):
-                if index == len(batch.events) - 1:
-                    self.pending = batch
-                yield to_asset(orjson.loads(raw))
-
-    async def update_checkpoint(self):
-        if self.pending is not None:
-            self.store.commit(self.pending)
-
-    async def reset_checkpoint(self):
-        self.store.save({}, "users")
-
-    def get_mapped_fields(self):
-        return {}
-
-
-if __name__ == "__main__":
-    module = Module()
-    module.register(NaiveConnector, "entra_id_users_asset_connector")
-    module.run()
-'''
-
-
-def naive_module(tmp_path: Path) -> Path:
-    folder = tmp_path / "naive"
-    folder.mkdir()
-    shutil.copy(MODULE_DIR / "manifest.json", folder / "manifest.json")
-    (folder / "main.py").write_text(NAIVE_MAIN)
-    return folder
 
 
 def test_the_sdk_cycle_loses_a_refused_batch_and_its_sleep_ignores_sigterm(
