@@ -94,3 +94,16 @@ def test_a_failing_cycle_backs_off_and_says_why_without_the_secret(
     assert module.stop() < 3
     everything = module.text() + "\n".join(platform.messages())
     assert "wrong-secret-value-123" not in everything
+
+
+def test_a_stop_mid_collection_cancels_it_at_once_and_commits_nothing(
+    make_sim: MakeSim, platform: FakeSekoia, start_module: StartModule
+) -> None:
+    sim = make_sim(users=25, latency=1.0)  # every Graph request takes a second
+    module = start_module(sim.connector_config())
+    wait_for(lambda: sim.counters.totals()["requests"] >= 2, 60, "the collection to start",
+             module)
+    assert module.stop() < 3
+    assert module.process.returncode == 0
+    assert platform.pushes == []
+    assert module.state is None
