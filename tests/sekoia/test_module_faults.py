@@ -107,3 +107,14 @@ def test_a_stop_mid_collection_cancels_it_at_once_and_commits_nothing(
     assert module.process.returncode == 0
     assert platform.pushes == []
     assert module.state is None
+
+
+def test_a_stop_during_the_wait_for_the_next_cycle_exits_at_once(
+    make_sim: MakeSim, platform: FakeSekoia, start_module: StartModule
+) -> None:
+    sim = make_sim(users=5)
+    module = start_module(sim.connector_config(), frequency=3600)
+    wait_for(lambda: "Next collection cycle in" in module.text(), 60, "the wait", module)
+    assert module.stop() < 3  # the SDK's own sleep outlives a SIGTERM (test_sdk_baseline.py)
+    assert module.process.returncode == 0
+    assert len(platform.delivered()) == 5
