@@ -7,14 +7,14 @@ BIN := $(VENV)/bin
 $(BIN)/.installed: pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e '.[dev,sekoia]'
 	touch $@
 
 demo: $(BIN)/.installed
 	$(BIN)/python -m connector demo
 
 test: $(BIN)/.installed
-	$(BIN)/ruff check connector entrasim tests benchmarks
+	$(BIN)/ruff check connector entrasim tests benchmarks integrations
 	$(BIN)/mypy
 	$(BIN)/python -m pytest -q
 

@@ -1,0 +1,184 @@
+"""The module's manifests and its configuration, derived from our `Settings` so they cannot drift.
+
+Sekoia.io reads a module's `manifest.json` (`configuration`: the JSON Schema of the form an
+operator fills in, `secrets`: the keys the platform stores apart and hands over through its
+secrets endpoint) and one `connector_*.json` per asset connector (`docker_parameters`: the command
+`main.py` is started with). The configuration schema here is our own manifest's schema
+(`connector.config.generate.manifest_config_schema`) without the keys that make no sense inside
+Sekoia's runtime: `intake` (the SDK pushes to Sekoia.io itself) and `batch_size` (the connector's
+own `batch_size` sets it, so one push is one checkpoint step).
+
+Regenerate after a settings change: `python -m entra_sekoia.manifest --write` (from
+integrations/sekoia); it also renders the mapping section of docs/sekoia.md. A test fails
+while a file is stale.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, Final
+
+from pydantic import BaseModel
+
+from connector.config import Settings, load_settings
+from connector.config.generate import manifest_config_schema
+
+__all__ = [
+    "CONNECTOR_NAME",
+    "EXCLUDED_KEYS",
+    "generated_files",
+    "module_config_schema",
+    "module_values",
+    "settings_from_module",
+]
+
+MODULE_DIR: Final = Path(__file__).resolve().parents[1]
+# The command `main.py` is started with for the asset connector (`docker_parameters`).
+CONNECTOR_NAME: Final = "entra_id_users_asset_connector"
+EXCLUDED_KEYS: Final = ("intake", "batch_size")
+MAX_BATCH: Final = 10_000  # Settings.batch_size's upper bound
+
+MODULE: Final[Mapping[str, Any]] = {
+    "name": "Microsoft Entra ID users (OCSF)",
+    "slug": "entra-id-users-ocsf",
+    "uuid": "6f1f0c57-5b9e-4d8e-9a52-3c0c2f0f4a17",
+    "description": (
+        "Inventories the users of a Microsoft Entra ID tenant through Microsoft Graph "
+        "(application permissions, all national clouds): profile, account state, group "
+        "memberships, admin roles (including through role-assignable groups), MFA "
+        "registration, last sign-in and Identity Protection risk, incrementally."
+    ),
+    "categories": ["IAM"],
+    "supports_validation": True,
+}
+
+CONNECTOR: Final[Mapping[str, Any]] = {
+    "name": "Microsoft Entra ID users (OCSF)",
+    "description": "Inventory of Entra ID users as OCSF User Inventory Info assets",
+    "uuid": "0d3b1f2e-8c47-4f6a-b1d5-7e9a2c4b6d81",
+    "docker_parameters": CONNECTOR_NAME,
+    "type": "asset",
+    "capability": "user",
+    "arguments": {
+        "$schema": "http://json-schema.org/draft-07/schema#",
+        "type": "object",
+        "properties": {
+            "sekoia_base_url": {"description": "Sekoia base URL", "type": "string"},
+            "frequency": {
+                "type": "integer",
+                "description": "Seconds from the start of one collection cycle to the start "
+                "of the next",
+                "minimum": 1,
+                "default": 3600,
+            },
+            "sekoia_api_key": {"description": "API key to use from sekoia.io", "type": "string"},
+            "batch_size": {
+                "type": "integer",
+                "description": "Users per push (and per checkpoint step)",
+                "minimum": 1,
+                "maximum": MAX_BATCH,
+                "default": 100,
+            },
+        },
+        "required": ["sekoia_api_key"],
+        "secrets": ["sekoia_api_key"],
+        "internal": ["sekoia_base_url", "sekoia_api_key", "frequency", "batch_size"],
+    },
+}
+
+
+def module_config_schema() -> dict[str, Any]:
+    """The module manifest's `configuration`: our Settings schema, Sekoia's way.
+
+    Sekoia lists secrets by top-level key in `secrets` (our nested `intake.api_key` goes with
+    `intake`); `title` names the form.
+    """
+    schema = manifest_config_schema()
+    schema["properties"] = {
+        k: v for k, v in schema["properties"].items() if k not in EXCLUDED_KEYS
+    }
+    schema["title"] = "Microsoft Entra ID tenant"
+    schema["secrets"] = [s for s in schema["secrets"] if "." not in s]
+    return schema
+
+
+def module_values(configuration: Mapping[str, Any] | BaseModel | None) -> dict[str, Any]:
+    """The SDK's module configuration (a dict, as our Module declares no model) as a dict."""
+    if isinstance(configuration, BaseModel):
+        return configuration.model_dump()
+    return dict(configuration or {})
+
+
+def settings_from_module(configuration: Mapping[str, Any], *, batch_size: int) -> Settings:
+    """The module configuration (secrets already merged by the SDK) as our `Settings`.
+
+    The platform may send an optional key as null or an empty string; both mean "not set".
+    Bad keys raise `connector.config.ConfigError`, naming each key and never a secret.
+    """
+    values = {k: v for k, v in configuration.items() if v is not None and v != ""}
+    values["batch_size"] = max(1, min(batch_size, MAX_BATCH))
+    return load_settings(values)
+
+
+def _render(document: Mapping[str, Any]) -> str:
+    return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+
+
+MAPPING_START: Final = "<!-- mapping:start (generated by python -m entra_sekoia.manifest) -->"
+MAPPING_END: Final = "<!-- mapping:end -->"
+
+
+def _docs_with_mapping(doc: Path) -> str:
+    """docs/sekoia.md with its mapping section rendered from the tables in assets.py."""
+    from entra_sekoia.assets import mapping_markdown
+
+    text = doc.read_text(encoding="utf-8") if doc.is_file() else f"{MAPPING_START}\n{MAPPING_END}\n"
+    head, _, rest = text.partition(MAPPING_START)
+    _, _, tail = rest.partition(MAPPING_END)
+    return f"{head}{MAPPING_START}\n{mapping_markdown()}{MAPPING_END}{tail}"
+
+
+def generated_files(module_dir: Path = MODULE_DIR) -> dict[Path, str]:
+    """Every file this module generates, with the content it should have."""
+    version = _project_version()
+    doc = module_dir.parents[1] / "docs" / "sekoia.md"
+    return {
+        doc: _docs_with_mapping(doc),
+        module_dir / "manifest.json": _render(
+            {**MODULE, "version": version, "configuration": module_config_schema()}
+        ),
+        module_dir / f"connector_{CONNECTOR_NAME}.json": _render(CONNECTOR),
+    }
+
+
+def _project_version() -> str:
+    from connector.plugin import PRODUCT  # the installed package's version
+
+    return PRODUCT.version
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m entra_sekoia.manifest", description=__doc__)
+    mode = parser.add_mutually_exclusive_group(required=True)
+    mode.add_argument("--write", action="store_true", help="regenerate the manifests")
+    mode.add_argument("--check", action="store_true", help="exit 1 if a manifest is stale")
+    args = parser.parse_args(argv)
+    files = generated_files()
+    stale = [p for p, text in files.items()
+             if not p.is_file() or p.read_text(encoding="utf-8") != text]
+    for path in stale:
+        if args.check:
+            print(f"stale: {path.name} (run python -m entra_sekoia.manifest --write)",
+                  file=sys.stderr)
+        else:
+            path.write_text(files[path], encoding="utf-8")
+            print(f"wrote {path.name}")
+    return 1 if args.check and stale else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,58 @@
+"""The module run by Sekoia's SDK, end to end: simulated tenant -> `main.py` -> local Sekoia.io."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+
+from sekoia_automation_models.ocsf.user import UserOCSFModel
+
+from connector.validation import EventValidator
+from tests.conftest import MakeSim
+from tests.sekoia.conftest import StartModule, wait_for
+from tests.sekoia.platform import API_KEY, FakeSekoia
+
+VALIDATOR = EventValidator()
+CYCLE_DONE = re.compile(r"Collection cycle \d+ complete")
+
+
+def completed_cycles(platform: FakeSekoia) -> int:
+    """Cycles the module reported through the SDK's log channel (sent every 5 s)."""
+    return sum(bool(CYCLE_DONE.search(m)) for m in platform.messages())
+
+
+def test_first_cycle_delivers_every_user_once_and_later_cycles_only_new_ones(
+    make_sim: MakeSim, platform: FakeSekoia, start_module: StartModule
+) -> None:
+    sim = make_sim(users=25, licence="P2")
+    # what a test tenant, a national cloud or a proxied customer needs comes through the module
+    # configuration: authority_host, graph_endpoint, ca_bundle (all three point at the
+    # simulator), cloud, and a filter (no guests)
+    expected = {u.id for u in sim.tenant.users() if not u.is_guest}
+    assert len(expected) < 25
+    module = start_module(sim.connector_config(cloud="global", include_guests=False))
+    wait_for(lambda: len(platform.delivered()) >= len(expected), 90, "the first cycle", module)
+
+    first = platform.delivered()
+    assert Counter(i["user"]["uid"] for i in first) == Counter({uid: 1 for uid in expected})
+    for item in first:
+        UserOCSFModel.model_validate(item)
+        assert VALIDATOR.errors(item) == [], item
+    assert all(p.version == 1 for p in platform.pushes)
+
+    new = [sim.tenant.add_user(display_name=f"Late Joiner {n}") for n in range(3)]
+    wait_for(lambda: len(platform.delivered()) >= len(expected) + 3, 60, "the new users",
+             module)
+    seen = completed_cycles(platform)
+    wait_for(lambda: completed_cycles(platform) >= seen + 2, 30, "two more cycles", module)
+
+    later = platform.delivered()[len(first):]
+    assert sorted(i["user"]["uid"] for i in later) == sorted(u.id for u in new)
+    assert module.stop() < 5
+    assert module.process.returncode == 0
+    assert module.state is not None and module.state["streams"]["users"]["watermark"]
+    # the connector's own records (here the start-of-run credential check) reach the platform
+    assert any("client secret expires" in m for m in platform.messages())
+    everything = module.text() + "\n".join(platform.messages())
+    assert sim.spec.client_secret not in everything
+    assert API_KEY not in everything
