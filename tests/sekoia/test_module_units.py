@@ -51,9 +51,10 @@ def test_the_module_manifests_are_generated_from_settings_and_current() -> None:
             f"{path.name} is stale: run python -m entra_sekoia.manifest --write"
 
 
-def test_the_configuration_form_is_our_settings_without_intake_and_batch_size() -> None:
+def test_the_configuration_form_is_our_settings_without_intake_batch_size_and_sign_ins() -> None:
     schema = module_config_schema()
-    assert set(schema["properties"]) == set(Settings.model_fields) - {"intake", "batch_size"}
+    assert set(schema["properties"]) == (
+        set(Settings.model_fields) - {"intake", "batch_size", "sign_ins"})
     assert schema["secrets"] == ["client_secret", "certificate_password"]
     assert schema["required"] == ["tenant_id", "client_id"]
     for key in ("authority_host", "graph_endpoint", "ca_bundle", "cloud", "domains",

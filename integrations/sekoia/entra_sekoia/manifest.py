@@ -6,7 +6,8 @@ secrets endpoint) and one `connector_*.json` per asset connector (`docker_parame
 `main.py` is started with). The configuration schema here is our own manifest's schema
 (`connector.config.generate.manifest_config_schema`) without the keys that make no sense inside
 Sekoia's runtime: `intake` (the SDK pushes to Sekoia.io itself) and `batch_size` (the connector's
-own `batch_size` sets it, so one push is one checkpoint step).
+own `batch_size` sets it, so one push is one checkpoint step), and `sign_ins` (an asset connector
+carries users; the sign-in stream's events are not assets).
 
 Regenerate after a settings change: `python -m entra_sekoia.manifest --write` (from
 integrations/sekoia); it also renders the mapping section of docs/sekoia.md. A test fails
@@ -39,7 +40,7 @@ __all__ = [
 MODULE_DIR: Final = Path(__file__).resolve().parents[1]
 # The command `main.py` is started with for the asset connector (`docker_parameters`).
 CONNECTOR_NAME: Final = "entra_id_users_asset_connector"
-EXCLUDED_KEYS: Final = ("intake", "batch_size")
+EXCLUDED_KEYS: Final = ("intake", "batch_size", "sign_ins")
 MAX_BATCH: Final = 10_000  # Settings.batch_size's upper bound
 
 MODULE: Final[Mapping[str, Any]] = {
