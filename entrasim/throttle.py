@@ -25,6 +25,7 @@ THROTTLE_WARNING_RATIO = 0.8
 BASE_COSTS: dict[str, int] = {
     "GET /users": 2,
     "GET /users/delta": 2,
+    "GET /groups/delta": 2,
     "GET /users/{id}/memberOf": 2,
     "GET /users/{id}/transitiveMemberOf": 2,
     "GET /groups/{id}/members": 3,
