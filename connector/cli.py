@@ -108,14 +108,14 @@ class RunTracker:
 
 def collect(settings: Settings, store: StateStore, sink: Sink,
             progress: Callable[[int], None] | None = None,
-            tracker: RunTracker | None = None) -> Summary:
+            tracker: RunTracker | None = None, *, full: bool = False) -> Summary:
     """One collection cycle: deliver each batch, then commit its checkpoint (never before).
 
     On failure `RunFailed` says what was kept: the checkpoint still describes the last delivered
     batch, so the next run resumes there. `tracker` follows the run as it goes.
     """
     tracker = tracker or RunTracker()
-    plugin = tracker.plugin = EntraIdUserInventory(settings, store=store)
+    plugin = tracker.plugin = EntraIdUserInventory(settings, store=store, full=full)
     try:
         for batch in plugin.batches():
             if batch.events:
@@ -158,7 +158,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         sink = _sink(settings, args.output)
         store = StateStore(args.state)
         with store.lock(), display:
-            collect(settings, store, sink, tracker=tracker)
+            collect(settings, store, sink, tracker=tracker, full=args.full)
     except BaseException as failure:
         error = failure
         raise
@@ -276,13 +276,18 @@ def build_parser() -> argparse.ArgumentParser:
     run = commands.add_parser("run", parents=[logging_options],
                               help="one collection cycle: events out, checkpoint saved")
     run.add_argument("--config", required=True, help="configuration JSON file")
-    run.add_argument("--state", required=True, help="checkpoint file (locked while running)")
+    run.add_argument("--state", required=True,
+                     help="state file: checkpoints and remembered facts, SQLite (locked while "
+                          "running; a JSON file from an earlier version is converted)")
     run.add_argument("--output", help="- for stdout, or an NDJSON file to append to "
                                       "(default: the configuration's intake)")
     run.add_argument("--summary-json", metavar="FILE",
                      help="also write the run summary as JSON to FILE (even if the run fails)")
     run.add_argument("--no-progress", dest="progress", action="store_false",
                      help="no progress line on a terminal")
+    run.add_argument("--full", action="store_true",
+                     help="a full collection now, whatever the state holds (change tracking "
+                          "restarts from it)")
     run.set_defaults(func=cmd_run)
 
     test = commands.add_parser(

@@ -21,6 +21,7 @@ from connector.graph.client import GraphClient
 from connector.ocsf import user_inventory as ocsf
 from connector.state import StateStore
 from connector.streams.batch import Batch
+from connector.streams.changes import TrackedRun
 from connector.streams.users import Collection, Summary
 
 __all__ = ["PRODUCT", "Batch", "EntraIdUserInventory", "Summary"]
@@ -45,8 +46,15 @@ class EntraIdUserInventory:
     `settings` is a `Settings` or a configuration mapping (validated here; `ConfigError` names
     every bad key). `checkpoint` is what the last delivered batch of an earlier run carried, or
     None for a first, full collection; with a `store` and no `checkpoint`, the store's is used.
-    The caller delivers each batch's events, then commits it (`store.commit(batch)`). After the batches are exhausted (or the run failed),
-    `summary` says what was done and what was left out.
+    The caller delivers each batch's events, then commits it (`store.commit(batch)`). After the
+    batches are exhausted (or the run failed), `summary` says what was done and what was left out.
+
+    With a `store` (and no explicit `checkpoint`), runs track changes (`streams/changes.py`):
+    besides new users, each changed, deleted or restored user is emitted once with their full
+    current state, and batches carry the facts to remember (`Batch.writes`), which
+    `store.commit(batch)` applies with the checkpoint. `full=True` forces a full collection.
+    Without a store a run is a full or `createdDateTime`-incremental collection, as before, and
+    the summary says change tracking needs a store.
 
     Every run starts with the checks of `diagnostics.start_of_run_checks` (the credential's end
     date, optional permissions), logged once, so a runtime's logs warn before the data stops;
@@ -55,8 +63,10 @@ class EntraIdUserInventory:
 
     def __init__(self, settings: Settings | Mapping[str, Any],
                  checkpoint: Mapping[str, Any] | None = None, *,
-                 store: StateStore | None = None) -> None:
+                 store: StateStore | None = None, full: bool = False) -> None:
         self.settings = settings if isinstance(settings, Settings) else load_settings(settings)
+        self.tracking = store is not None and checkpoint is None
+        self.full = full
         if checkpoint is None and store is not None:
             checkpoint = store.load("users")
         self.checkpoint = dict(checkpoint) if checkpoint else None
@@ -80,12 +90,19 @@ class EntraIdUserInventory:
     async def abatches(self) -> AsyncGenerator[Batch, None]:
         """The batches, for a runtime that already runs an event loop."""
         client = self._client = GraphClient.from_settings(self.settings)
-        collection = Collection(self.settings, self.checkpoint, client, product=PRODUCT,
-                                cloud_name=resolve(self.settings).name)
-        self.summary = collection.summary
+        cloud_name = resolve(self.settings).name
+        run: Collection | TrackedRun
+        if self.tracking and self.store is not None:
+            self.summary = Summary()
+            run = TrackedRun(self.settings, client, self.store, product=PRODUCT,
+                             cloud_name=cloud_name, summary=self.summary, full=self.full)
+        else:
+            run = Collection(self.settings, None if self.full else self.checkpoint, client,
+                             product=PRODUCT, cloud_name=cloud_name)
+            self.summary = run.summary
         try:
             self.warnings = await start_of_run_checks(self.settings, client)
-            async for batch in collection.batches():
+            async for batch in run.batches():
                 yield batch
         finally:
             await client.aclose()
