@@ -122,13 +122,15 @@ class _Batch:
             self.touched.update(users)
             return Change(kind, g.id, f"deleted group {g.name}", users)
         if kind == "role_grant":
-            u = self.pick([m for m in self.members(enabled=True) if not t.roles_of(m)])
+            admins = t.admin_ids()
+            u = self.pick([m for m in self.members(enabled=True) if m.id not in admins])
             role = rng.choice(("Global Administrator", "User Administrator", "Security Administrator"))
             t.assign_role(u.id, role)
             return Change(kind, u.id, f"+role {role}", (u.id,))
         if kind == "role_remove":
+            first = t.users()[0]
             direct = [a for a in t.assignments if a.principal.__class__.__name__ == "User"
-                      and a.principal.id not in self.touched and a.principal is not t.users()[0]]
+                      and a.principal.id not in self.touched and a.principal is not first]
             a = rng.choice(direct)
             self.touched.add(a.principal.id)
             t.remove_role(a.principal.id, a.role.display_name)

@@ -628,6 +628,7 @@ class Tenant:
                 self._detach(u)
                 self._touch(u)
                 self._audit("Delete user", "UserManagement", "Delete", u)
+                self._touch_reports(u, removed=True)
             if permanent:
                 del self._deleted[u.id]
                 self._touch(u)
@@ -649,6 +650,14 @@ class Tenant:
                     self._member_change(g, u, True)
             u.saved_groups = []
             self._audit("Restore user", "UserManagement", "Restore", u)
+            self._touch_reports(u, removed=False)
+
+    def _touch_reports(self, manager: User, *, removed: bool) -> None:
+        """The direct reports of a deleted (or restored) manager lose (or regain) their
+        manager: a `manager` change in users/delta, as the ground truth says."""
+        for r in self._sorted:
+            if r.manager is manager:
+                self._touch(r, ("manager", *((f"manager-was:{manager.id}",) if removed else ())))
 
     def purge_expired_deleted(self, now: datetime | None = None) -> list[str]:
         """Deleted items keep a user 30 days; after that it is gone for good (hard delete)."""
