@@ -20,6 +20,8 @@ data", "user: delta", "group: delta", "Get incremental changes for groups") and 
   round); a token past its lifetime answers 400 `syncStateNotFound`; a "synchronization reset"
   answers 410 Gone with a `Location` header holding a new initial request (see
   `Tenant.expire_delta_tokens`).
+Graph's "processing delays": a user not yet replicated (`add_user(visible_after_...)`) is left
+out of a round and reported by a later one once visible; other users' changes are not held back.
 ASSUMED where Graph does not say: users page at 200 (`Prefer: odata.maxpagesize` honoured);
 groups page at 100 groups and 2,000 member references; `signInActivity` in `$select` is
 refused (it is not tracked); `manager@delta` is omitted for a user without a manager.
@@ -92,6 +94,7 @@ def _round_state(api: GraphApi, req: Request, resource: str, select: list[str] |
     raw = req.query.get("$deltatoken", "")
     if raw == "latest":
         return None
+    previous: Json = {}
     fresh: Json = {"s": 0, "full": True, "sel": select, "ids": ids}
     if raw:
         previous = _graph._untoken(raw)
@@ -100,7 +103,11 @@ def _round_state(api: GraphApi, req: Request, resource: str, select: list[str] |
         fresh = {"s": int(previous["u"]), "full": False,
                  "sel": select if "$select" in req.query else previous.get("sel"),
                  "ids": ids if ids is not None else previous.get("ids")}
-    fresh.update({"u": tenant.delta_horizon(), "e": tenant.delta_epoch, "k": None, "p": 1})
+    fresh.update({"u": tenant.change_seq, "e": tenant.delta_epoch, "k": None, "p": 1,
+                  "ci": previous.get("c") if raw else None})
+    if resource == "users":
+        # not-yet-replicated users: left out of this round, carried to the next one
+        fresh["c"] = sorted(tenant.invisible_ids())
     return fresh
 
 
@@ -111,15 +118,16 @@ def _finish(api: GraphApi, req: Request, resource: str, state: Json, items: list
         nxt = {**state, **resume, "p": int(state.get("p", 1)) + 1}
         out["@odata.nextLink"] = api._link(req, f"/{resource}/delta()", "$skiptoken", nxt, keep_query=False)
     else:
-        token = {"u": state["u"], "e": state["e"], "sel": state.get("sel"), "ids": state.get("ids")}
+        token = {"u": state["u"], "e": state["e"], "sel": state.get("sel"), "ids": state.get("ids"),
+                 "c": state.get("c")}
         out["@odata.deltaLink"] = api._link(req, f"/{resource}/delta()", "$deltatoken", token, keep_query=False)
     out["value"] = items
     return out
 
 
 def _latest(api: GraphApi, req: Request, resource: str, select: list[str] | None) -> Json:
-    state = {"u": api.tenant.delta_horizon(), "e": api.tenant.delta_epoch, "sel": select,
-             "ids": _ids_filter(req)}
+    state = {"u": api.tenant.change_seq, "e": api.tenant.delta_epoch, "sel": select,
+             "ids": _ids_filter(req), "c": sorted(api.tenant.invisible_ids()) if resource == "users" else None}
     return _finish(api, req, resource, state, [], False, {})
 
 
@@ -145,13 +153,14 @@ def users_delta(api: GraphApi, req: Request, claims: Claims, _m: re.Match[str]) 
     sel: list[str] | None = state.get("sel")
     ids = set(state["ids"]) if state.get("ids") else None
     upto, after = int(state["u"]), state.get("k")
+    carried = set(state.get("c") or ())
     items: list[Json] = []
     last = after
     more = False
     with tenant.lock:
         if state["full"]:
             for u in tenant.users_from(after):
-                if u.version > upto or (ids is not None and u.id not in ids):
+                if u.version > upto or u.id in carried or (ids is not None and u.id not in ids):
                     continue
                 if len(items) == size:
                     more = True
@@ -159,9 +168,11 @@ def users_delta(api: GraphApi, req: Request, claims: Claims, _m: re.Match[str]) 
                 items.append(_user_item(tenant, u.id, sel))
                 last = u.id
         else:
-            changed, former = _changed_users(tenant, int(state["s"]), upto, sel, ids)
+            changed, former = _changed_users(tenant, int(state["s"]), upto, sel, ids, state.get("ci"))
             start = 0 if after is None else bisect.bisect_right(changed, after)
             for uid in changed[start:]:
+                if uid in carried:
+                    continue
                 if len(items) == size:
                     more = True
                     break
@@ -171,10 +182,11 @@ def users_delta(api: GraphApi, req: Request, claims: Claims, _m: re.Match[str]) 
 
 
 def _changed_users(tenant: Tenant, since: int, upto: int, sel: list[str] | None,
-                   ids: set[str] | None) -> tuple[list[str], dict[str, str]]:
-    """Ids of the users a round reports, and for those whose manager was removed, who it was."""
+                   ids: set[str] | None, carried_in: list[str] | None) -> tuple[list[str], dict[str, str]]:
+    """Ids of the users a round reports (with those an earlier round carried over because
+    they were not replicated yet), and for those whose manager was removed, who it was."""
     tracked = None if sel is None else {*sel, "id"}
-    changed: set[str] = set()
+    changed: set[str] = set(carried_in or ())
     former: dict[str, str] = {}
     for e in tenant.user_log.between(since, upto):
         if ids is not None and e.object_id not in ids:

@@ -388,13 +388,13 @@ class Tenant:
     def was_purged(self, object_id: str) -> bool:
         return object_id in self._purged or object_id in self._purged_users
 
-    def delta_horizon(self) -> int:
-        """Changes up to this sequence number may be reported; a not-yet-replicated user holds
-        the horizon back so it is reported once visible instead of being skipped."""
+    def invisible_ids(self) -> set[str]:
+        """Live users not yet replicated (see `add_user`): a delta round leaves them out and
+        carries them to the next round, so they are reported once visible."""
         now = time.monotonic()
         with self.lock:
             self._lagging = [u for u in self._lagging if u.deleted is None and not u.visible(now)]
-            return min([self.change_seq, *(u.version - 1 for u in self._lagging)])
+            return {u.id for u in self._lagging}
 
     # ---- mutations ---------------------------------------------------------------
     def _bump(self) -> int:

@@ -451,3 +451,28 @@ def test_a_delta_round_after_a_hundred_changes_is_one_cheap_request(make_sim: Ma
     items, _ = delta_round(client, link)
     assert sim.counters.totals()["requests"] == 1 and 0 < len(items) <= 100
     print(f"100k tenant generated in {generated:.1f}s")
+
+
+def test_a_late_user_does_not_hold_back_other_changes(sim: SimulatedGraph, graph: GraphClient) -> None:
+    client = graph(sim)
+    link = latest(client, "/users/delta?$select=displayName")
+    late = sim.tenant.add_user(display_name="Late Arrival", visible_after_listings=1)
+    other = sim.tenant.users()[0]
+    sim.tenant.update_user(other.id, displayName="Not Held Back")
+    changes, link = delta_round(client, link)
+    assert [c["id"] for c in changes] == [other.id]
+    list_all(client, "/users", params={"$top": "999"})
+    list_all(client, "/users", params={"$top": "999"})
+    assert [c["id"] for c in delta_round(client, link)[0]] == [late.id]
+
+
+def test_deleted_items_answer_inside_batch(sim: SimulatedGraph, graph: GraphClient) -> None:
+    client = graph(sim)
+    user = sim.tenant.users()[4]
+    sim.tenant.delete_user(user.id)
+    reply = client.post("/$batch", json={"requests": [
+        {"id": "1", "method": "GET", "url": f"/directory/deletedItems/{user.id}?$select=id,deletedDateTime"},
+        {"id": "2", "method": "GET", "url": f"/directory/deletedItems/{sim.tenant.users()[0].id}"}]})
+    by_id = {r["id"]: r for r in reply.json()["responses"]}
+    assert by_id["1"]["status"] == 200 and by_id["1"]["body"]["deletedDateTime"] is not None
+    assert by_id["2"]["status"] == 404
