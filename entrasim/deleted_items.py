@@ -8,6 +8,9 @@ from here too; deleted security groups are deleted permanently and never listed.
 supports `$select`, `$top` (default 100, max 999 ASSUMED as for `/users`), `$count` with
 `ConsistencyLevel: eventual`, and pages with `@odata.nextLink`. Application permission for
 users: User.Read.All (Directory.Read.All also works); groups: Group.Read.All.
+`POST /directory/deletedItems/{id}/restore` ("Restore deleted item") brings a user back as
+present; it needs User.ReadWrite.All (or Directory.ReadWrite.All), which the default app
+registration does not hold (403), as a read-only connector should not.
 ASSUMED: without `$select` a deleted user carries the default user properties plus
 `deletedDateTime`.
 """
@@ -82,3 +85,19 @@ def deleted_item(api: GraphApi, req: Request, claims: Claims, m: re.Match[str]) 
         out.update(_deleted_group_json(g, None))
         return out
     raise not_found(key)
+
+
+_USER_WRITE = frozenset({"User.ReadWrite.All", "Directory.ReadWrite.All"})
+
+
+def restore_item(api: GraphApi, req: Request, claims: Claims, m: re.Match[str]) -> Json:
+    api._need(claims, _USER_WRITE)
+    key = m.group(1)
+    if api.tenant.deleted_user(key) is None:
+        raise not_found(key)
+    api.tenant.restore_user(key)
+    u = api.tenant.user(key)
+    assert u is not None
+    out: Json = {"@odata.context": f"{req.base}/v1.0/$metadata#directoryObjects/$entity"}
+    out.update(resources.user_json(u, resources.USER_DEFAULT, typed=True))
+    return out

@@ -343,7 +343,7 @@ class GraphApi:
             self._premium()
         orderby = req.query.get("$orderby")
         top = parse_top(req.query, 100)
-        if "signInActivity" in props:
+        if "signInActivity" in props or "signinactivity" in req.query.get("$filter", "").lower():
             top = min(top, 500)
         expander = self._user_expander(req)
         token = _untoken(req.query["$skiptoken"]) if "$skiptoken" in req.query else None
@@ -775,6 +775,8 @@ _ROUTES: list[tuple[str, re.Pattern[str], str, Handler]] = [
         ("GET", r"^/directory/deletedItems/microsoft\.graph\.(\w+)", "GET /directory/deletedItems/{type}",
          deleted_items.deleted_items_list),
         ("GET", r"^/directory/deletedItems/([0-9a-fA-F-]{36})", "GET /directory/deletedItems/{id}", deleted_items.deleted_item),
+        ("POST", r"^/directory/deletedItems/([0-9a-fA-F-]{36})/restore", "POST /directory/deletedItems/{id}/restore",
+         deleted_items.restore_item),
         ("GET", r"^/auditLogs/directoryAudits", "GET /auditLogs/directoryAudits", directory_audits.directory_audits),
         ("POST", r"^/\$batch", BATCH_ROUTE, GraphApi.batch),
     )

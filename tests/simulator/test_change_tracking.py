@@ -476,3 +476,15 @@ def test_deleted_items_answer_inside_batch(sim: SimulatedGraph, graph: GraphClie
     by_id = {r["id"]: r for r in reply.json()["responses"]}
     assert by_id["1"]["status"] == 200 and by_id["1"]["body"]["deletedDateTime"] is not None
     assert by_id["2"]["status"] == 404
+
+
+def test_restoring_through_graph_needs_a_write_permission(make_sim: MakeSim, graph: GraphClient) -> None:
+    from entrasim import DEFAULT_PERMISSIONS
+
+    writer = make_sim(users=30, permissions=DEFAULT_PERMISSIONS | {"User.ReadWrite.All"})
+    reader = make_sim(users=30)
+    for sim, status in ((reader, 403), (writer, 200)):
+        user = sim.tenant.users()[2]
+        sim.tenant.delete_user(user.id)
+        assert graph(sim).post(f"/directory/deletedItems/{user.id}/restore").status_code == status
+    assert writer.tenant.deleted_users() == [] and len(reader.tenant.deleted_users()) == 1
