@@ -330,9 +330,19 @@ class Tenant:
             u = self._by_id.get(user_id)
             if u is None:
                 raise KeyError(user_id)
-            return self._expected(u, None)
+            return self._expected(u, None, self.roles_of(u))
 
-    def _expected(self, u: User, deleted: str | None) -> ExpectedUser:
+    def _role_map(self) -> dict[str, set[str]]:
+        """Role names per user id, direct or through groups, in one pass over assignments."""
+        out: dict[str, set[str]] = {}
+        for a in self.assignments:
+            p = a.principal
+            holders = [p] if isinstance(p, User) else p.members if isinstance(p, Group) else []
+            for u in holders:
+                out.setdefault(u.id, set()).add(a.role.display_name)
+        return out
+
+    def _expected(self, u: User, deleted: str | None, roles: Iterable[str] = ()) -> ExpectedUser:
         methods = frozenset(u.method_names())
         strong = methods & catalog.STRONG_METHODS
         risk = u.reported_risk()
@@ -341,7 +351,7 @@ class Tenant:
             id=u.id, upn=u.upn, display_name=u.display, mail=u.mail, enabled=u.enabled,
             is_guest=u.is_guest, created=parse_iso(u.created),
             groups=frozenset((g.id, g.name) for g in u.groups),
-            roles=self.roles_of(u), mfa_methods=methods, strong_mfa_methods=strong,
+            roles=frozenset(roles), mfa_methods=methods, strong_mfa_methods=strong,
             has_strong_mfa=bool(strong),
             last_sign_in=parse_iso(u.last_sign_in) if u.last_sign_in else None,
             last_successful_sign_in=parse_iso(u.last_success) if u.last_success else None,
@@ -362,7 +372,8 @@ class Tenant:
         """`ExpectedUser` per live user; with `include_deleted`, soft- and hard-deleted users
         too (their `deleted` is "soft" / "hard"; a deleted user holds no groups or roles)."""
         with self.lock:
-            out = {u.id: self._expected(u, None) for u in self._sorted}
+            roles = self._role_map()
+            out = {u.id: self._expected(u, None, roles.get(u.id, ())) for u in self._sorted}
             if include_deleted:
                 out.update(self.deleted_truth())
             return out
