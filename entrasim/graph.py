@@ -166,6 +166,8 @@ class GraphApi:
         injected = self.faults.draw_error() if self.faults.applies_to(route) else None
         if injected is not None:
             return self._injected(injected, route)
+        if route.startswith("GET /identityProtection/") and not self.throttle.charge_protection():
+            return Reply(429, _err("TooManyRequests", "Too many requests."), route)
         cost, reporting = self._cost(route, req)
         verdict = self.throttle.charge(cost, reporting)
         if not verdict.allowed:
