@@ -7,6 +7,10 @@ startswith), `category`, `loggedByService`, `id` (eq), joined with `and`; `$top`
 999, default 100); newest first; `@odata.nextLink` paging. Requests count against the
 identity reports budget (5 requests per 10 s, "any request to /auditLogs or /reports").
 Available on every licence (free tenants keep 7 days of history; retention is not modelled).
+
+Why this is the MFA change source: the registration report's `lastUpdatedDateTime` is not
+filterable ("userRegistrationDetails resource type" lists `$filter` for other properties only),
+so the report cannot say "who changed since"; the audit log can, for a few requests.
 """
 
 from __future__ import annotations

@@ -488,3 +488,16 @@ def test_restoring_through_graph_needs_a_write_permission(make_sim: MakeSim, gra
         sim.tenant.delete_user(user.id)
         assert graph(sim).post(f"/directory/deletedItems/{user.id}/restore").status_code == status
     assert writer.tenant.deleted_users() == [] and len(reader.tenant.deleted_users()) == 1
+
+
+def test_the_registration_report_cannot_be_filtered_on_last_updated(sim: SimulatedGraph, graph: GraphClient) -> None:
+    reply = graph(sim).get("/reports/authenticationMethods/userRegistrationDetails",
+                           params={"$filter": "lastUpdatedDateTime ge 2026-11-01T00:00:00Z"})
+    assert reply.status_code == 400 and reply.json()["error"]["code"] == "Request_UnsupportedQuery"
+
+
+def test_the_registration_report_stamps_a_users_last_method_change(sim: SimulatedGraph, graph: GraphClient) -> None:
+    user = next(u for u in sim.tenant.users() if members(u) and u.enabled and "email" not in u.method_names())
+    sim.tenant.register_method(user.id, "email")
+    row = graph(sim).get(f"/reports/authenticationMethods/userRegistrationDetails/{user.id}").json()
+    assert row["lastUpdatedDateTime"] == user.mfa_updated and "email" in row["methodsRegistered"]
