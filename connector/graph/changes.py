@@ -43,7 +43,7 @@ from connector.graph.sources import (
 )
 
 __all__ = [
-    "DeltaExpired", "GroupChanges", "UserChanges", "deleted_since", "group_changes",
+    "AuditRecord", "DeltaExpired", "GroupChanges", "UserChanges", "deleted_since", "group_changes",
     "latest_link", "mfa_changed_users", "risk_changes", "sign_ins_since", "user_changes",
     "users_delta_url",
 ]
@@ -206,23 +206,33 @@ async def deleted_since(client: GraphClient, user_ids: Sequence[str]) -> dict[st
     return out
 
 
-async def mfa_changed_users(client: GraphClient, since: datetime) -> set[str]:
-    """Users who registered or deleted security info (MFA methods) since `since`."""
+@dataclass(frozen=True, slots=True)
+class AuditRecord:
+    id: str
+    when: str
+    user_id: str
+
+
+async def mfa_changed_users(client: GraphClient, since: datetime) -> list[AuditRecord]:
+    """Audit records of users who registered or deleted security info (MFA methods) since
+    `since`, one per (record, target user)."""
     url = build_url(AUDITS, {
         "$filter": f"activityDateTime ge {odata_datetime(since)} and "
                    f"loggedByService eq '{MFA_SERVICE}'",
         "$select": "id,activityDisplayName,activityDateTime,targetResources",
         "$top": 999,
     })
-    users: set[str] = set()
+    out: list[AuditRecord] = []
     async for page in client.pages(url):
         for record in page.items:
+            rid = _text(record.get("id"))
+            when = _text(record.get("activityDateTime")) or ""
             for target in record.get("targetResources") or ():
                 if isinstance(target, Mapping) and str(target.get("type", "")).lower() == "user":
                     uid = _text(target.get("id"))
-                    if uid is not None:
-                        users.add(uid)
-    return users
+                    if uid is not None and rid is not None:
+                        out.append(AuditRecord(rid, when, uid))
+    return out
 
 
 async def risk_changes(client: GraphClient, since: datetime) -> RiskTable:

@@ -5,13 +5,14 @@ A tracked run (`TrackedRun`, used when the plugin has a state store) is one of:
 
 - **full**: the first run, a forced one (`run --full`), a periodic resync (`full_resync_hours`)
   or the fallback when Graph refuses a stored delta link. It starts tracking *before* listing:
-  `$deltatoken=latest` links for users and groups are kept as `pending.*` cursors (an empty
+  `$deltatoken=latest` links for users and groups are kept as `pending.*` cursors (the first
   batch commits them), then the users collection runs in full, remembering each user's document;
   its last batch promotes the pending cursors. Changes made while it ran are read again by the
   next run, where the fingerprints drop those already delivered.
-- **changes**: the change sources are read first (an expired link turns the run into a full one
-  before anything is emitted); then the `createdDateTime` incremental runs as it always has
-  (new users, with their facts); then every other changed user is emitted from the stored
+- **changes**: the `createdDateTime` incremental runs first, as it always has (new users, with
+  their facts; its listing also lets late-replicated users show, so the delta rounds read next
+  are not held back by them); then the change sources are read (an expired link turns the rest
+  of the run into a full collection) and every other changed user is emitted from the stored
   document merged with what changed. Cursors move in the last batch only, after every event
   they cover; the documents of each batch's users move with that batch, so a run killed between
   two batches re-reads the same changes and emits only the users not yet delivered.
@@ -79,6 +80,7 @@ log = logging.getLogger(__name__)
 USERS = "users_delta"
 GROUPS = "groups_delta"
 MFA_AUDIT = "mfa_audit_since"
+MFA_AUDIT_SEEN = "mfa_audit_seen"  # ids of audit records inside the look-behind, already read
 RISK = "risk_since"
 SIGN_INS = "sign_ins_since"
 LAST_FULL = "last_full"
@@ -169,20 +171,13 @@ class TrackedRun:
                 yield batch
             return
         reason = None if resuming else self._full_reason(cursors)
-        reader: ChangeReader | None = None
-        if reason is None and cursors.get(USERS):
-            reader = ChangeReader(self, cursors)
-            try:
-                await reader.read()
-            except DeltaExpired as expired:
-                reason = f"{expired}; falling back to a full collection"
-                log.warning("%s", reason)
-                reader = None
         if reason is not None:
             summary.full_reason = reason
             async for batch in self._full(checkpoint, cursors, start=True):
                 yield batch
             return
+        # New users first: the listing also lets late-replicated users show, so the change
+        # sources read next are not held back by them.
         memory = self._memory()
         last = checkpoint or {}
         emitted: set[str] = set()
@@ -191,10 +186,20 @@ class TrackedRun:
             if batch.writes:
                 emitted.update(batch.writes.users)
             yield batch
-        if reader is not None:
-            summary.completed = False
-            async for batch in reader.batches(last, emitted):
+        if not cursors.get(USERS):
+            return
+        summary.completed = False
+        reader = ChangeReader(self, cursors)
+        try:
+            await reader.read()
+        except DeltaExpired as expired:
+            summary.full_reason = f"{expired}; falling back to a full collection"
+            log.warning("%s", summary.full_reason)
+            async for batch in self._full(last, cursors, start=True):
                 yield batch
+            return
+        async for batch in reader.batches(last, emitted):
+            yield batch
 
     async def _full(self, checkpoint: Mapping[str, Any] | None, cursors: Mapping[str, str],
                     *, start: bool) -> AsyncIterator[Batch]:
@@ -203,7 +208,7 @@ class TrackedRun:
         if start:
             pending = await self._start_tracking()
             cursors = {**cursors, **{k: v for k, v in pending.cursors.items() if v}}
-            yield Batch([], dict(checkpoint or {}), writes=pending)
+            memory.first_writes = pending
         promoted: dict[str, str | None] = {
             name: cursors.get(PENDING + name)
             for name in (USERS, GROUPS, MFA_AUDIT, RISK, SIGN_INS, LAST_FULL)}
@@ -252,6 +257,7 @@ class ChangeReader:
         self.groups = GroupChanges()
         self.roles: dict[str, tuple[str, ...]] | None = None
         self.mfa_audited: set[str] = set()
+        self.audit_seen: list[str] = []
         self.risk: RiskTable | None = None
         self.sign_ins: dict[str, dict[str, Any]] | None = None
         self.degraded: dict[str, str] = {}
@@ -290,9 +296,12 @@ class ChangeReader:
             self.groups = await group_changes(self.client, self.cursors[GROUPS])
             self._source("groups/delta")
         sign_in_due = self._sign_in_due()
-        roles, mfa_users, risk, sign_ins = await gather_all(
+        known_roles = self.run.collection.roles if self.run.collection else None
+        if known_roles is not None:
+            self._source("role assignments (re-read)")
+        roles, audits, risk, sign_ins = await gather_all(
             self._optional("roles", "role assignments (re-read)", admin_roles(self.client))
-            if self.grants.allows("roles") else _none(),
+            if self.grants.allows("roles") and known_roles is None else _none(),
             self._optional("mfa", "directoryAudits (MFA registrations)",
                            mfa_changed_users(self.client, self._since(MFA_AUDIT)))
             if self.grants.allows("mfa_report") else _none(),
@@ -303,8 +312,12 @@ class ChangeReader:
                            sign_ins_since(self.client, self._since(SIGN_INS)))
             if sign_in_due and self.grants.allows("last_sign_in") else _none(),
         )
-        self.roles, self.risk, self.sign_ins = roles, risk, sign_ins
-        self.mfa_audited = mfa_users or set()
+        self.roles = known_roles if known_roles is not None else roles
+        self.risk, self.sign_ins = risk, sign_ins
+        seen = set(orjson.loads(self.cursors.get(MFA_AUDIT_SEEN) or "[]"))
+        horizon = _iso(self.now - LOOK_BEHIND)
+        self.audit_seen = sorted({r.id for r in audits or () if r.when >= horizon})
+        self.mfa_audited = {r.user_id for r in audits or () if r.id not in seen}
 
     def _sign_in_due(self) -> bool:
         every = int(self.settings.sign_in_refresh_hours)
@@ -370,6 +383,7 @@ class ChangeReader:
             out[GROUPS] = self.groups.link
         if "mfa" not in self.degraded:
             out[MFA_AUDIT] = self.now_iso
+            out[MFA_AUDIT_SEEN] = orjson.dumps(self.audit_seen).decode()
         if self.risk is not None:
             out[RISK] = self.now_iso
         if self.sign_ins is not None:

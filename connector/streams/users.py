@@ -439,6 +439,8 @@ class Memory:
     now: str
     stale_before: str
     final_writes: StoreWrites = field(default_factory=StoreWrites)
+    # Carried by the first batch (e.g. where change tracking starts, for a resumed full run).
+    first_writes: StoreWrites | None = None
     prior: dict[str, dict[str, Any]] = field(default_factory=dict)
     docs: dict[str, dict[str, Any]] = field(default_factory=dict)
 
@@ -451,10 +453,11 @@ class Memory:
                     and str(doc.get("mfa_at") or "") >= self.stale_before)
 
     def take(self) -> StoreWrites | None:
-        if not self.docs:
-            return None
-        writes = StoreWrites(users=self.docs)
-        self.docs = {}
+        writes, self.first_writes = self.first_writes, None
+        if self.docs:
+            writes = writes or StoreWrites()
+            writes.users.update(self.docs)
+            self.docs = {}
         return writes
 
 @dataclass(slots=True)
@@ -597,6 +600,8 @@ class Collection:
                  full: bool = False, summary: Summary | None = None) -> None:
         self.memory = memory
         self.full = full
+        # The admin role map this run read (change tracking diffs it instead of re-reading).
+        self.roles: dict[str, tuple[str, ...]] | None = None
         self.settings = settings
         self.client = client
         self.product = product
@@ -717,7 +722,7 @@ class Collection:
                     listing.peek(0),
                     self._optional("risk", risky_users(self.client), licence="P2"),
                 )
-            lookups.roles = await roles
+            lookups.roles = self.roles = await roles
         finally:
             # Also when another source failed first: the roles task's own error must be
             # collected here, or asyncio prints its traceback when the task is collected.
