@@ -4,6 +4,7 @@ checkpoint or not at all, and the indexes change tracking reads."""
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ CHECKPOINT = {"version": 1, "tenant_id": "t", "watermark": "2026-11-20T10:00:00Z
               "recent_ids": [], "in_progress": None}
 
 
-def doc(uid: str, *, groups: list[tuple[str, str]] = (), roles: tuple[str, ...] = (),
+def doc(uid: str, *, groups: Sequence[tuple[str, str]] = (), roles: tuple[str, ...] = (),
         mfa: bool | None = True, mfa_at: str = "2026-11-01T00:00:00Z",
         deleted: ocsf.Deletion | None = None) -> dict[str, Any]:
     return facts.make_doc(
