@@ -501,3 +501,20 @@ def test_the_registration_report_stamps_a_users_last_method_change(sim: Simulate
     sim.tenant.register_method(user.id, "email")
     row = graph(sim).get(f"/reports/authenticationMethods/userRegistrationDetails/{user.id}").json()
     assert row["lastUpdatedDateTime"] == user.mfa_updated and "email" in row["methodsRegistered"]
+
+
+def test_control_endpoints_change_the_tenant_from_another_process(sim: SimulatedGraph) -> None:
+    from tests.simulator.graph_client import ssl_context
+
+    with httpx.Client(base_url=sim.url, verify=ssl_context(sim)) as control:
+        changes = control.post("/_sim/changes", params={"n": "18", "seed": "3"}).json()["changes"]
+        assert {c["kind"] for c in changes} == set(KINDS)
+        assert control.post("/_sim/sign-ins", params={"n": "10", "seed": "1"}).json()["signed_in"] == 10
+        user = sim.tenant.users()[7]
+        assert control.post("/_sim/mutate", json={"op": "disable_user", "args": [user.id]}).json() == {"ok": True}
+        assert control.post("/_sim/mutate", json={"op": "stop", "args": []}).status_code == 400
+        hard = next(c for c in changes if c["kind"] == "hard_delete")["object_id"]
+        truth = control.post("/_sim/truth", json={"ids": [user.id, hard, "nobody"]}).json()["users"]
+        assert truth[user.id]["enabled"] is False and truth[hard]["deleted"] == "hard" and truth["nobody"] is None
+        assert control.post("/_sim/expire-delta-tokens", params={"answer": "reset"}).status_code == 200
+    assert sim.tenant.delta_reset_answer == "reset"
