@@ -1,6 +1,11 @@
 """A seeded batch of directory changes of every kind the connector must reflect, for tests and
 the refresh benchmark ("100 mixed changes on a 100,000-user tenant").
 
+A "late" new user is one whose `createdDateTime` is 3 hours older than its appearance (late
+directory replication), so a `createdDateTime` cursor with a shorter overlap misses it while
+`users/delta` reports it; it is visible at once, so one refresh run can reflect every change
+of a batch. (Use `add_user(visible_after_listings=...)` for replication lag across runs.)
+
 Kinds cycle in a fixed order, so any `n >= len(KINDS)` covers each at least once; targets are
 drawn from `random.Random(seed)` over the tenant's current state, so one tenant plus one seed
 gives one batch. Every change goes through the tenant's public mutations: delta logs, audit
@@ -170,11 +175,10 @@ class _Batch:
             return Change(kind, u.id, "restored", (u.id,))
         late = kind == "new_user_late"
         uid = str(uuid.uuid5(_NAMESPACE, f"{t.spec.seed}:{self.seed}:{i}:{len(t.users())}"))
-        u = t.add_user(display_name=f"Mixed Newcomer {self.seed}-{i}", visible_after_listings=1 if late else 0,
-                       user_id=uid,
-                       created=datetime.now(UTC) - timedelta(hours=2) if late else None)
+        u = t.add_user(display_name=f"Mixed Newcomer {self.seed}-{i}", user_id=uid,
+                       created=datetime.now(UTC) - timedelta(hours=3) if late else None)
         self.touched.add(u.id)
-        return Change(kind, u.id, "late new user" if late else "new user", (u.id,))
+        return Change(kind, u.id, "new user created 3 h before it appeared" if late else "new user", (u.id,))
 
 
 def apply_mixed_changes(tenant: Tenant, n: int, seed: int) -> list[Change]:

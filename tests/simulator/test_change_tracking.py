@@ -419,11 +419,12 @@ def test_mixed_changes_reach_users_delta_when_graph_reports_them(sim: SimulatedG
     changes = sim.tenant.apply_mixed_changes(len(KINDS), seed=4)
     time.sleep(0.01)
     reported = {i["id"] for i in delta_round(client, link)[0]}
-    graph_reports = {"profile", "manager", "disable", "enable", "soft_delete", "hard_delete", "restore", "new_user"}
+    graph_reports = {"profile", "manager", "disable", "enable", "soft_delete", "hard_delete", "restore", "new_user",
+                     "new_user_late"}
     for change in changes:
         if change.kind in graph_reports:
             assert change.object_id in reported, change
-    assert kinds_outside(changes, graph_reports | {"new_user_late", "group_delete"}).isdisjoint(reported)
+    assert kinds_outside(changes, graph_reports | {"group_delete"}).isdisjoint(reported)
 
 
 def kinds_outside(changes: list[Any], kinds: set[str]) -> set[str]:
