@@ -23,15 +23,14 @@ import pytest
 from entrasim import SimulatedGraph, TenantSpec
 from entrasim.mixed_changes import KINDS, Change
 from tests.cli.truth import (
-    Known,
+    account_data,
     assert_valid,
     connector,
+    inventory_problems,
+    latest_per_user,
     load_events,
-    mismatches,
     write_config,
 )
-
-KNOWN = Known(risk=True)
 
 
 @dataclass
@@ -69,41 +68,7 @@ def graph_requests(sim: SimulatedGraph) -> int:
 
 
 def latest(runs: list[Run]) -> dict[str, dict[str, Any]]:
-    """What a SIEM keeping the latest event per user.uid holds after these runs."""
-    out: dict[str, dict[str, Any]] = {}
-    for run in runs:
-        for event in run.events:
-            out[event["user"]["uid"]] = event
-    return out
-
-
-def account(event: Mapping[str, Any]) -> Mapping[str, Any]:
-    data: Mapping[str, Any] = next(
-        e["data"] for e in event["enrichments"] if e["name"] == "account")
-    return data
-
-
-def problems(held: Mapping[str, Mapping[str, Any]], truth: Mapping[str, Any],
-             skip: set[str]) -> list[str]:
-    out: list[str] = []
-    for uid, expected in truth.items():
-        if uid in skip:
-            continue
-        event = held.get(uid)
-        if event is None:
-            out.append(f"{uid}: no event")
-        elif expected.deleted:
-            person = event["user"].get("ldap_person", {})
-            if "deleted_time" not in person:
-                out.append(f"{uid}: deleted ({expected.deleted}) but no deleted_time")
-            if account(event).get("deletion") != expected.deleted:
-                out.append(f"{uid}: deletion {account(event).get('deletion')!r}, "
-                           f"want {expected.deleted!r}")
-        else:
-            if "deleted_time" in event["user"].get("ldap_person", {}):
-                out.append(f"{uid}: present but marked deleted")
-            out += mismatches(event, expected, KNOWN)
-    return out
+    return latest_per_user(e for run in runs for e in run.events)
 
 
 @pytest.fixture(scope="module")
@@ -128,7 +93,7 @@ def test_the_mutations_cover_every_kind_the_issue_lists(story: Story) -> None:
 
 def test_after_the_second_run_the_latest_event_of_every_user_is_the_ground_truth(
         story: Story) -> None:
-    found = problems(latest(story.runs[:2]), story.truth_after_second, skip=story.late)
+    found = inventory_problems(latest(story.runs[:2]), story.truth_after_second, skip=story.late)
     assert not found, f"{len(found)} problems, first: {found[:10]}"
 
 
@@ -145,8 +110,8 @@ def test_soft_and_hard_deleted_users_carry_the_deletion_marker(story: Story) -> 
             if truth.deleted is None:
                 continue  # restored later in the same batch of mutations
             event = second[change.object_id]
-            assert account(event)["is_deleted"] is True
-            assert account(event)["deletion"] == truth.deleted
+            assert account_data(event)["is_deleted"] is True
+            assert account_data(event)["deletion"] == truth.deleted
             assert event["user"]["ldap_person"]["deleted_time"] > 0
             if marker == "soft":
                 assert truth.deleted == "soft" or truth.deleted == "hard"
@@ -192,7 +157,7 @@ def test_the_summary_names_new_changed_and_deleted_users_and_the_sources_read(
 
 def test_late_users_arrive_with_the_next_run_and_everything_stays_true(story: Story) -> None:
     assert {e["user"]["uid"] for e in story.runs[2].events} >= story.late
-    found = problems(latest(story.runs[:3]), story.truth_after_third, skip=set())
+    found = inventory_problems(latest(story.runs[:3]), story.truth_after_third, skip=set())
     assert not found, f"{len(found)} problems, first: {found[:10]}"
 
 

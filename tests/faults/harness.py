@@ -29,6 +29,7 @@ from connector.graph.throttle import Throttle
 from connector.plugin import PRODUCT
 from connector.state import StateStore
 from connector.streams.batch import Batch
+from connector.streams.changes import TrackedRun
 from connector.streams.users import Collection, Summary
 from entrasim import SimulatedGraph
 from tests.cli.truth import REPO
@@ -94,6 +95,36 @@ def run_collection(sim: SimulatedGraph, checkpoint: Mapping[str, Any] | None = N
                 if stop_after is not None and len(outcome.batches) >= stop_after:
                     await stream.aclose()
                     break
+        except Exception as exc:
+            outcome.error = exc
+        finally:
+            await client.aclose()
+        return outcome
+
+    return asyncio.run(main())
+
+
+def run_tracked(sim: SimulatedGraph, store: StateStore, *,
+                time_source: VirtualTime | None = None, full: bool = False,
+                **config: Any) -> Outcome:
+    """One change-tracking run (`TrackedRun`) with waits on virtual time; each batch is
+    committed to `store` once "delivered" (kept in the outcome), as the CLI does."""
+    settings = load_settings(sim.connector_config(**config))
+    virtual = time_source or VirtualTime()
+
+    async def main() -> Outcome:
+        throttle = Throttle.create(max_concurrency=int(settings.max_concurrency),
+                                   deadline_seconds=float(settings.retry_deadline_seconds),
+                                   clock=virtual.clock, sleep=virtual.sleep)
+        client = GraphClient.from_settings(settings, throttle=throttle)
+        summary = Summary()
+        tracked = TrackedRun(settings, client, store, product=PRODUCT, cloud_name="global",
+                             summary=summary, full=full)
+        outcome = Outcome([], summary, client)
+        try:
+            async for batch in tracked.batches():
+                outcome.batches.append(batch)
+                store.commit(batch)
         except Exception as exc:
             outcome.error = exc
         finally:
