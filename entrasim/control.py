@@ -1,7 +1,7 @@
 """Unauthenticated control endpoints under `/_sim/` that change the tenant or read its ground
 truth from another process (a benchmark runs the tenant in a child process).
 
-- `POST /_sim/changes?n=100&seed=1` -> `{"changes": [{kind, object_id, detail, users}]}`
+- `POST /_sim/changes?n=100&seed=1[&late_listings=0]` -> `{"changes": [{kind, object_id, detail, users}]}`
   (`Tenant.apply_mixed_changes`)
 - `POST /_sim/sign-ins?n=20000&seed=1[&when=ISO]` -> `{"signed_in": n, "when": ISO}`
 - `POST /_sim/expire-delta-tokens?answer=expired|reset`
@@ -56,7 +56,8 @@ def handle(tenant: Tenant, method: str, path: str, query: dict[str, str], body: 
         return 400, {"error": "the body is not JSON"}
     try:
         if method == "POST" and path == "/_sim/changes":
-            changes = tenant.apply_mixed_changes(int(query.get("n", "100")), int(query.get("seed", "1")))
+            changes = tenant.apply_mixed_changes(int(query.get("n", "100")), int(query.get("seed", "1")),
+                                                 late_listings=int(query.get("late_listings", "1")))
             return 200, {"changes": [dataclasses.asdict(c) for c in changes]}
         if method == "POST" and path == "/_sim/sign-ins":
             when = _when(query.get("when"))

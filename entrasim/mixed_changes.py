@@ -1,10 +1,11 @@
 """A seeded batch of directory changes of every kind the connector must reflect, for tests and
 the refresh benchmark ("100 mixed changes on a 100,000-user tenant").
 
-A "late" new user is one whose `createdDateTime` is 3 hours older than its appearance (late
-directory replication), so a `createdDateTime` cursor with a shorter overlap misses it while
-`users/delta` reports it; it is visible at once, so one refresh run can reflect every change
-of a batch. (Use `add_user(visible_after_listings=...)` for replication lag across runs.)
+A "late" new user is late directory replication: its `createdDateTime` is 2 hours older than
+its appearance (a `createdDateTime` cursor with a shorter overlap misses it; `users/delta`
+reports it), and it stays out of the next `late_listings` listings of `/users` (default 1, so
+it arrives with the run after next); `late_listings=0` makes it visible at once, so one
+refresh run can reflect a whole batch.
 
 Kinds cycle in a fixed order, so any `n >= len(KINDS)` covers each at least once; targets are
 drawn from `random.Random(seed)` over the tenant's current state, so one tenant plus one seed
@@ -48,8 +49,9 @@ class Change:
 
 
 class _Batch:
-    def __init__(self, tenant: Tenant, seed: int) -> None:
+    def __init__(self, tenant: Tenant, seed: int, late_listings: int) -> None:
         self.t = tenant
+        self.late_listings = late_listings
         self.rng = random.Random(f"mixed:{seed}")
         self.seed = seed
         self.touched: set[str] = set()
@@ -176,11 +178,12 @@ class _Batch:
         late = kind == "new_user_late"
         uid = str(uuid.uuid5(_NAMESPACE, f"{t.spec.seed}:{self.seed}:{i}:{len(t.users())}"))
         u = t.add_user(display_name=f"Mixed Newcomer {self.seed}-{i}", user_id=uid,
-                       created=datetime.now(UTC) - timedelta(hours=3) if late else None)
+                       visible_after_listings=self.late_listings if late else 0,
+                       created=datetime.now(UTC) - timedelta(hours=2) if late else None)
         self.touched.add(u.id)
-        return Change(kind, u.id, "new user created 3 h before it appeared" if late else "new user", (u.id,))
+        return Change(kind, u.id, "late new user" if late else "new user", (u.id,))
 
 
-def apply_mixed_changes(tenant: Tenant, n: int, seed: int) -> list[Change]:
-    batch = _Batch(tenant, seed)
+def apply_mixed_changes(tenant: Tenant, n: int, seed: int, late_listings: int = 1) -> list[Change]:
+    batch = _Batch(tenant, seed, late_listings)
     return [batch.run(KINDS[i % len(KINDS)], i) for i in range(n)]

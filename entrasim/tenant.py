@@ -766,11 +766,12 @@ class Tenant:
             self.delta_floor = self.change_seq + 1
             self._bump()
 
-    def apply_mixed_changes(self, n: int, seed: int) -> list[Change]:
-        """`n` changes cycling through every kind of change the connector must reflect."""
+    def apply_mixed_changes(self, n: int, seed: int, *, late_listings: int = 1) -> list[Change]:
+        """`n` changes cycling through every kind of change the connector must reflect
+        (`late_listings`: how many `/users` listings a late new user stays out of)."""
         from entrasim.mixed_changes import apply_mixed_changes
 
-        return apply_mixed_changes(self, n, seed)
+        return apply_mixed_changes(self, n, seed, late_listings)
 
     def note_listing(self) -> None:
         """A new listing of users began: users waiting for N listings get one step closer."""

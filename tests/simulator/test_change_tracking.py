@@ -416,7 +416,7 @@ def test_mixed_changes_reach_users_delta_when_graph_reports_them(sim: SimulatedG
     link = latest(client, "/users/delta?$select=displayName,accountEnabled,jobTitle,department,manager,"
                           "userPrincipalName,mail,employeeId,employeeType,employeeHireDate,employeeOrgData,"
                           "officeLocation,companyName,userType")
-    changes = sim.tenant.apply_mixed_changes(len(KINDS), seed=4)
+    changes = sim.tenant.apply_mixed_changes(len(KINDS), seed=4, late_listings=0)
     time.sleep(0.01)
     reported = {i["id"] for i in delta_round(client, link)[0]}
     graph_reports = {"profile", "manager", "disable", "enable", "soft_delete", "hard_delete", "restore", "new_user",
@@ -519,3 +519,11 @@ def test_control_endpoints_change_the_tenant_from_another_process(sim: Simulated
         assert truth[user.id]["enabled"] is False and truth[hard]["deleted"] == "hard" and truth["nobody"] is None
         assert control.post("/_sim/expire-delta-tokens", params={"answer": "reset"}).status_code == 200
     assert sim.tenant.delta_reset_answer == "reset"
+
+
+def test_a_late_new_user_of_a_mixed_batch_misses_the_next_listing(sim: SimulatedGraph, graph: GraphClient) -> None:
+    client = graph(sim)
+    changes = sim.tenant.apply_mixed_changes(len(KINDS), seed=6)
+    late = next(c.object_id for c in changes if c.kind == "new_user_late")
+    assert late not in {u["id"] for u in list_all(client, "/users", params={"$top": "999"})}
+    assert late in {u["id"] for u in list_all(client, "/users", params={"$top": "999"})}
