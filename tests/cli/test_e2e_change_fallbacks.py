@@ -97,3 +97,23 @@ def test_free_tenant_mfa_reaches_every_user_within_users_over_cap_runs_and_keeps
         assert wrong == []
         events, summary = run(sim, tmp_path, config, "settled")
         assert events == [] and summary["mfa_unknown"] == 0
+
+
+def test_the_sign_in_cadence_re_emits_only_the_users_whose_last_sign_in_moved(
+        tmp_path: Path) -> None:
+    with SimulatedGraph(TenantSpec(seed=45, users=200, licence="P2")) as sim:
+        _, first = run(sim, tmp_path, write_config(tmp_path, sim), "first")
+        signed = set(sim.tenant.sign_in_many(25, seed=1))
+        events, summary = run(sim, tmp_path, write_config(tmp_path, sim), "not-due")
+        assert events == []
+        assert "signInActivity (sign-in refresh)" not in summary["change_sources"]
+        assert summary["cadences"]["sign_in_refresh"] == first["cadences"]["sign_in_refresh"]
+        events, summary = run(sim, tmp_path, write_config(tmp_path, sim, sign_in_refresh_hours=0),
+                              "due")
+        truth = sim.tenant.truth()
+    assert {e["user"]["uid"] for e in events} == signed
+    assert "signInActivity (sign-in refresh)" in summary["change_sources"]
+    assert summary["cadences"]["sign_in_refresh"] > first["cadences"]["sign_in_refresh"]
+    for event in events:
+        want = truth[event["user"]["uid"]].last_successful_sign_in
+        assert event["user"]["ldap_person"]["last_login_time"] == int(want.timestamp() * 1000)
