@@ -242,8 +242,10 @@ def groups_delta(api: GraphApi, req: Request, claims: Claims, _m: re.Match[str])
 
 
 def _group_object(g: Group, sel: list[str] | None) -> Json:
-    props = [p for p in sel if p != "members"] if sel else None
-    out = resources.group_json(g, props)
+    if sel is None:
+        out = resources.group_json(g)
+    else:
+        out = {p: resources.GROUP_PROPS[p](g) for p in sel if p in resources.GROUP_PROPS}
     out["id"] = g.id
     return out
 

@@ -237,6 +237,7 @@ def test_a_deleted_user_leaves_its_groups_in_groups_delta(sim: SimulatedGraph, g
     sim.tenant.delete_user(user.id)
     items, _ = delta_round(client, link)
     assert {i["id"] for i in items} == groups
+    assert all(set(i) == {"id", "members@delta"} for i in items)
     assert all(i["members@delta"] == [{"@odata.type": "#microsoft.graph.user", "id": user.id,
                                        "@removed": {"reason": "deleted"}}] for i in items)
 
