@@ -528,3 +528,16 @@ def test_a_late_new_user_of_a_mixed_batch_misses_the_next_listing(sim: Simulated
     late = next(c.object_id for c in changes if c.kind == "new_user_late")
     assert late not in {u["id"] for u in list_all(client, "/users", params={"$top": "999"})}
     assert late in {u["id"] for u in list_all(client, "/users", params={"$top": "999"})}
+
+
+def test_deleted_items_sort_by_deletion_time_as_an_advanced_query(sim: SimulatedGraph, graph: GraphClient) -> None:
+    client = graph(sim)
+    a, b = [u for u in sim.tenant.users() if members(u)][:2]
+    sim.tenant.delete_user(a.id, deleted_at=datetime(2026, 11, 1, tzinfo=UTC))
+    sim.tenant.delete_user(b.id, deleted_at=datetime(2026, 11, 5, tzinfo=UTC))
+    url = "/directory/deletedItems/microsoft.graph.user"
+    params = {"$orderby": "deletedDateTime desc", "$count": "true", "$select": "id"}
+    assert client.get(url, params=params).status_code == 400
+    reply = client.get(url, params=params, headers={"ConsistencyLevel": "eventual"}).json()
+    assert [i["id"] for i in reply["value"]] == [b.id, a.id] and reply["@odata.count"] == 2
+    assert client.get(url, params={"$filter": "displayName eq 'x'"}).status_code == 400
