@@ -541,3 +541,13 @@ def test_deleted_items_sort_by_deletion_time_as_an_advanced_query(sim: Simulated
     reply = client.get(url, params=params, headers={"ConsistencyLevel": "eventual"}).json()
     assert [i["id"] for i in reply["value"]] == [b.id, a.id] and reply["@odata.count"] == 2
     assert client.get(url, params={"$filter": "displayName eq 'x'"}).status_code == 400
+
+
+def test_audit_records_can_be_read_oldest_first(sim: SimulatedGraph, graph: GraphClient) -> None:
+    client = graph(sim)
+    a, b = [u for u in sim.tenant.users() if members(u)][:2]
+    sim.tenant.disable_user(a.id)
+    sim.tenant.disable_user(b.id)
+    records = list_all(client, "/auditLogs/directoryAudits", params={"$orderby": "activityDateTime asc"})
+    assert [r["targetResources"][0]["id"] for r in records][-2:] == [a.id, b.id]
+    assert client.get("/auditLogs/directoryAudits", params={"$orderby": "category"}).status_code == 400
