@@ -100,7 +100,7 @@ def _round_state(api: GraphApi, req: Request, resource: str, select: list[str] |
         previous = _graph._untoken(raw)
         if int(previous.get("e", 0)) != tenant.delta_epoch:
             raise _stale(req, resource, tenant)
-        fresh = {"s": int(previous["u"]), "full": False,
+        fresh = {"s": int(previous.get("u", 0)), "full": False,
                  "sel": select if "$select" in req.query else previous.get("sel"),
                  "ids": ids if ids is not None else previous.get("ids")}
     fresh.update({"u": tenant.change_seq, "e": tenant.delta_epoch, "k": None, "p": 1,
