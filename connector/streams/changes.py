@@ -60,7 +60,6 @@ from connector.graph.sources import (
     memberships_of,
     mfa_methods,
     refusal_reason,
-    risky_users_of,
 )
 from connector.ocsf import user_inventory as ocsf
 from connector.state import StateStore
@@ -181,7 +180,10 @@ class TrackedRun:
         memory = self._memory()
         last = checkpoint or {}
         emitted: set[str] = set()
-        async for batch in self._collection(checkpoint, memory).batches():
+        reader = ChangeReader(self, cursors)
+        collection = self._collection(checkpoint, memory)
+        collection.recent_risk = await reader.read_risk()
+        async for batch in collection.batches():
             last = batch.checkpoint
             if batch.writes:
                 emitted.update(batch.writes.users)
@@ -189,7 +191,6 @@ class TrackedRun:
         if not cursors.get(USERS):
             return
         summary.completed = False
-        reader = ChangeReader(self, cursors)
         try:
             await reader.read()
         except DeltaExpired as expired:
@@ -299,25 +300,32 @@ class ChangeReader:
         known_roles = self.run.collection.roles if self.run.collection else None
         if known_roles is not None:
             self._source("role assignments (re-read)")
-        roles, audits, risk, sign_ins = await gather_all(
+        roles, audits, sign_ins = await gather_all(
             self._optional("roles", "role assignments (re-read)", admin_roles(self.client))
             if self.grants.allows("roles") and known_roles is None else _none(),
             self._optional("mfa", "directoryAudits (MFA registrations)",
                            mfa_changed_users(self.client, self._since(MFA_AUDIT)))
             if self.grants.allows("mfa_report") else _none(),
-            self._optional("risk", "riskyUsers (risk changes)",
-                           risk_changes(self.client, self._since(RISK)))
-            if self.grants.allows("risk") else _none(),
             self._optional("last_sign_in", "signInActivity (sign-in refresh)",
                            sign_ins_since(self.client, self._since(SIGN_INS)))
             if sign_in_due and self.grants.allows("last_sign_in") else _none(),
         )
         self.roles = known_roles if known_roles is not None else roles
-        self.risk, self.sign_ins = risk, sign_ins
+        self.sign_ins = sign_ins
         seen = set(orjson.loads(self.cursors.get(MFA_AUDIT_SEEN) or "[]"))
         horizon = _iso(self.now - LOOK_BEHIND)
         self.audit_seen = sorted({r.id for r in audits or () if r.when >= horizon})
         self.mfa_audited = {r.user_id for r in audits or () if r.id not in seen}
+
+    async def read_risk(self) -> RiskTable | None:
+        """Risk changes since the last run, read once (Identity Protection allows 1 request a
+        second): they serve the new users of this run and the changed ones alike."""
+        claims = await self.client.token_claims() or {}
+        if not Grants.from_claims(claims).allows("risk"):
+            return None
+        self.risk = await self._optional("risk", "riskyUsers (risk changes)",
+                                         risk_changes(self.client, self._since(RISK)))
+        return self.risk
 
     def _sign_in_due(self) -> bool:
         every = int(self.settings.sign_in_refresh_hours)
@@ -513,9 +521,7 @@ class ChangeReader:
             return {}
         memberships = await memberships_of(self.client, ids) \
             if self.grants.allows("groups") else None
-        risk = await self._optional("risk", "riskyUsers (per user)",
-                                    risky_users_of(self.client, ids)) \
-            if self.grants.allows("risk") else None
+        risk = self.risk
         await mfa_methods(self.client, [u for u in ids if mfa_table.get(u) is None], mfa_table) \
             if self.grants.allows("mfa_methods") else None
         out: dict[str, dict[str, Any]] = {}
