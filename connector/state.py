@@ -3,7 +3,7 @@
 An SQLite database (Python's `sqlite3`) at the `--state` path holds, per stream, the checkpoint
 of the last delivered batch (`checkpoints`), and the state that grows with the tenant: one
 document per delivered user (`users`: the last delivered Graph record and facts, see
-`connector.streams.facts`), two indexes derived from those documents (`members`: group ->
+`connector.streams.facts`; JSON, zlib-compressed: a tenant's records repeat their keys), two indexes derived from those documents (`members`: group ->
 users, `admins`: users holding a directory role) and the change sources' cursors (`cursors`:
 delta links, "read up to" times of cadences). `commit(batch)` writes a batch's checkpoint and
 its `writes` in ONE transaction, after the caller delivered its events: a crash at any instant
@@ -24,6 +24,7 @@ from __future__ import annotations
 import fcntl
 import os
 import sqlite3
+import zlib
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -219,7 +220,7 @@ class StateStore:
             chunk = wanted[start:start + _CHUNK]
             marks = ",".join("?" * len(chunk))
             for uid, doc in db.execute(f"SELECT id, doc FROM users WHERE id IN ({marks})", chunk):
-                out[uid] = orjson.loads(doc)
+                out[uid] = orjson.loads(zlib.decompress(doc))
         return out
 
     def members_of(self, group_ids: Iterable[str]) -> dict[str, list[str]]:
@@ -346,7 +347,8 @@ def _apply(db: sqlite3.Connection, writes: StoreWrites) -> None:
     for uid, doc in writes.users.items():
         deleted = 1 if doc.get("deleted") else 0
         mfa_known = 1 if doc.get("mfa") is not None else 0
-        rows.append((uid, orjson.dumps(doc), deleted, mfa_known, str(doc.get("mfa_at") or "")))
+        rows.append((uid, zlib.compress(orjson.dumps(doc), 1), deleted, mfa_known,
+                     str(doc.get("mfa_at") or "")))
         if not deleted:
             for gid, name in doc.get("groups") or ():
                 members.append((str(gid), uid))
