@@ -247,6 +247,10 @@ class StateStore:
             out.update(db.execute(f"SELECT id, name FROM groups WHERE id IN ({marks})", chunk))
         return out
 
+    def present_ids(self) -> set[str]:
+        """Ids of every stored user not marked deleted."""
+        return {r[0] for r in self._conn().execute("SELECT id FROM users WHERE deleted = 0")}
+
     def admins(self) -> dict[str, tuple[str, ...]]:
         """user id -> admin roles, for every stored user who holds one (a small table)."""
         return {uid: tuple(orjson.loads(roles))

@@ -215,11 +215,48 @@ class TrackedRun:
             for name in (USERS, GROUPS, MFA_AUDIT, RISK, SIGN_INS, LAST_FULL)}
         promoted.update({PENDING + name: None for name in list(promoted)})
         memory.final_writes = StoreWrites(cursors=promoted)
+        last: Mapping[str, Any] = checkpoint or {}
         async for batch in self._collection(None if start else checkpoint, memory,
                                             full=True).batches():
+            last = batch.checkpoint
             yield batch
+        if start and self.collection is not None and self.collection.summary.listing_restarts == 0:
+            async for batch in self._sweep(memory.listed, last):
+                yield batch
         self.summary.cadences = {"full_resync": cursors.get(PENDING + LAST_FULL),
                                  "sign_in_refresh": cursors.get(PENDING + SIGN_INS)}
+
+    async def _sweep(self, listed: set[str], checkpoint: Mapping[str, Any]
+                     ) -> AsyncIterator[Batch]:
+        """After a complete full listing: stored users it no longer shows were deleted while
+        no delta told us (a refused delta link, a first run over an older state); each is
+        emitted once as deleted, soft when deleted items still hold them, else hard."""
+        missing = sorted(self.store.present_ids() - listed)
+        if not missing:
+            return
+        found = await deleted_since(self.client, missing)
+        docs = self.store.user_docs(missing)
+        writes = StoreWrites()
+        events: list[bytes] = []
+        collected_at_ms = int(self.now.timestamp() * 1000)
+        claims = await self.client.token_claims() or {}
+        tenant = str(claims.get("tid") or self.settings.tenant_id)
+        keep = make_filter(bool(self.settings.include_guests), self.settings.domains or ())
+        for uid in missing:
+            doc = docs.get(uid)
+            if doc is None or not keep(doc.get("user") or {}):
+                continue
+            kind = "soft" if uid in found else "hard"
+            gone = remembered.with_changes(
+                doc, deleted={"kind": kind, "at": found.get(uid) or self.now_iso})
+            events.append(orjson.dumps(ocsf.to_event(
+                gone["user"], remembered.facts_of(gone), collected_at_ms=collected_at_ms,
+                tenant_id=tenant, product=self.product)))
+            writes.users[uid] = gone
+        self.summary.deleted_users += len(events)
+        self.summary.events += len(events)
+        self.summary.change_sources.append("full listing vs store (deletions)")
+        yield Batch(events, dict(checkpoint), writes=writes)
 
     async def _start_tracking(self) -> StoreWrites:
         """Delta links meaning "from now", taken before the users are listed."""

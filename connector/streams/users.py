@@ -443,6 +443,8 @@ class Memory:
     first_writes: StoreWrites | None = None
     prior: dict[str, dict[str, Any]] = field(default_factory=dict)
     docs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Every id the listing showed (a full run's sweep marks the others deleted).
+    listed: set[str] = field(default_factory=set)
 
     def load(self, user_ids: Iterable[str]) -> None:
         self.prior = self.store.user_docs(user_ids)
@@ -750,6 +752,8 @@ class Collection:
             progress.query = listing.query_flags()
             fresh = join.fresh(page.items, seen, progress, restarted=listing.restarts > 0)
             if memory is not None:
+                memory.listed.update(u["id"] for u in page.items
+                                     if isinstance(u, dict) and isinstance(u.get("id"), str))
                 memory.load(u["id"] for u in fresh)
             await mfa.fill([u["id"] for u in fresh],
                            memory.remembers_mfa if memory is not None else None)

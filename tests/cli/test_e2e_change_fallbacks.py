@@ -12,8 +12,9 @@ from typing import Any
 import pytest
 
 from connector.state import StateStore
+from connector.streams.batch import Batch, StoreWrites
 from entrasim import SimulatedGraph, TenantSpec
-from tests.cli.truth import connector, load_events, write_config
+from tests.cli.truth import account_data, connector, load_events, write_config
 
 
 def run(sim: SimulatedGraph, directory: Path, config: Path, name: str,
@@ -32,20 +33,42 @@ def test_a_refused_delta_token_falls_back_to_a_full_collection_named_in_the_summ
     with SimulatedGraph(TenantSpec(seed=41, users=150, licence="P2")) as sim:
         config = write_config(tmp_path, sim)
         run(sim, tmp_path, config, "first")
-        disabled = next(iter(sim.tenant.truth()))
+        disabled, soft, hard = list(sim.tenant.truth())[:3]
         sim.tenant.disable_user(disabled)
+        sim.tenant.delete_user(soft)
+        sim.tenant.delete_user(hard, permanent=True)
         sim.tenant.expire_delta_tokens(answer=answer)
         events, summary = run(sim, tmp_path, config, "second")
         assert summary["full_reason"] is not None
         assert "delta link was refused" in summary["full_reason"] and said in summary["full_reason"]
-        assert {e["user"]["uid"] for e in events} >= set(sim.tenant.truth())
+        assert {e["user"]["uid"] for e in events} == set(sim.tenant.truth()) | {soft, hard}
         latest = {e["user"]["uid"]: e for e in events}
         assert latest[disabled]["user"]["account"]["is_disabled"] is True
+        # Deleted while no delta could tell: the full listing against the store finds them.
+        assert account_data(latest[soft])["deletion"] == "soft"
+        assert account_data(latest[hard])["deletion"] == "hard"
+        assert summary["deleted_users"] == 2
         # Tracking starts again from the fallback: the next run reads changes only.
         sim.tenant.enable_user(disabled)
         events, summary = run(sim, tmp_path, config, "third")
         assert summary["full_reason"] is None
         assert [e["user"]["uid"] for e in events] == [disabled]
+
+
+def test_a_full_collection_is_due_once_the_last_one_is_older_than_the_resync_interval(
+        tmp_path: Path) -> None:
+    with SimulatedGraph(TenantSpec(seed=46, users=100, licence="P2")) as sim:
+        config = write_config(tmp_path, sim, full_resync_hours=24)
+        run(sim, tmp_path, config, "first")
+        store = StateStore(tmp_path / "state.db")
+        store.commit(Batch([], store.load() or {},
+                           writes=StoreWrites(cursors={"last_full": "2026-01-01T00:00:00Z"})))
+        store.close()
+        events, summary = run(sim, tmp_path, config, "resync")
+        assert summary["full_reason"].startswith("periodic resync")
+        assert len(events) == 100
+        events, summary = run(sim, tmp_path, config, "after")
+        assert events == [] and summary["full_reason"] is None
 
 
 def test_run_full_forces_a_full_collection(tmp_path: Path) -> None:
