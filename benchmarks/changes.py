@@ -1,7 +1,7 @@
 """`python -m benchmarks.changes`: change tracking on a large tenant, through the real CLI.
 
 One simulated P2 tenant in its own process (50 ms per request, Graph's published throttling),
-one state file, four runs:
+one state file, five runs:
 
 1. **full**: the first run, which also starts change tracking (its wall time is the yardstick);
 2. **refresh**: after `--changes` mixed changes of every kind (profile, enable/disable, manager,
@@ -10,7 +10,10 @@ one state file, four runs:
    due. Targets: every change reflected (the latest event of every affected user equals the
    ground truth), <= 60 Graph requests, wall <= 5 % of the full run's;
 3. **quiet**: nothing changed. Target: <= 10 Graph requests;
-4. **sign-in refresh**: after `--sign-ins` users signed in, with the cadence due. Target: wall
+4. **MFA fallback due** (`mfa_fallback_hours: 0`): nothing else changed; the cost of one
+   round of per-user MFA lookups (`mfa_fallback_per_run`, 1,000 users, 20 per `$batch`),
+   which the refresh above did not pay because its cadence (1 h) was not due;
+5. **sign-in refresh**: after `--sign-ins` users signed in, with the cadence due. Target: wall
    within 1.25 x the reporting-budget floor of the pages it needs (the sign-in pages, 500 users
    each, plus the audit-log request, at 5 reporting requests per 10 s).
 
@@ -84,6 +87,7 @@ class Result:
     full: Run
     refresh: Run
     quiet: Run
+    fallback: Run
     sign_in: Run
     changes: list[tuple[str, str, tuple[str, ...]]]
     refresh_problems: list[str]
@@ -146,11 +150,12 @@ def render(result: Result, *, command: str, when: str, machine: str) -> str:
         _run_line("full (starts tracking)", r.full),
         _run_line(f"refresh after {len(r.changes)} changes", r.refresh),
         _run_line("no change", r.quiet),
+        _run_line("MFA fallback due (no change)", r.fallback),
         _run_line(f"sign-in refresh, {r.signed_in:,} signed in", r.sign_in),
         "",
         f"State store (SQLite, `--state`) after the full run: **{r.state_mb:,.1f} MB** "
         f"for {r.users:,} users ({r.state_mb * 1e6 / max(1, r.users):,.0f} bytes a user); "
-        f"{r.state_mb_after:,.1f} MB after the four runs.",
+        f"{r.state_mb_after:,.1f} MB after the five runs.",
         "",
         "| target | measured | verdict |",
         "| --- | --- | --- |",
@@ -158,6 +163,7 @@ def render(result: Result, *, command: str, when: str, machine: str) -> str:
         "",
     ]
     for name, run in (("refresh", r.refresh), ("no change", r.quiet),
+                      ("MFA fallback due", r.fallback),
                       ("sign-in refresh", r.sign_in)):
         lines += [f"Requests by endpoint, {name} run: " + ", ".join(
             f"`{route}` {c['requests']}" + (f" (+{c['batch_items']} items)"
@@ -203,12 +209,15 @@ def main(argv: list[str] | None = None) -> int:
         refresh_problems = tenant.check(
             [str(workdir / "full.ndjson"), str(workdir / "refresh.ndjson")], affected)
         quiet = collect(tenant, workdir, "quiet", timeout=args.timeout)
+        fallback = collect(tenant, workdir, "fallback", timeout=args.timeout,
+                           mfa_fallback_hours=0)
         signed = tenant.sign_ins(args.sign_ins, seed=10)
         sign_in = collect(tenant, workdir, "sign_in", timeout=args.timeout,
                           sign_in_refresh_hours=0)
         sign_in_problems = tenant.check(
-            [str(workdir / f"{n}.ndjson") for n in ("full", "refresh", "sign_in")], signed)
-        result = Result(args.users, full, refresh, quiet, sign_in, changes, refresh_problems,
+            [str(workdir / f"{n}.ndjson") for n in ("full", "refresh", "fallback", "sign_in")],
+            signed)
+        result = Result(args.users, full, refresh, quiet, fallback, sign_in, changes, refresh_problems,
                         sign_in_problems, len(signed), state_mb, state_bytes(workdir) / 1e6)
     machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
     report = render(result, command=command.strip(), when=started, machine=machine)

@@ -403,6 +403,14 @@ class Settings(_Model):
         "With `mfa_fallback: auto`, how many users' MFA a run asks per user at most; users left "
         "unknown are asked on later runs, longest-unknown first (needs a state store).",
     )
+    mfa_fallback_hours: int = _bounded(
+        1,
+        0,
+        8_760,
+        "Cadence of the per-user MFA lookups between full collections: a run at least this "
+        "long after the previous lookups asks the next `mfa_fallback_per_run` users "
+        "(0 = every run). Registrations seen in the audit log are read at every run.",
+    )
     mfa_refresh_days: int = _bounded(
         30,
         1,

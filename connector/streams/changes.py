@@ -19,8 +19,9 @@ A tracked run (`TrackedRun`, used when the plugin has a state store) is one of:
 
 Cadences: last sign-in (`sign_in_refresh_hours`) lists only users whose
 `signInActivity/lastSignInDateTime` moved since the previous refresh; the per-user MFA fallback
-asks up to `mfa_fallback_per_run` users a run, longest-unknown first, then the oldest learnt
-once older than `mfa_refresh_days`.
+asks up to `mfa_fallback_per_run` users per `mfa_fallback_hours`, longest-unknown first, then
+the oldest learnt once older than `mfa_refresh_days` (users the audit log names are read at
+every run, whatever the cadence).
 """
 
 from __future__ import annotations
@@ -82,6 +83,7 @@ MFA_AUDIT = "mfa_audit_since"
 MFA_AUDIT_SEEN = "mfa_audit_seen"  # ids of audit records inside the look-behind, already read
 RISK = "risk_since"
 SIGN_INS = "sign_ins_since"
+MFA_FALLBACK = "mfa_fallback_at"
 LAST_FULL = "last_full"
 PENDING = "pending."
 # Audit and risk records can reach Graph minutes after the fact: read a little behind.
@@ -163,7 +165,8 @@ class TrackedRun:
         checkpoint = self.store.load("users")
         resuming = bool(Checkpoint.parse(checkpoint, str(self.settings.tenant_id)).in_progress)
         summary.cadences = {"full_resync": cursors.get(LAST_FULL),
-                            "sign_in_refresh": cursors.get(SIGN_INS)}
+                            "sign_in_refresh": cursors.get(SIGN_INS),
+                            "mfa_fallback": cursors.get(MFA_FALLBACK)}
         if resuming and cursors.get(PENDING + USERS):
             summary.full_reason = "resuming an interrupted full collection"
             async for batch in self._full(checkpoint, cursors, start=False):
@@ -212,7 +215,7 @@ class TrackedRun:
             memory.first_writes = pending
         promoted: dict[str, str | None] = {
             name: cursors.get(PENDING + name)
-            for name in (USERS, GROUPS, MFA_AUDIT, RISK, SIGN_INS, LAST_FULL)}
+            for name in (USERS, GROUPS, MFA_AUDIT, RISK, SIGN_INS, LAST_FULL, MFA_FALLBACK)}
         promoted.update({PENDING + name: None for name in list(promoted)})
         memory.final_writes = StoreWrites(cursors=promoted)
         last: Mapping[str, Any] = checkpoint or {}
@@ -224,7 +227,8 @@ class TrackedRun:
             async for batch in self._sweep(memory.listed, last):
                 yield batch
         self.summary.cadences = {"full_resync": cursors.get(PENDING + LAST_FULL),
-                                 "sign_in_refresh": cursors.get(PENDING + SIGN_INS)}
+                                 "sign_in_refresh": cursors.get(PENDING + SIGN_INS),
+                                 "mfa_fallback": cursors.get(PENDING + MFA_FALLBACK)}
 
     async def _sweep(self, listed: set[str], checkpoint: Mapping[str, Any]
                      ) -> AsyncIterator[Batch]:
@@ -274,7 +278,7 @@ class TrackedRun:
                     raise
                 log.warning("group membership changes will not be tracked: %s",
                             refusal_reason(error))
-        for name in (MFA_AUDIT, RISK, SIGN_INS, LAST_FULL):
+        for name in (MFA_AUDIT, RISK, SIGN_INS, LAST_FULL, MFA_FALLBACK):
             writes.cursors[PENDING + name] = self.now_iso
         return writes
 
@@ -296,6 +300,7 @@ class ChangeReader:
         self.roles: dict[str, tuple[str, ...]] | None = None
         self.mfa_audited: set[str] = set()
         self.audit_seen: list[str] = []
+        self.fallback_due = False
         self.risk: RiskTable | None = None
         self.sign_ins: dict[str, dict[str, Any]] | None = None
         self.degraded: dict[str, str] = {}
@@ -433,9 +438,12 @@ class ChangeReader:
             out[RISK] = self.now_iso
         if self.sign_ins is not None:
             out[SIGN_INS] = self.now_iso
-        self.summary.cadences = {"full_resync": self.cursors.get(LAST_FULL),
-                                 "sign_in_refresh": out.get(SIGN_INS)
-                                 or self.cursors.get(SIGN_INS)}
+        if self.fallback_due:
+            out[MFA_FALLBACK] = self.now_iso
+        self.summary.cadences = {
+            "full_resync": self.cursors.get(LAST_FULL),
+            "sign_in_refresh": out.get(SIGN_INS) or self.cursors.get(SIGN_INS),
+            "mfa_fallback": out.get(MFA_FALLBACK) or self.cursors.get(MFA_FALLBACK)}
         return out
 
     async def _merge(self, exclude: set[str]) -> tuple[
@@ -534,7 +542,9 @@ class ChangeReader:
         if not self.grants.allows("mfa_methods") or self.run.cloud_name == "china":
             return table, set()
         stale = _iso(self.now - timedelta(days=int(settings.mfa_refresh_days)))
-        room = max(0, budget - len(audited))
+        age = _hours_since(self.cursors.get(MFA_FALLBACK), self.now)
+        self.fallback_due = age is None or age >= int(settings.mfa_fallback_hours)
+        room = max(0, budget - len(audited)) if self.fallback_due else 0
         fallback = [u for u in self.store.mfa_candidates(room + len(exclude), stale)
                     if u not in exclude and u not in self.mfa_audited][:room]
         ask = [*audited, *fallback]

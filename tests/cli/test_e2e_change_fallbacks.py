@@ -101,7 +101,7 @@ def test_free_tenant_mfa_reaches_every_user_within_users_over_cap_runs_and_keeps
         tmp_path: Path) -> None:
     users, cap = 200, 60
     with SimulatedGraph(TenantSpec(seed=44, users=users, licence="free")) as sim:
-        config = write_config(tmp_path, sim, mfa_fallback_per_run=cap)
+        config = write_config(tmp_path, sim, mfa_fallback_per_run=cap, mfa_fallback_hours=0)
         held: dict[str, dict[str, Any]] = {}
         unknown: list[int] = []
         for n in range(math.ceil(users / cap)):
