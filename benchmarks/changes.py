@@ -113,13 +113,18 @@ def _run_line(name: str, run: Run) -> str:
             f"{run.peak_rss_mb:,.0f} |")
 
 
+def _word(ok: bool | None) -> str:
+    return "n/a (no floor: within Graph's first window)" if ok is None else \
+        "PASS" if ok else "FAIL"
+
+
 def render(result: Result, *, command: str, when: str, machine: str) -> str:
     r = result
     kinds = sorted({kind for kind, _, _ in r.changes})
     affected = {uid for _, _, users in r.changes for uid in users}
     share = r.refresh.wall_seconds / r.full.wall_seconds if r.full.wall_seconds else 0.0
     floor = r.sign_in_floor
-    verdicts = [
+    verdicts: list[tuple[str, str, bool | None]] = [
         (f"refresh after {len(r.changes)} mixed changes: every change reflected",
          f"{len(affected):,} affected users checked, {len(r.refresh_problems)} problems",
          not r.refresh_problems and r.refresh.exit_code == 0),
@@ -135,7 +140,8 @@ def render(result: Result, *, command: str, when: str, machine: str) -> str:
          f"{r.sign_in.wall_seconds:.1f} s vs floor {floor:.0f} s "
          f"({r.sign_in.wall_seconds / floor if floor else 0:.2f} x); "
          f"{len(r.sign_in_problems)} problems",
-         r.sign_in.wall_seconds <= SIGN_IN_FLOOR_FACTOR * floor and not r.sign_in_problems),
+         (r.sign_in.wall_seconds <= SIGN_IN_FLOOR_FACTOR * floor if floor else None)
+         if not r.sign_in_problems else False),
     ]
     lines = [
         f"Command: `{command}`  ",
@@ -159,7 +165,7 @@ def render(result: Result, *, command: str, when: str, machine: str) -> str:
         "",
         "| target | measured | verdict |",
         "| --- | --- | --- |",
-        *[f"| {t} | {m} | {'PASS' if ok else 'FAIL'} |" for t, m, ok in verdicts],
+        *[f"| {t} | {m} | {_word(ok)} |" for t, m, ok in verdicts],
         "",
     ]
     for name, run in (("refresh", r.refresh), ("no change", r.quiet),
