@@ -100,6 +100,8 @@ class EntraIdUserInventory:
             run = Collection(self.settings, None if self.full else self.checkpoint, client,
                              product=PRODUCT, cloud_name=cloud_name)
             self.summary = run.summary
+            if self.store is not None:
+                self.summary.tracking = "off: an explicit checkpoint was given"
         try:
             self.warnings = await start_of_run_checks(self.settings, client)
             async for batch in run.batches():
