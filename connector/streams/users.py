@@ -144,9 +144,15 @@ class Summary:
 
     def lines(self) -> list[str]:
         """A short human summary (the CLI prints it on stderr)."""
+        if self.tracking == "on" and self.mode != "full" and not self.full_reason:
+            head = (f"changes: {self.events} events ({self.mode} listing of new users, "
+                    f"{self.strategy}: {self.users_listed} listed) in "
+                    f"{self.duration_seconds:.1f} s")
+        else:
+            head = (f"{self.mode} collection ({self.strategy}): {self.events} events from "
+                    f"{self.users_listed} users listed in {self.duration_seconds:.1f} s")
         out = [
-            f"{self.mode} collection ({self.strategy}): {self.events} events from "
-            f"{self.users_listed} users listed in {self.duration_seconds:.1f} s",
+            head,
             f"Graph: {self.graph_requests} requests ({self.batch_requests} $batch, "
             f"{self.batch_items} items), {self.throttled} throttled, "
             f"{self.retry_wait_seconds:.1f} s waiting to retry",
