@@ -26,6 +26,7 @@ back to a full collection.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -37,16 +38,29 @@ from connector.graph.sources import (
     RISKY_USERS,
     RISKY_USERS_PAGE,
     SIGN_IN_FIELD,
+    UNKNOWN_PROPERTY,
     RiskTable,
     build_url,
     odata_datetime,
 )
 
 __all__ = [
-    "AuditRecord", "DeltaExpired", "GroupChanges", "UserChanges", "deleted_since", "group_changes",
-    "latest_link", "mfa_changed_users", "risk_changes", "sign_ins_since", "user_changes",
+    "AuditRecord",
+    "DeltaExpired",
+    "GroupChanges",
+    "UserChanges",
+    "deleted_since",
+    "group_changes",
+    "latest_link",
+    "mfa_changed_users",
+    "risk_changes",
+    "sign_ins_since",
+    "user_changes",
     "users_delta_url",
+    "users_latest_link",
 ]
+
+log = logging.getLogger(__name__)
 
 # Graph's answers to a delta token it no longer honours.
 EXPIRED_CODES = frozenset({"syncStateNotFound", "SyncStateNotFound", "syncStateInvalid",
@@ -74,10 +88,22 @@ GROUPS_DELTA = build_url("/groups/delta", {"$select": "displayName,members"})
 
 
 async def latest_link(client: GraphClient, url: str) -> str:
-    """A delta link meaning "changes from now on" (`$deltatoken=latest`)."""
+    """A delta link meaning "changes from now on" (`$deltatoken=latest`); a Graph that does not
+    know `latest` (400) gets a whole initial round instead, whose items are not needed."""
     sep = "&" if "?" in url else "?"
+    try:
+        return await _final_link(client, f"{url}{sep}$deltatoken=latest")
+    except GraphError as error:
+        if error.status != 400 or UNKNOWN_PROPERTY.search(error.message):
+            raise
+        log.info("Graph refused $deltatoken=latest (%s); reading a whole delta round instead",
+                 error.code)
+        return await _final_link(client, url)
+
+
+async def _final_link(client: GraphClient, url: str) -> str:
     link: str | None = None
-    next_url: str | None = f"{url}{sep}$deltatoken=latest"
+    next_url: str | None = url
     while next_url is not None:
         body = await client.get_json(next_url, MAX_PAGE)
         next_url = _text(body.get("@odata.nextLink"))
@@ -85,6 +111,21 @@ async def latest_link(client: GraphClient, url: str) -> str:
     if link is None:
         raise GraphError(500, "NoDeltaLink", f"{url.split('?')[0]} gave no deltaLink")
     return link
+
+
+async def users_latest_link(client: GraphClient, fields: Sequence[str]) -> str:
+    """`latest_link` for users; a property this Graph cannot track is left out (and logged)."""
+    wanted = [f for f in fields if f != SIGN_IN_FIELD]
+    while True:
+        try:
+            return await latest_link(client, users_delta_url(wanted))
+        except GraphError as error:
+            unknown = UNKNOWN_PROPERTY.search(error.message) if error.status == 400 else None
+            if unknown is None or unknown.group(1) not in wanted or unknown.group(1) == "id":
+                raise
+            log.warning("users/delta cannot track %s here; its changes reach the inventory "
+                        "with full collections", unknown.group(1))
+            wanted.remove(unknown.group(1))
 
 
 async def _rounds(client: GraphClient, link: str, source: str) -> tuple[list[Any], str]:

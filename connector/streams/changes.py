@@ -46,7 +46,7 @@ from connector.graph.changes import (
     risk_changes,
     sign_ins_since,
     user_changes,
-    users_delta_url,
+    users_latest_link,
 )
 from connector.graph.client import GraphClient, GraphError, gather_all
 from connector.graph.dates import parse_graph_datetime
@@ -268,8 +268,7 @@ class TrackedRun:
 
         grants = Grants.from_claims(await self.client.token_claims() or {})
         writes = StoreWrites()
-        writes.cursors[PENDING + USERS] = await latest_link(
-            self.client, users_delta_url(GRAPH_USER_FIELDS))
+        writes.cursors[PENDING + USERS] = await users_latest_link(self.client, GRAPH_USER_FIELDS)
         if grants.allows("groups"):
             try:
                 writes.cursors[PENDING + GROUPS] = await latest_link(self.client, GROUPS_DELTA)

@@ -140,3 +140,16 @@ def test_the_sign_in_cadence_re_emits_only_the_users_whose_last_sign_in_moved(
     for event in events:
         want = truth[event["user"]["uid"]].last_successful_sign_in
         assert event["user"]["ldap_person"]["last_login_time"] == int(want.timestamp() * 1000)
+
+
+def test_users_graph_replays_in_a_delta_round_are_not_emitted_again(tmp_path: Path) -> None:
+    with SimulatedGraph(TenantSpec(seed=47, users=150, licence="P2")) as sim:
+        config = write_config(tmp_path, sim)
+        run(sim, tmp_path, config, "first")
+        changed = next(iter(sim.tenant.truth()))
+        sim.tenant.update_user(changed, department="Replays")
+        sim.tenant.delta_replays = True
+        events, summary = run(sim, tmp_path, config, "second")
+        assert [e["user"]["uid"] for e in events] == [changed]
+        events, summary = run(sim, tmp_path, config, "third")
+        assert events == [] and summary["changed_users"] == 0
