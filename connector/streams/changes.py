@@ -154,7 +154,7 @@ class TrackedRun:
             self.summary.mfa_unknown = self.store.counts()["mfa_unknown"]
         finally:
             if self.collection is not None:
-                self.collection._finish_summary(started)
+                self.collection.finish_summary(started)
                 self.summary.degraded = {**self.summary.degraded,
                                          **self.availability.reasons}
 
@@ -217,31 +217,34 @@ class TrackedRun:
             name: cursors.get(PENDING + name)
             for name in (USERS, GROUPS, MFA_AUDIT, RISK, SIGN_INS, LAST_FULL, MFA_FALLBACK)}
         promoted.update({PENDING + name: None for name in list(promoted)})
-        memory.final_writes = StoreWrites(cursors=promoted)
         last: Mapping[str, Any] = checkpoint or {}
         async for batch in self._collection(None if start else checkpoint, memory,
                                             full=True).batches():
             last = batch.checkpoint
             yield batch
+        # Tracking starts in the very last batch, after the sweep's events: a run killed before
+        # it makes the next run a full collection again, never one that skips the sweep.
+        sweep = StoreWrites()
+        events: list[bytes] = []
         if start and self.collection is not None and self.collection.summary.listing_restarts == 0:
-            async for batch in self._sweep(memory.listed, last):
-                yield batch
+            events, sweep = await self._sweep(memory.listed)
+        sweep.cursors.update(promoted)
+        yield Batch(events, dict(last), writes=sweep)
         self.summary.cadences = {"full_resync": cursors.get(PENDING + LAST_FULL),
                                  "sign_in_refresh": cursors.get(PENDING + SIGN_INS),
                                  "mfa_fallback": cursors.get(PENDING + MFA_FALLBACK)}
 
-    async def _sweep(self, listed: set[str], checkpoint: Mapping[str, Any]
-                     ) -> AsyncIterator[Batch]:
+    async def _sweep(self, listed: set[str]) -> tuple[list[bytes], StoreWrites]:
         """After a complete full listing: stored users it no longer shows were deleted while
         no delta told us (a refused delta link, a first run over an older state); each is
         emitted once as deleted, soft when deleted items still hold them, else hard."""
-        missing = sorted(self.store.present_ids() - listed)
-        if not missing:
-            return
-        found = await deleted_since(self.client, missing)
-        docs = self.store.user_docs(missing)
         writes = StoreWrites()
         events: list[bytes] = []
+        missing = sorted(self.store.present_ids() - listed)
+        if not missing:
+            return events, writes
+        found = await deleted_since(self.client, missing)
+        docs = self.store.user_docs(missing)
         collected_at_ms = int(self.now.timestamp() * 1000)
         claims = await self.client.token_claims() or {}
         tenant = str(claims.get("tid") or self.settings.tenant_id)
@@ -260,7 +263,7 @@ class TrackedRun:
         self.summary.deleted_users += len(events)
         self.summary.events += len(events)
         self.summary.change_sources.append("full listing vs store (deletions)")
-        yield Batch(events, dict(checkpoint), writes=writes)
+        return events, writes
 
     async def _start_tracking(self) -> StoreWrites:
         """Delta links meaning "from now", taken before the users are listed."""

@@ -640,7 +640,9 @@ class Collection:
             self.availability.degrade(feature, refusal_reason(error, licence))
             return None
 
-    def _finish_summary(self, started: float) -> None:
+    def finish_summary(self, started: float) -> None:
+        """Graph figures and duration since `started` (a tracked run calls it for its whole
+        length, after the change phase)."""
         stats = self.client.stats
         s = self.summary
         s.graph_requests = stats.requests
@@ -659,7 +661,7 @@ class Collection:
                 yield batch
             self.summary.completed = True
         finally:
-            self._finish_summary(started)
+            self.finish_summary(started)
 
     async def _run(self) -> AsyncIterator[Batch]:
         settings = self.settings
