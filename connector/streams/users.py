@@ -166,9 +166,13 @@ class Summary:
             out.append(f"skipped {len(self.skipped)} bad records: {shown}{more}")
         if self.full_reason:
             out.append(f"full collection: {self.full_reason}")
-        out.append(f"users: {self.new_users} new, {self.changed_users} changed, "
-                   f"{self.deleted_users} deleted, {self.restored_users} restored "
-                   f"(change tracking {self.tracking})")
+        if self.full_reason or self.mode == "full":
+            out.append(f"users: all {self.events - self.deleted_users} listed emitted, "
+                       f"{self.deleted_users} found deleted (change tracking {self.tracking})")
+        else:
+            out.append(f"users: {self.new_users} new, {self.changed_users} changed, "
+                       f"{self.deleted_users} deleted, {self.restored_users} restored "
+                       f"(change tracking {self.tracking})")
         if self.change_sources:
             out.append("change sources read: " + ", ".join(self.change_sources))
         if self.cadences:
