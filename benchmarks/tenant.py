@@ -111,8 +111,37 @@ def _serve(conn: Connection, users: int, seed: int, latency: float, throttling: 
             elif command == "count_sign_ins":
                 since, until = arg
                 conn.send(len(tenant.sign_ins(since=since, until=until)))
+            elif command == "mixed_changes":
+                count, seed = arg
+                changes = tenant.apply_mixed_changes(int(count), int(seed), late_listings=0)
+                conn.send([(c.kind, c.object_id, tuple(c.users)) for c in changes])
+            elif command == "sign_ins":
+                count, seed = arg
+                conn.send(tenant.sign_in_many(int(count), int(seed)))
+            elif command == "check":
+                conn.send(_check(tenant, *arg))
             else:
                 conn.send(ValueError(f"unknown command {command!r}"))
+
+
+def _check(tenant: Any, paths: list[str], ids: list[str]) -> list[str]:
+    """How the latest events (files in delivery order) of `ids` disagree with the ground truth."""
+    import orjson
+
+    from tests.cli.truth import Known, inventory_problems
+
+    wanted = set(ids)
+    latest: dict[str, Any] = {}
+    for path in paths:
+        with open(path, "rb") as handle:
+            for line in handle:
+                start = line.find(b'"uid":"', line.find(b'"user":{'))
+                uid = line[start + 7:start + 43].decode() if start >= 0 else ""
+                if uid in wanted:
+                    latest[uid] = orjson.loads(line)
+    truth = {uid: t for uid, t in tenant.truth(include_deleted=True).items() if uid in wanted}
+    problems: list[str] = inventory_problems(latest, truth, Known(mfa=None, risk=True))
+    return problems
 
 
 class TenantProcess:
@@ -176,6 +205,22 @@ class TenantProcess:
         """Per route, as `entrasim.Counters.snapshot()`."""
         snapshot: dict[str, dict[str, int]] = self._call("counters")
         return snapshot
+
+    def mixed_changes(self, count: int, seed: int) -> list[tuple[str, str, tuple[str, ...]]]:
+        """`count` changes of every kind (`Tenant.apply_mixed_changes`): (kind, object, users)."""
+        changes: list[tuple[str, str, tuple[str, ...]]] = self._call("mixed_changes",
+                                                                     (count, seed))
+        return changes
+
+    def sign_ins(self, count: int, seed: int) -> list[str]:
+        """`count` users sign in now; their ids."""
+        ids: list[str] = self._call("sign_ins", (count, seed))
+        return ids
+
+    def check(self, paths: list[str], ids: list[str]) -> list[str]:
+        """Ground-truth problems of the latest events of `ids` in these event files."""
+        problems: list[str] = self._call("check", (paths, ids))
+        return problems
 
     def add_users(self, count: int) -> list[str]:
         """New enabled members created now, each with an MFA method and two groups."""

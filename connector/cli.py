@@ -123,17 +123,17 @@ class RunTracker:
 def collect(settings: Settings, store: StateStore, sink: Sink,
             progress: Callable[[int], None] | None = None,
             tracker: RunTracker | None = None,
-            streams: Sequence[str] | None = None) -> Summary:
+            streams: Sequence[str] | None = None, *, full: bool = False) -> Summary:
     """One collection cycle: deliver each batch, then commit its checkpoint (never before).
 
     `streams` (default: the inventory, plus sign-ins when enabled) run together over one Graph
-    client; their events share the sink, told apart by `class_uid`. On failure `RunFailed` says
+    client (`full`: the inventory collects every user); their events share the sink, told apart by `class_uid`. On failure `RunFailed` says
     what was kept: each stream's checkpoint still describes its last delivered batch, so the
     next run resumes there. `tracker` follows the run as it goes. Returns the users summary
     (an empty one when the inventory did not run).
     """
     tracker = tracker or RunTracker()
-    plugin = tracker.plugin = EntraIdConnector(settings, store=store, streams=streams)
+    plugin = tracker.plugin = EntraIdConnector(settings, store=store, streams=streams, full=full)
     try:
         for batch in plugin.batches():
             if batch.events:
@@ -180,7 +180,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         sink = _sink(settings, args.output)
         store = StateStore(args.state)
         with store.lock(), display:
-            collect(settings, store, sink, tracker=tracker, streams=streams)
+            collect(settings, store, sink, tracker=tracker, streams=streams, full=args.full)
     except BaseException as failure:
         error = failure
         raise
@@ -337,7 +337,9 @@ def build_parser() -> argparse.ArgumentParser:
     run = commands.add_parser("run", parents=[logging_options],
                               help="one collection cycle: events out, checkpoint saved")
     run.add_argument("--config", required=True, help="configuration JSON file")
-    run.add_argument("--state", required=True, help="checkpoint file (locked while running)")
+    run.add_argument("--state", required=True,
+                     help="state file: checkpoints and remembered facts, SQLite (locked while "
+                          "running; a JSON file from an earlier version is converted)")
     run.add_argument("--output", help="- for stdout, or an NDJSON file to append to "
                                       "(default: the configuration's intake)")
     run.add_argument("--summary-json", metavar="FILE",
@@ -347,7 +349,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--stream", choices=("all", *STREAMS), default="all",
                      help="which stream to collect: users (inventory, class 5003), sign_ins "
                           "(class 3002), or all: users plus sign-ins when sign_ins.enabled "
-                          "(default). Each keeps its own checkpoint in --state"),
+                          "(default). Each keeps its own checkpoint in --state")
+    run.add_argument("--full", action="store_true",
+                     help="a full collection of the inventory now, whatever the state holds "
+                          "(change tracking restarts from it)")
     run.set_defaults(func=cmd_run)
 
     test = commands.add_parser(

@@ -28,6 +28,7 @@ from connector.ocsf import user_inventory as ocsf
 from connector.state import StateStore
 from connector.streams import sign_ins
 from connector.streams.batch import Batch
+from connector.streams.changes import TrackedRun
 from connector.streams.sign_ins import SignInCollection, SignInSummary
 from connector.streams.users import Collection, Summary
 
@@ -123,8 +124,15 @@ class EntraIdUserInventory(_StreamPlugin):
     `settings` is a `Settings` or a configuration mapping (validated here; `ConfigError` names
     every bad key). `checkpoint` is what the last delivered batch of an earlier run carried, or
     None for a first, full collection; with a `store` and no `checkpoint`, the store's is used.
-    The caller delivers each batch's events, then commits it (`store.commit(batch)`). After the batches are exhausted (or the run failed),
-    `summary` says what was done and what was left out.
+    The caller delivers each batch's events, then commits it (`store.commit(batch)`). After the
+    batches are exhausted (or the run failed), `summary` says what was done and what was left out.
+
+    With a `store` (and no explicit `checkpoint`), runs track changes (`streams/changes.py`):
+    besides new users, each changed, deleted or restored user is emitted once with their full
+    current state, and batches carry the facts to remember (`Batch.writes`), which
+    `store.commit(batch)` applies with the checkpoint. `full=True` forces a full collection.
+    Without a store a run is a full or `createdDateTime`-incremental collection, as before, and
+    the summary says change tracking needs a store.
 
     Every run starts with the checks of `diagnostics.start_of_run_checks` (the credential's end
     date, optional permissions), logged once, so a runtime's logs warn before the data stops;
@@ -135,7 +143,9 @@ class EntraIdUserInventory(_StreamPlugin):
 
     def __init__(self, settings: Settings | Mapping[str, Any],
                  checkpoint: Mapping[str, Any] | None = None, *,
-                 store: StateStore | None = None) -> None:
+                 store: StateStore | None = None, full: bool = False) -> None:
+        self.tracking = store is not None and checkpoint is None
+        self.full = full
         super().__init__(settings, checkpoint, store=store)
         self.summary: Summary = Summary()
 
@@ -145,11 +155,20 @@ class EntraIdUserInventory(_StreamPlugin):
     async def abatches_on(self, client: GraphClient) -> AsyncGenerator[Batch, None]:
         """The batches, through a client (and its throttle) shared with other streams."""
         self._client = client
-        collection = Collection(self.settings, self.checkpoint, client, product=PRODUCT,
-                                cloud_name=resolve(self.settings).name)
-        self.summary = collection.summary
+        cloud_name = resolve(self.settings).name
+        run: Collection | TrackedRun
+        if self.tracking and self.store is not None:
+            self.summary = Summary()
+            run = TrackedRun(self.settings, client, self.store, product=PRODUCT,
+                             cloud_name=cloud_name, summary=self.summary, full=self.full)
+        else:
+            run = Collection(self.settings, None if self.full else self.checkpoint, client,
+                             product=PRODUCT, cloud_name=cloud_name)
+            self.summary = run.summary
+            if self.store is not None:
+                self.summary.tracking = "off: an explicit checkpoint was given"
         self.warnings = await start_of_run_checks(self.settings, client)
-        async for batch in collection.batches():
+        async for batch in run.batches():
             yield batch
 
 
@@ -217,7 +236,8 @@ class EntraIdConnector:
     """Several streams in one run, over one Graph client: the batches of all, as they come.
 
     `streams` names them (`users`, `sign_ins`; default: `default_streams(settings)`); each
-    starts from its own checkpoint in `store` (or `checkpoints`). They run concurrently, so the
+    starts from its own checkpoint in `store` (or `checkpoints`); `full` forces the inventory to
+    collect every user (see `EntraIdUserInventory`). They run concurrently, so the
     shared reporting budget is granted in turn (the throttle's window limiter is first come,
     first served) and neither starves. A stream that fails does not stop the others: they run
     to completion, then the first failure is raised. `plugins` holds the per-stream plugins and
@@ -226,7 +246,8 @@ class EntraIdConnector:
 
     def __init__(self, settings: Settings | Mapping[str, Any], *,
                  store: StateStore | None = None, streams: Sequence[str] | None = None,
-                 checkpoints: Mapping[str, Mapping[str, Any] | None] | None = None) -> None:
+                 checkpoints: Mapping[str, Mapping[str, Any] | None] | None = None,
+                 full: bool = False) -> None:
         self.settings = _settings(settings)
         names = tuple(streams) if streams else default_streams(self.settings)
         unknown = [name for name in names if name not in STREAMS]
@@ -237,8 +258,9 @@ class EntraIdConnector:
         for name in STREAMS:
             if name not in names:
                 continue
-            kind = EntraIdUserInventory if name == "users" else EntraIdSignIns
-            self.plugins[name] = kind(self.settings, given.get(name), store=store)
+            self.plugins[name] = (
+                EntraIdUserInventory(self.settings, given.get(name), store=store, full=full)
+                if name == "users" else EntraIdSignIns(self.settings, given.get(name), store=store))
         self.failures: dict[str, BaseException] = {}
         self._client: GraphClient | None = None
 

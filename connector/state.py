@@ -1,23 +1,31 @@
-"""Checkpoint store: the one place the connector remembers what it has delivered.
+"""State store: the one place the connector remembers what it has delivered.
 
-Each stream keeps its own checkpoint under its name in one file (`{"streams": {"users": ...}}`),
-so streams run together or on their own schedules without overwriting each other. A file written
-before streams existed (a bare users checkpoint) reads as the users stream's checkpoint.
+An SQLite database (Python's `sqlite3`) at the `--state` path holds, per stream, the checkpoint
+of the last delivered batch (`checkpoints`), and the state that grows with the tenant: one
+document per delivered user (`users`: the last delivered Graph record and facts, see
+`connector.streams.facts`; JSON, zlib-compressed: a tenant's records repeat their keys), two indexes derived from those documents (`members`: group ->
+users, `admins`: users holding a directory role) and the change sources' cursors (`cursors`:
+delta links, "read up to" times of cadences). `commit(batch)` writes a batch's checkpoint and
+its `writes` in ONE transaction, after the caller delivered its events: a crash at any instant
+leaves the state of the last committed batch, whole. This is the shape of Elastic's Entra ID
+entity-analytics provider (users, groups, relationships and delta links in an embedded store),
+with the checkpoint inside the same transaction.
 
-A checkpoint that is lost or torn makes the next run either re-deliver everything or skip users,
-so every write is atomic (temp file + fsync + rename + directory fsync) and a file that does not
-parse is an error for a human to look at, never a reason to start over silently. Two runs sharing
-one checkpoint would interleave commits, so a run holds an exclusive ``flock`` on ``<state>.lock``;
-the kernel drops it when the holder dies, however it dies.
+A state file written by earlier versions (JSON: `{"streams": {...}}`, or a bare users
+checkpoint) is converted on first use: its checkpoints are carried into the database and the
+JSON is kept beside it as `<state>.json-v1`. A file that is neither is an error for a human to
+look at, never a reason to start over silently. Two runs sharing one state would interleave
+commits, so a run holds an exclusive ``flock`` on ``<state>.lock``; the kernel drops it when the
+holder dies, however it dies.
 """
 
 from __future__ import annotations
 
 import fcntl
-import glob
 import os
-import tempfile
-from collections.abc import Iterator, Mapping
+import sqlite3
+import zlib
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -25,21 +33,45 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 if TYPE_CHECKING:
-    from connector.streams.batch import Batch
+    from connector.streams.batch import Batch, StoreWrites
 
 __all__ = ["StateError", "StateLocked", "StateStore"]
 
+SQLITE_MAGIC = b"SQLite format 3\x00"
+SCHEMA_VERSION = 2
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS checkpoints (stream TEXT PRIMARY KEY, data BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS cursors (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS users (
+    id TEXT PRIMARY KEY,
+    doc BLOB NOT NULL,
+    deleted INTEGER NOT NULL DEFAULT 0,
+    mfa_known INTEGER NOT NULL DEFAULT 0,
+    mfa_at TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS users_mfa ON users (deleted, mfa_known, mfa_at);
+CREATE TABLE IF NOT EXISTS members (
+    group_id TEXT NOT NULL, user_id TEXT NOT NULL, PRIMARY KEY (group_id, user_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS members_user ON members (user_id);
+CREATE TABLE IF NOT EXISTS admins (user_id TEXT PRIMARY KEY, roles TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS groups (id TEXT PRIMARY KEY, name TEXT);
+"""
+_CHUNK = 500  # ids per `IN (...)` query, under SQLite's variable limit
+
 
 class StateError(Exception):
-    """The checkpoint cannot be read or written; the message names the file."""
+    """The state cannot be read or written; the message names the file."""
 
 
 class StateLocked(StateError):
-    """Another process holds the checkpoint lock."""
+    """Another process holds the state lock."""
 
 
 class StateStore:
-    """Atomic JSON checkpoint file plus the lock that keeps a second run away from it.
+    """Checkpoints and remembered facts in one SQLite file, plus the lock that keeps a second
+    run away from it.
 
     The lock file is never deleted: unlinking a lock file that another process has already opened
     would let two processes each lock a different inode of the same name.
@@ -48,8 +80,9 @@ class StateStore:
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
         self.lock_path = self.path.with_name(self.path.name + ".lock")
+        self.migrated_from: Path | None = None
         self._lock_fd: int | None = None
-        self._cache: dict[str, Any] | None = None
+        self._db: sqlite3.Connection | None = None
 
     def __repr__(self) -> str:
         return f"StateStore({str(self.path)!r}, locked={self.locked})"
@@ -59,14 +92,42 @@ class StateStore:
         """Whether this store currently holds the lock."""
         return self._lock_fd is not None
 
-    def _read(self) -> dict[str, Any] | None:
-        """The whole file, or None when there is none yet."""
+    # --- the database ---------------------------------------------------------------------
+
+    def _conn(self) -> sqlite3.Connection:
+        if self._db is not None:
+            return self._db
+        legacy = self._legacy_json()
         try:
-            raw = self.path.read_bytes()
+            db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=FULL")
+            db.executescript(_SCHEMA)
+            db.execute("INSERT OR IGNORE INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
+        except sqlite3.DatabaseError as exc:
+            raise StateError(
+                f"state file {self.path} is corrupt or not a state database ({exc}); refusing to "
+                "start over silently: inspect it, then fix or remove it to make a full collection"
+            ) from None
+        self._db = db
+        if legacy is not None:
+            self._import_legacy(legacy)
+        return db
+
+    def _legacy_json(self) -> dict[str, Any] | None:
+        """The checkpoints of a JSON state file from an earlier version, moved aside."""
+        try:
+            with self.path.open("rb") as handle:
+                head = handle.read(len(SQLITE_MAGIC))
         except FileNotFoundError:
             return None
         except OSError as exc:
             raise StateError(f"cannot read state file {self.path}: {exc.strerror or exc}") from exc
+        if head == SQLITE_MAGIC or not head:
+            if not head:
+                self.path.unlink(missing_ok=True)
+            return None
+        raw = self.path.read_bytes()
         try:
             value = orjson.loads(raw)
         except orjson.JSONDecodeError as exc:
@@ -80,63 +141,147 @@ class StateStore:
                 "expected an object); refusing to start over silently: inspect it, then fix or "
                 "remove it to make a full collection"
             )
-        return value
+        streams = value.get("streams")
+        checkpoints = dict(streams) if isinstance(streams, dict) else {"users": value}
+        backup = self.path.with_name(self.path.name + ".json-v1")
+        os.replace(self.path, backup)
+        _fsync_directory(self.path.parent)
+        self.migrated_from = backup
+        return checkpoints
 
-    def _streams(self) -> dict[str, Any]:
-        if self._cache is None:
-            raw = self._read() or {}
-            streams = raw.get("streams")
-            self._cache = dict(streams) if isinstance(streams, dict) else (
-                {"users": raw} if raw else {})
-        return self._cache
+    def _import_legacy(self, checkpoints: Mapping[str, Any]) -> None:
+        with self._transaction() as db:
+            for stream, checkpoint in checkpoints.items():
+                if isinstance(checkpoint, dict):
+                    db.execute("INSERT OR REPLACE INTO checkpoints VALUES (?, ?)",
+                               (stream, orjson.dumps(checkpoint)))
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        db = self._conn()
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            yield db
+            db.execute("COMMIT")
+        except BaseException as exc:
+            with suppress(sqlite3.Error):
+                db.execute("ROLLBACK")
+            if isinstance(exc, sqlite3.Error):
+                raise StateError(f"cannot write state file {self.path}: {exc}") from exc
+            raise
+
+    def close(self) -> None:
+        db, self._db = self._db, None
+        if db is not None:
+            db.close()
+
+    # --- checkpoints ------------------------------------------------------------------------
 
     def load(self, stream: str = "users") -> dict[str, Any] | None:
         """The checkpoint last committed for `stream`, or None when there is none yet."""
-        self._cache = None
-        value = self._streams().get(stream)
-        return dict(value) if isinstance(value, dict) else None
+        if self._db is None and not self.path.exists():
+            return None
+        row = self._conn().execute(
+            "SELECT data FROM checkpoints WHERE stream = ?", (stream,)).fetchone()
+        if row is None:
+            return None
+        value = orjson.loads(row[0])
+        return value if isinstance(value, dict) else None
 
     def commit(self, batch: Batch) -> None:
-        """Commit a delivered batch's checkpoint (call only after its events were delivered)."""
-        self.save(batch.checkpoint, batch.stream)
+        """Commit a delivered batch's checkpoint and writes (call only after its events were
+        delivered), in one transaction."""
+        with self._transaction() as db:
+            _put_checkpoint(db, batch.checkpoint, batch.stream)
+            if batch.writes:
+                _apply(db, batch.writes)
 
     def save(self, checkpoint: Mapping[str, Any], stream: str = "users") -> None:
-        """Replace `stream`'s checkpoint so that a crash at any instant leaves the old or the new
-        file whole; the other streams' checkpoints are kept as they are."""
-        streams = dict(self._streams())
-        streams[stream] = checkpoint
-        self._write({"streams": streams})
-        self._cache = streams
+        """Replace `stream`'s checkpoint atomically; other streams' checkpoints are kept."""
+        with self._transaction() as db:
+            _put_checkpoint(db, checkpoint, stream)
 
-    def _write(self, state: Mapping[str, Any]) -> None:
-        try:
-            data = orjson.dumps(
-                state,
-                option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS | orjson.OPT_APPEND_NEWLINE,
-            )
-        except orjson.JSONEncodeError as exc:
-            raise StateError(f"cannot serialise state for {self.path}: {exc}") from None
-        directory = self.path.parent
-        try:
-            fd, tmp_name = tempfile.mkstemp(
-                dir=directory, prefix=f".{self.path.name}.", suffix=".tmp"
-            )
-        except OSError as exc:
-            raise StateError(f"cannot write state file {self.path}: {exc.strerror or exc}") from exc
-        try:
-            with os.fdopen(fd, "wb") as tmp:
-                tmp.write(data)
-                tmp.flush()
-                os.fsync(tmp.fileno())
-            os.replace(tmp_name, self.path)
-            _fsync_directory(directory)
-        except BaseException as exc:
-            _remove_quietly(tmp_name)
-            if isinstance(exc, OSError):
-                raise StateError(
-                    f"cannot write state file {self.path}: {exc.strerror or exc}"
-                ) from exc
-            raise
+    # --- remembered facts -------------------------------------------------------------------
+
+    def cursors(self) -> dict[str, str]:
+        """Every change-source cursor and cadence time (name -> value)."""
+        if self._db is None and not self.path.exists():
+            return {}
+        return dict(self._conn().execute("SELECT name, value FROM cursors").fetchall())
+
+    def user_docs(self, ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """The stored documents of `ids` that exist (see `connector.streams.facts`)."""
+        wanted = list(dict.fromkeys(ids))
+        out: dict[str, dict[str, Any]] = {}
+        if not wanted or (self._db is None and not self.path.exists()):
+            return out
+        db = self._conn()
+        for start in range(0, len(wanted), _CHUNK):
+            chunk = wanted[start:start + _CHUNK]
+            marks = ",".join("?" * len(chunk))
+            for uid, doc in db.execute(f"SELECT id, doc FROM users WHERE id IN ({marks})", chunk):
+                out[uid] = orjson.loads(zlib.decompress(doc))
+        return out
+
+    def members_of(self, group_ids: Iterable[str]) -> dict[str, list[str]]:
+        """group id -> the stored users who are direct members of it."""
+        wanted = list(dict.fromkeys(group_ids))
+        out: dict[str, list[str]] = {}
+        db = self._conn()
+        for start in range(0, len(wanted), _CHUNK):
+            chunk = wanted[start:start + _CHUNK]
+            marks = ",".join("?" * len(chunk))
+            for gid, uid in db.execute(
+                    f"SELECT group_id, user_id FROM members WHERE group_id IN ({marks})", chunk):
+                out.setdefault(gid, []).append(uid)
+        return out
+
+    def group_names(self, group_ids: Iterable[str]) -> dict[str, str | None]:
+        """group id -> the name last delivered in a member's event, for groups known here."""
+        wanted = list(dict.fromkeys(group_ids))
+        out: dict[str, str | None] = {}
+        db = self._conn()
+        for start in range(0, len(wanted), _CHUNK):
+            chunk = wanted[start:start + _CHUNK]
+            marks = ",".join("?" * len(chunk))
+            out.update(db.execute(f"SELECT id, name FROM groups WHERE id IN ({marks})", chunk))
+        return out
+
+    def present_ids(self) -> set[str]:
+        """Ids of every stored user not marked deleted."""
+        return {r[0] for r in self._conn().execute("SELECT id FROM users WHERE deleted = 0")}
+
+    def admins(self) -> dict[str, tuple[str, ...]]:
+        """user id -> admin roles, for every stored user who holds one (a small table)."""
+        return {uid: tuple(orjson.loads(roles))
+                for uid, roles in self._conn().execute("SELECT user_id, roles FROM admins")}
+
+    def mfa_candidates(self, limit: int, stale_before: str) -> list[str]:
+        """Users whose MFA is unknown, longest-unknown first, then those learned before
+        `stale_before` (oldest first): who the per-user fallback should ask next."""
+        if limit <= 0:
+            return []
+        db = self._conn()
+        ids = [r[0] for r in db.execute(
+            "SELECT id FROM users WHERE deleted = 0 AND mfa_known = 0 ORDER BY mfa_at, id "
+            "LIMIT ?", (limit,))]
+        if len(ids) < limit:
+            ids += [r[0] for r in db.execute(
+                "SELECT id FROM users WHERE deleted = 0 AND mfa_known = 1 AND mfa_at < ? "
+                "ORDER BY mfa_at, id LIMIT ?", (stale_before, limit - len(ids)))]
+        return ids
+
+    def counts(self) -> dict[str, int]:
+        """Stored users, deleted ones among them, and present users whose MFA is unknown."""
+        if self._db is None and not self.path.exists():
+            return {"users": 0, "deleted": 0, "mfa_unknown": 0}
+        users, deleted, unknown = self._conn().execute(
+            "SELECT count(*), coalesce(sum(deleted), 0), "
+            "coalesce(sum(CASE WHEN deleted = 0 AND mfa_known = 0 THEN 1 ELSE 0 END), 0) "
+            "FROM users").fetchone()
+        return {"users": int(users), "deleted": int(deleted), "mfa_unknown": int(unknown)}
+
+    # --- the lock ---------------------------------------------------------------------------
 
     def acquire(self) -> None:
         """Take the exclusive lock (idempotent); it lasts until ``release()`` or process exit."""
@@ -164,12 +309,6 @@ class StateStore:
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         self._lock_fd = fd
-        self._remove_stale_temp_files()
-
-    def _remove_stale_temp_files(self) -> None:
-        """Temp files of a writer killed mid-save; safe to remove only while holding the lock."""
-        for stale in self.path.parent.glob(f".{glob.escape(self.path.name)}.*.tmp"):
-            _remove_quietly(str(stale))
 
     def release(self) -> None:
         """Drop the lock if held (the lock file stays, see the class docstring)."""
@@ -188,6 +327,48 @@ class StateStore:
             self.release()
 
 
+def _put_checkpoint(db: sqlite3.Connection, checkpoint: Mapping[str, Any], stream: str) -> None:
+    try:
+        data = orjson.dumps(checkpoint)
+    except orjson.JSONEncodeError as exc:
+        raise StateError(f"cannot serialise the {stream} checkpoint: {exc}") from None
+    db.execute("INSERT OR REPLACE INTO checkpoints VALUES (?, ?)", (stream, data))
+
+
+def _apply(db: sqlite3.Connection, writes: StoreWrites) -> None:
+    """A batch's documents and cursors; the indexes follow each document."""
+    for name, value in writes.cursors.items():
+        if value is None:
+            db.execute("DELETE FROM cursors WHERE name = ?", (name,))
+        else:
+            db.execute("INSERT OR REPLACE INTO cursors VALUES (?, ?)", (name, value))
+    if not writes.users:
+        return
+    rows = []
+    members: list[tuple[str, str]] = []
+    admins: list[tuple[str, str]] = []
+    groups: dict[str, str | None] = {}
+    for uid, doc in writes.users.items():
+        deleted = 1 if doc.get("deleted") else 0
+        mfa_known = 1 if doc.get("mfa") is not None else 0
+        rows.append((uid, zlib.compress(orjson.dumps(doc), 1), deleted, mfa_known,
+                     str(doc.get("mfa_at") or "")))
+        if not deleted:
+            for gid, name in doc.get("groups") or ():
+                members.append((str(gid), uid))
+                groups[str(gid)] = name
+            roles = doc.get("roles")
+            if roles:
+                admins.append((uid, orjson.dumps(list(roles)).decode()))
+    ids = [(uid,) for uid in writes.users]
+    db.executemany("INSERT OR REPLACE INTO users VALUES (?, ?, ?, ?, ?)", rows)
+    db.executemany("DELETE FROM members WHERE user_id = ?", ids)
+    db.executemany("INSERT OR IGNORE INTO members VALUES (?, ?)", members)
+    db.executemany("DELETE FROM admins WHERE user_id = ?", ids)
+    db.executemany("INSERT OR REPLACE INTO admins VALUES (?, ?)", admins)
+    db.executemany("INSERT OR REPLACE INTO groups VALUES (?, ?)", groups.items())
+
+
 def _read_pid(fd: int) -> str:
     try:
         text = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
@@ -204,6 +385,3 @@ def _fsync_directory(directory: Path) -> None:
         os.close(fd)
 
 
-def _remove_quietly(name: str) -> None:
-    with suppress(OSError):
-        os.unlink(name)

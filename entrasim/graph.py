@@ -10,7 +10,6 @@ duplicate the rest; other listings page by offset.
 
 from __future__ import annotations
 
-import contextlib
 import re
 import time
 import uuid
@@ -172,6 +171,8 @@ class GraphApi:
         injected = self.faults.draw_error() if self.faults.applies_to(route) else None
         if injected is not None:
             return self._injected(injected, route)
+        if route.startswith("GET /identityProtection/") and not self.throttle.charge_protection():
+            return Reply(429, _err("TooManyRequests", "Too many requests."), route)
         cost, reporting = self._cost(route, req)
         verdict = self.throttle.charge(cost, reporting)
         if not verdict.allowed:
@@ -214,8 +215,8 @@ class GraphApi:
             except ValueError:
                 top = None
         cost = request_cost(route, select="$select" in q, expand="$expand" in q, top=top)
-        reporting = route.startswith(REPORT_ROUTE) or route in SIGN_IN_ROUTES or (
-            route == "GET /users" and "signinactivity" in q.get("$select", "").lower())
+        reporting = route.startswith((REPORT_ROUTE, "GET /auditLogs/")) or route in SIGN_IN_ROUTES or (
+            route == "GET /users" and "signinactivity" in (q.get("$select", "") + q.get("$filter", "")).lower())
         return cost, reporting
 
     # ---- shared helpers ----------------------------------------------------------------
@@ -349,7 +350,7 @@ class GraphApi:
             self._premium()
         orderby = req.query.get("$orderby")
         top = parse_top(req.query, 100)
-        if "signInActivity" in props:
+        if "signInActivity" in props or "signinactivity" in req.query.get("$filter", "").lower():
             top = min(top, 500)
         expander = self._user_expander(req)
         token = _untoken(req.query["$skiptoken"]) if "$skiptoken" in req.query else None
@@ -467,78 +468,6 @@ class GraphApi:
         u = self._user(m.group(1))
         return {"@odata.context": f"{req.base}/v1.0/$metadata#users('{u.id}')/authentication/methods",
                 "value": resources.authentication_methods_json(u)}
-
-    def users_delta(self, req: Request, claims: Claims, _m: re.Match[str]) -> Json:
-        self._need(claims, USERS)
-        for option in ("$top", "$orderby", "$expand", "$filter"):
-            if option in req.query:
-                raise unsupported(f"The query option '{option}' is not supported with delta.")
-        state: Json
-        if "$skiptoken" in req.query:
-            state = _untoken(req.query["$skiptoken"])
-        else:
-            select, _props = self._user_props(req, claims)
-            state = {"s": 0, "full": True, "sel": select}
-            if "$deltatoken" in req.query:
-                raw = req.query["$deltatoken"]
-                previous: Json = {"u": self.tenant.change_seq, "sel": select} if raw == "latest" else _untoken(raw)
-                if int(previous.get("u", 0)) < self.tenant.delta_floor:
-                    raise GraphError(410, "resyncRequired", "Resync required. Replace any local cached copy "
-                                     "of the users with the results of a new full delta request.")
-                state = {"s": int(previous.get("u", 0)), "full": False, "sel": previous.get("sel")}
-            state.update({"u": self._delta_horizon(), "k": None, "p": 1})
-        select = state.get("sel")
-        props = select or resources.USER_DEFAULT
-        page = self._page_number(state)
-        size = 200
-        prefer = req.headers.get("prefer", "")
-        if "odata.maxpagesize=" in prefer:
-            with contextlib.suppress(ValueError):
-                size = max(1, min(999, int(prefer.split("odata.maxpagesize=")[1].split(",")[0])))
-        since, upto, after = int(state["s"]), int(state["u"]), state.get("k")
-        items: list[Json] = []
-        last = after
-        more = False
-        if state["full"]:
-            with self.tenant.lock:
-                for u in self.tenant.users_from(after):
-                    if u.version > upto:
-                        continue
-                    if len(items) == size:
-                        more = True
-                        break
-                    items.append(resources.user_json(u, props))
-                    last = u.id
-        else:
-            for uid, user in self.tenant.changed_since(since, upto):
-                if after is not None and uid <= after:
-                    continue
-                if len(items) == size:
-                    more = True
-                    break
-                if user is None:
-                    items.append({"id": uid, "@removed": {"reason": "deleted"}})
-                elif user.deleted is not None:
-                    items.append({"id": uid, "@removed": {"reason": "changed"}})
-                else:
-                    items.append(resources.user_json(user, props))
-                last = uid
-        out: Json = {"@odata.context": self._context(req, "users", select)}
-        if more:
-            nxt = {**state, "k": last, "p": page + 1}
-            out["@odata.nextLink"] = self._link(req, "/users/delta()", "$skiptoken", nxt, keep_query=False)
-        else:
-            out["@odata.deltaLink"] = self._link(req, "/users/delta()", "$deltatoken", {"u": upto, "sel": select}, keep_query=False)
-        out["value"] = items
-        return out
-
-    def _delta_horizon(self) -> int:
-        """Changes up to this sequence number are reported; a not-yet-replicated user holds the
-        horizon back so it is reported once visible instead of being skipped."""
-        now = time.monotonic()
-        with self.tenant.lock:
-            waiting = [u.version for u in self.tenant.users_from(None) if not u.visible(now)]
-            return min([self.tenant.change_seq, *(v - 1 for v in waiting)])
 
     # ---- groups ------------------------------------------------------------------------
     def _group_expander(self, req: Request) -> Callable[[Group, Json], None] | None:
@@ -843,19 +772,23 @@ def _err(code: str, message: str) -> Json:
     return {"error": {"code": code, "message": message}}
 
 
+# Handlers in their own modules; they use this module's helpers at call time.
+from entrasim import deleted_items, delta, directory_audits  # noqa: E402
+
 _RELATIONSHIPS = {r.lower(): r for r in ("memberOf", "transitiveMemberOf", "members", "transitiveMembers")}
 
 _ROUTES: list[tuple[str, re.Pattern[str], str, Handler]] = [
     (verb, re.compile(pattern + r"/?$", re.IGNORECASE), route, handler)
     for verb, pattern, route, handler in (
         ("GET", r"^/users", "GET /users", GraphApi.users_list),
-        ("GET", r"^/users/delta(?:\(\))?", "GET /users/delta", GraphApi.users_delta),
+        ("GET", r"^/users/(?:microsoft\.graph\.)?delta(?:\(\))?", "GET /users/delta", delta.users_delta),
         ("GET", r"^/users/([^/]+)", "GET /users/{id}", GraphApi.user_get),
         ("GET", r"^/users/([^/]+)/manager", "GET /users/{id}/manager", GraphApi.user_manager),
         ("GET", r"^/users/([^/]+)/(memberOf|transitiveMemberOf)(?:/microsoft\.graph\.(group|directoryRole))?",
          "GET /users/{id}/{rel}", GraphApi.user_member_of),
         ("GET", r"^/users/([^/]+)/authentication/methods", "GET /users/{id}/authentication/methods", GraphApi.user_methods),
         ("GET", r"^/groups", "GET /groups", GraphApi.groups_list),
+        ("GET", r"^/groups/(?:microsoft\.graph\.)?delta(?:\(\))?", "GET /groups/delta", delta.groups_delta),
         ("GET", r"^/groups/([^/]+)", "GET /groups/{id}", GraphApi.group_get),
         ("GET", r"^/groups/([^/]+)/(members|transitiveMembers)(?:/microsoft\.graph\.(user|group))?",
          "GET /groups/{id}/{rel}", GraphApi.group_members),
@@ -869,6 +802,13 @@ _ROUTES: list[tuple[str, re.Pattern[str], str, Handler]] = [
         ("GET", r"^/identityProtection/riskyUsers/([^/]+)", "GET /identityProtection/riskyUsers/{id}", GraphApi.risky_user),
         ("GET", r"^/applications", "GET /applications", GraphApi.applications),
         ("GET", r"^/organization", "GET /organization", GraphApi.organization),
+        ("GET", r"^/directory/deletedItems", "GET /directory/deletedItems", deleted_items.deleted_items_untyped),
+        ("GET", r"^/directory/deletedItems/microsoft\.graph\.(\w+)", "GET /directory/deletedItems/{type}",
+         deleted_items.deleted_items_list),
+        ("GET", r"^/directory/deletedItems/([0-9a-fA-F-]{36})", "GET /directory/deletedItems/{id}", deleted_items.deleted_item),
+        ("POST", r"^/directory/deletedItems/([0-9a-fA-F-]{36})/restore", "POST /directory/deletedItems/{id}/restore",
+         deleted_items.restore_item),
+        ("GET", r"^/auditLogs/directoryAudits", "GET /auditLogs/directoryAudits", directory_audits.directory_audits),
         ("POST", r"^/\$batch", BATCH_ROUTE, GraphApi.batch),
         ("GET", r"^/auditLogs/signIns", "GET /auditLogs/signIns", GraphApi.sign_ins_list),
         ("GET", r"^/auditLogs/signIns/([^/]+)", "GET /auditLogs/signIns/{id}", GraphApi.sign_in_get),

@@ -12,7 +12,15 @@ from typing import Any
 
 from entrasim import catalog
 from entrasim.odata import Prop
-from entrasim.tenant import Group, Principal, RoleAssignment, ServicePrincipal, Tenant, User
+from entrasim.tenant import (
+    Group,
+    Principal,
+    RoleAssignment,
+    ServicePrincipal,
+    Tenant,
+    User,
+    employee_org_data,
+)
 
 Json = dict[str, Any]
 Getter = Callable[[Any], Any]
@@ -56,12 +64,6 @@ def _security_identifier(u: User) -> str | None:
     return f"S-1-5-21-1004336348-1177238915-682003330-{rid}"
 
 
-def _employee_org_data(u: User) -> dict[str, str | None] | None:
-    if u.is_guest or u.department is None:
-        return None
-    return {"costCenter": f"CC-{sum(map(ord, u.department)) % 90 + 10}", "division": None}
-
-
 USER_PROPS: dict[str, Getter] = {
     "id": lambda u: u.id,
     "businessPhones": lambda u: [],
@@ -83,7 +85,7 @@ USER_PROPS: dict[str, Getter] = {
     "creationType": lambda u: "Invitation" if u.is_guest else None,
     "deletedDateTime": lambda u: u.deleted,
     "department": lambda u: u.department,
-    "employeeHireDate": lambda u: None,
+    "employeeHireDate": lambda u: u.hire_date,
     "employeeId": lambda u: u.employee_id,
     "employeeLeaveDateTime": lambda u: None,
     "employeeType": lambda u: u.employee_type,
@@ -95,7 +97,7 @@ USER_PROPS: dict[str, Getter] = {
     "onPremisesSyncEnabled": lambda u: u.on_prem,
     "onPremisesDistinguishedName": _distinguished_name,
     "onPremisesSecurityIdentifier": _security_identifier,
-    "employeeOrgData": _employee_org_data,
+    "employeeOrgData": employee_org_data,
     "otherMails": lambda u: [u.mail] if u.is_guest and u.mail else [],
     "proxyAddresses": _proxy_addresses,
     "usageLocation": lambda u: None if u.is_guest else "US",
@@ -289,7 +291,7 @@ def registration_json(u: User, is_admin: bool, as_of: str) -> Json:
         "isSystemPreferredAuthenticationMethodEnabled": True,
         "systemPreferredAuthenticationMethods": [system] if system else [],
         "userPreferredMethodForSecondaryAuthentication": preferred,
-        "lastUpdatedDateTime": as_of,
+        "lastUpdatedDateTime": u.mfa_updated or as_of,
     }
 
 
@@ -377,6 +379,7 @@ def risky_user_json(u: User) -> Json:
 
 
 RISKY_FILTER: dict[str, Prop] = {
+    "riskLastUpdatedDateTime": Prop(lambda u: u.risk[2] if u.risk else None, "datetime"),
     "riskLevel": Prop(lambda u: u.risk[0] if u.risk else None, "str"),
     "riskState": Prop(lambda u: u.risk[1] if u.risk else None, "str"),
     "userPrincipalName": Prop(lambda u: u.upn, "str"),

@@ -6,7 +6,8 @@ connection's own thread so a slow client cannot stall the accept loop) serves:
 - `POST /{tenant}/oauth2/v2.0/token` and the OpenID metadata (the identity platform),
 - `/v1.0/...` (Graph, see `entrasim.graph`),
 - `GET /_sim/counters` and `POST /_sim/counters/reset`, unauthenticated, for a benchmark
-  running in another process.
+  running in another process; tenant mutations and ground truth under `/_sim/` too
+  (`entrasim.control`).
 
 ```python
 with SimulatedGraph(TenantSpec(seed=7, users=2500, licence="P2")) as sim:
@@ -33,6 +34,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import orjson
 
+from entrasim import control
 from entrasim.faults import Faults
 from entrasim.graph import JSON_TYPE, GraphApi, Reply, Request, error_body, parse_query
 from entrasim.identity import Identity
@@ -278,7 +280,7 @@ class SimulatedGraph:
                 payload_obj = error_body(err["code"], err["message"], request_id, client_request_id)
             return reply.status, orjson.dumps(payload_obj) if payload_obj is not None else b"", out_headers, reply.route
         if path.startswith("/_sim/"):
-            return self._control(method, path, base_headers)
+            return self._control(method, path, base_headers, split.query, body)
         parts = path.strip("/").split("/")
         json_headers = {**base_headers, "Content-Type": "application/json; charset=utf-8"}
         if method == "POST" and len(parts) == 4 and parts[1:] == ["oauth2", "v2.0", "token"]:
@@ -301,7 +303,8 @@ class SimulatedGraph:
                          self.route_of(method, f"/{version}{path}"), dict(exc.headers))
         return self.graph.execute(req, claims)
 
-    def _control(self, method: str, path: str, headers: dict[str, str]) -> tuple[int, bytes, dict[str, str], str]:
+    def _control(self, method: str, path: str, headers: dict[str, str], query: str = "",
+                 payload: bytes = b"") -> tuple[int, bytes, dict[str, str], str]:
         headers = {**headers, "Content-Type": "application/json"}
         if method == "GET" and path == "/_sim/counters":
             body = {"counters": self.counters.snapshot(), "totals": self.counters.totals(),
@@ -311,6 +314,9 @@ class SimulatedGraph:
             self.counters.reset()
             self.throttle.reset()
             return 200, b'{"reset":true}', headers, "control"
+        answer = control.handle(self.tenant, method, path, dict(parse_qsl(query)), payload)
+        if answer is not None:
+            return answer[0], orjson.dumps(answer[1]), headers, "control"
         return 404, b'{"error":"unknown control endpoint"}', headers, "control"
 
     def _openid(self, tenant: str) -> dict[str, Any]:

@@ -11,9 +11,27 @@ created today can land on the first page as well as the last, as in a real tenan
 Public API of `Tenant` (thread-safe; a user may be named by id or by UPN):
 - queries: `user(id_or_upn)`, `users()`, `group(id)`, `groups()`, `expected(user_id)`,
   `truth()` (`ExpectedUser` per live user), `role_members(role_name)`
-- mutations: `add_user(...)`, `disable_user`, `enable_user`, `delete_user` (soft, or
-  `permanent=True`), `restore_user`, `assign_role`, `remove_role`, `add_to_group`,
-  `remove_from_group`, `set_mfa(user_id, methods)`, `set_sign_in(user_id, when)`
+- mutations: `add_user(...)`, `update_user(id, **graph_properties)`, `set_manager`,
+  `disable_user`, `enable_user`, `delete_user` (soft, or `permanent=True`), `restore_user`,
+  `purge_expired_deleted`, `assign_role`, `remove_role`, `add_to_group`, `remove_from_group`,
+  `delete_group`, `set_mfa(user_id, methods)`, `register_method`, `remove_method`,
+  `set_risk`, `set_sign_in(user_id, when)`, `sign_in_many`, `apply_mixed_changes(n, seed)`,
+  `expire_delta_tokens(answer=)`; `truth(include_deleted=True)` / `deleted_truth()`.
+
+Change tracking follows Graph's documented behaviour (learn.microsoft.com "Use delta query to
+track changes", "user: delta", "Get incremental changes for groups", "List deletedItems"):
+- `users/delta` reports changes to a user's own properties (and `manager` when selected), soft
+  deletion (`@removed` reason `changed`), hard deletion (`deleted`) and restoration; it does
+  NOT report group membership, roles, authentication methods, risk or `signInActivity`.
+  Every such change is logged in `user_log` with the Graph property names it touched, so a
+  delta round with `$select` skips changes to properties it does not track, as Graph does.
+- `groups/delta` reports member additions/removals (a deleted user leaves its groups) and
+  group deletion, from `group_log`.
+- MFA registration changes write directory audit records (`audit`), risk changes stamp
+  `riskLastUpdatedDateTime`, sign-ins move `signInActivity` only.
+- A soft-deleted user stays in deleted items for 30 days (`purge_expired_deleted`), and
+  leaves its groups and roles. ASSUMED: restoring brings back its group memberships (the ones
+  whose groups still exist) but not its role assignments.
 """
 
 from __future__ import annotations
@@ -29,11 +47,16 @@ import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from entrasim import catalog
+from entrasim.audit import AUTH_METHODS_SERVICE, CORE_DIRECTORY, AuditLog, Target
+from entrasim.changelog import ChangeLog
 from entrasim.sign_ins import EVENT_TYPES, Actor, SignInLog
 from entrasim.spec import TenantSpec
+
+if TYPE_CHECKING:
+    from entrasim.mixed_changes import Change
 
 _ID_NAMESPACE = uuid.UUID("5c1a7a1e-0000-4000-8000-00000000e17a")
 
@@ -57,10 +80,10 @@ class User:
 
     __slots__ = (
         "company", "created", "deleted", "department", "display", "employee_id",
-        "employee_type", "enabled", "given", "groups", "hidden_listings", "id", "is_guest",
-        "job_title", "last_non_interactive", "last_sign_in", "last_success", "mail",
-        "mail_nickname", "manager", "methods", "office", "on_prem", "risk", "surname", "upn",
-        "version", "visible_at",
+        "employee_type", "enabled", "given", "groups", "hidden_listings", "hire_date", "id",
+        "is_guest", "job_title", "last_non_interactive", "last_sign_in", "last_success", "mail",
+        "mail_nickname", "manager", "methods", "mfa_updated", "office", "on_prem", "org",
+        "risk", "saved_groups", "surname", "upn", "version", "visible_at",
     )
 
     def __init__(self, id: str, upn: str) -> None:
@@ -92,6 +115,10 @@ class User:
         self.visible_at = 0.0
         self.hidden_listings = 0
         self.risk: tuple[str, str, str] | None = None
+        self.hire_date: str | None = None
+        self.org: dict[str, str | None] | bool | None = True  # True: derived from department
+        self.mfa_updated: str | None = None
+        self.saved_groups: list[Group] = []
 
     def __repr__(self) -> str:
         return f"User({self.id}, {self.upn})"
@@ -114,9 +141,18 @@ class User:
         return self.deleted is None and self.visible_at <= now and self.hidden_listings <= 0
 
 
+def employee_org_data(u: User) -> dict[str, str | None] | None:
+    """Set explicitly (`update_user(employeeOrgData=...)`), else derived from the department."""
+    if not isinstance(u.org, bool):
+        return u.org
+    if u.is_guest or u.department is None:
+        return None
+    return {"costCenter": f"CC-{sum(map(ord, u.department)) % 90 + 10}", "division": None}
+
+
 class Group:
     __slots__ = (
-        "created", "description", "id", "kind", "mail", "member_groups", "members",
+        "created", "deleted", "description", "id", "kind", "mail", "member_groups", "members",
         "name", "parents", "role_assignable",
     )
 
@@ -131,6 +167,7 @@ class Group:
         self.members: list[User] = []
         self.member_groups: list[Group] = []
         self.parents: list[Group] = []
+        self.deleted: str | None = None
 
     def __repr__(self) -> str:
         return f"Group({self.id}, {self.name})"
@@ -184,6 +221,19 @@ class ExpectedUser:
     manager_id: str | None
     risk_level: str = "none"
     risk_state: str | None = None
+    given_name: str | None = None
+    surname: str | None = None
+    user_type: str = "Member"
+    department: str | None = None
+    job_title: str | None = None
+    company_name: str | None = None
+    office_location: str | None = None
+    employee_id: str | None = None
+    employee_type: str | None = None
+    employee_hire_date: datetime | None = None
+    employee_org_data: dict[str, str | None] | None = None
+    deleted: str | None = None  # "soft" (in deleted items) | "hard" (purged) | None
+    deleted_at: datetime | None = None
 
 
 class Tenant:
@@ -208,6 +258,15 @@ class Tenant:
         self.change_seq = 0
         self.delta_floor = 0
         self.listings = 0
+        self.delta_epoch = 0  # bumped by expire_delta_tokens; tokens of an older epoch are refused
+        self.delta_reset_answer = "expired"  # or "reset": see expire_delta_tokens
+        self.delta_replays = False
+        self.user_log = ChangeLog()
+        self.group_log = ChangeLog()
+        self.audit = AuditLog(spec.seed)
+        self._purged_users: dict[str, User] = {}
+        self._deleted_groups: dict[str, Group] = {}
+        self._lagging: list[User] = []
         self._rng = random.Random(f"tenant:{spec.seed}")
         # The collector would re-scan every record on each full pass, during generation and
         # later while pages are built; the records live as long as the tenant, so skip that.
@@ -239,17 +298,6 @@ class Tenant:
         for i in range(start, len(sorted_users)):
             yield sorted_users[i]
 
-    def changed_since(self, seq: int, upto: int) -> list[tuple[str, User | None]]:
-        """(id, user or None if purged) for objects changed in (seq, upto], in id order."""
-        with self.lock:
-            out: list[tuple[str, User | None]] = [
-                (u.id, u) for u in itertools.chain(self._sorted, self._deleted.values())
-                if seq < u.version <= upto
-            ]
-            out.extend((i, None) for i, v in self._purged.items() if seq < v <= upto)
-            out.sort(key=lambda pair: pair[0])
-            return out
-
     def group(self, key: str) -> Group | None:
         return self._groups_by_id.get(key)
 
@@ -279,31 +327,87 @@ class Tenant:
             return ids
 
     def expected(self, user_id: str) -> ExpectedUser:
+        """Ground truth for a live user (KeyError otherwise; see `truth(include_deleted=True)`)."""
         with self.lock:
             u = self._by_id.get(user_id)
             if u is None:
                 raise KeyError(user_id)
-            methods = frozenset(u.method_names())
-            strong = methods & catalog.STRONG_METHODS
-            risk = u.reported_risk()
-            return ExpectedUser(
-                id=u.id, upn=u.upn, display_name=u.display, mail=u.mail, enabled=u.enabled,
-                is_guest=u.is_guest, created=parse_iso(u.created),
-                groups=frozenset((g.id, g.name) for g in u.groups),
-                roles=self.roles_of(u), mfa_methods=methods, strong_mfa_methods=strong,
-                has_strong_mfa=bool(strong),
-                last_sign_in=parse_iso(u.last_sign_in) if u.last_sign_in else None,
-                last_successful_sign_in=parse_iso(u.last_success) if u.last_success else None,
-                last_non_interactive_sign_in=(
-                    parse_iso(u.last_non_interactive) if u.last_non_interactive else None
-                ),
-                manager_id=u.manager.id if u.manager else None,
-                risk_level=risk[0] if risk else "none", risk_state=risk[1] if risk else None,
-            )
+            return self._expected(u, None, self.roles_of(u))
 
-    def truth(self) -> dict[str, ExpectedUser]:
+    def _role_map(self) -> dict[str, set[str]]:
+        """Role names per user id, direct or through groups, in one pass over assignments."""
+        out: dict[str, set[str]] = {}
+        for a in self.assignments:
+            p = a.principal
+            holders = [p] if isinstance(p, User) else p.members if isinstance(p, Group) else []
+            for u in holders:
+                out.setdefault(u.id, set()).add(a.role.display_name)
+        return out
+
+    def _expected(self, u: User, deleted: str | None, roles: Iterable[str] = ()) -> ExpectedUser:
+        methods = frozenset(u.method_names())
+        strong = methods & catalog.STRONG_METHODS
+        risk = u.reported_risk()
+        org = employee_org_data(u)
+        return ExpectedUser(
+            id=u.id, upn=u.upn, display_name=u.display, mail=u.mail, enabled=u.enabled,
+            is_guest=u.is_guest, created=parse_iso(u.created),
+            groups=frozenset((g.id, g.name) for g in u.groups),
+            roles=frozenset(roles), mfa_methods=methods, strong_mfa_methods=strong,
+            has_strong_mfa=bool(strong),
+            last_sign_in=parse_iso(u.last_sign_in) if u.last_sign_in else None,
+            last_successful_sign_in=parse_iso(u.last_success) if u.last_success else None,
+            last_non_interactive_sign_in=(
+                parse_iso(u.last_non_interactive) if u.last_non_interactive else None
+            ),
+            manager_id=u.manager.id if u.manager and u.manager.deleted is None else None,
+            risk_level=risk[0] if risk else "none", risk_state=risk[1] if risk else None,
+            given_name=u.given, surname=u.surname, user_type=u.user_type,
+            department=u.department, job_title=u.job_title, company_name=u.company,
+            office_location=u.office, employee_id=u.employee_id, employee_type=u.employee_type,
+            employee_hire_date=parse_iso(u.hire_date) if u.hire_date else None,
+            employee_org_data=dict(org) if org is not None else None,
+            deleted=deleted, deleted_at=parse_iso(u.deleted) if deleted and u.deleted else None,
+        )
+
+    def truth(self, *, include_deleted: bool = False) -> dict[str, ExpectedUser]:
+        """`ExpectedUser` per live user; with `include_deleted`, soft- and hard-deleted users
+        too (their `deleted` is "soft" / "hard"; a deleted user holds no groups or roles)."""
         with self.lock:
-            return {u.id: self.expected(u.id) for u in self._sorted}
+            roles = self._role_map()
+            out = {u.id: self._expected(u, None, roles.get(u.id, ())) for u in self._sorted}
+            if include_deleted:
+                out.update(self.deleted_truth())
+            return out
+
+    def deleted_truth(self) -> dict[str, ExpectedUser]:
+        with self.lock:
+            out = {u.id: self._expected(u, "soft") for u in self._deleted.values()}
+            out.update((u.id, self._expected(u, "hard")) for u in self._purged_users.values())
+            return out
+
+    def deleted_users(self) -> list[User]:
+        """Soft-deleted users (the directory's deleted items), in id order."""
+        with self.lock:
+            return sorted(self._deleted.values(), key=lambda u: u.id)
+
+    def deleted_user(self, user_id: str) -> User | None:
+        return self._deleted.get(user_id)
+
+    def deleted_groups(self) -> list[Group]:
+        with self.lock:
+            return sorted((g for g in self._deleted_groups.values() if g.kind == "m365"), key=lambda g: g.id)
+
+    def was_purged(self, object_id: str) -> bool:
+        return object_id in self._purged or object_id in self._purged_users
+
+    def invisible_ids(self) -> set[str]:
+        """Live users not yet replicated (see `add_user`): a delta round leaves them out and
+        carries them to the next round, so they are reported once visible."""
+        now = time.monotonic()
+        with self.lock:
+            self._lagging = [u for u in self._lagging if u.deleted is None and not u.visible(now)]
+            return {u.id for u in self._lagging}
 
     # ---- sign-in logs (entrasim.sign_ins) ---------------------------------------------
     def _new_sign_in_log(self) -> SignInLog:
@@ -375,9 +479,19 @@ class Tenant:
         return self.sign_in_log.release()
 
     # ---- mutations ---------------------------------------------------------------
-    def _touch(self, user: User) -> None:
-        user.version = next(self._seq)
-        self.change_seq = user.version
+    def _bump(self) -> int:
+        """Every mutation takes the next sequence number (cache keys, delta horizons)."""
+        self.change_seq = next(self._seq)
+        return self.change_seq
+
+    def _touch(self, user: User, props: Iterable[str] = ("*",)) -> None:
+        """A change `users/delta` reports: logged with the Graph properties it touched."""
+        user.version = self._bump()
+        self.user_log.record(user.version, user.id, frozenset(props))
+
+    def _member_change(self, group: Group, member: User | Group, added: bool) -> None:
+        kind = "user" if isinstance(member, User) else "group"
+        self.group_log.record(self._bump(), group.id, ("member", member.id, kind, added))
 
     def _require(self, user_id: str) -> User:
         u = self.user(user_id)
@@ -412,7 +526,7 @@ class Tenant:
         `/users` (a listing starts with a request that has no `$skiptoken`), so 1 hides it
         from exactly one listing."""
         with self.lock:
-            n = len(self._by_id) + len(self._deleted) + 1
+            n = len(self._by_id) + len(self._deleted) + len(self._purged_users) + 1
             uid = user_id or str(uuid.uuid5(_ID_NAMESPACE, f"{self.spec.seed}:added:{n}:{time.time_ns()}"))
             name = display_name or f"New User {n}"
             if upn is None:
@@ -436,43 +550,174 @@ class Tenant:
                 self._pending.append(u)
             self._insert(u)
             self._touch(u)
+            if visible_after_seconds > 0 or visible_after_listings > 0:
+                self._lagging.append(u)
+            self._audit("Add user", "UserManagement", "Add", u)
             return u
 
-    def disable_user(self, user_id: str) -> None:
-        self._set(user_id, enabled=False)
+    def _audit(self, activity: str, category: str, operation: str, user: User,
+               service: str = CORE_DIRECTORY, initiator: User | None = None,
+               details: tuple[tuple[str, str], ...] = ()) -> None:
+        def target(x: User) -> Target:
+            return Target(x.id, "User", x.display, x.upn)
+        self.audit.write(activity, category, service, operation,
+                         target(initiator) if initiator is not None else None, (target(user),), details)
 
-    def enable_user(self, user_id: str) -> None:
-        self._set(user_id, enabled=True)
-
-    def set_sign_in(self, user_id: str, when: datetime | None) -> None:
-        stamp = iso(when) if when else None
-        self._set(user_id, last_sign_in=stamp, last_success=stamp)
-
-    def set_mfa(self, user_id: str, methods: Iterable[str]) -> None:
-        self._set(user_id, methods=_mask(methods))
-
-    def _set(self, user_id: str, **values: object) -> None:
+    def update_user(self, user_id: str, **props: object) -> None:
+        """Change profile or account properties, named as Graph names them (`displayName`,
+        `userPrincipalName`, `mail`, `department`, `jobTitle`, `employeeId`, `employeeType`,
+        `employeeHireDate` (ISO text or datetime), `employeeOrgData` (dict or None),
+        `userType` ("Member"/"Guest"), `officeLocation`, `companyName`, `accountEnabled`...)."""
         with self.lock:
             u = self._require(user_id)
-            for k, v in values.items():
-                setattr(u, k, v)
-            self._touch(u)
+            changed: list[str] = []
+            for name, value in props.items():
+                if name not in _PROFILE_ATTRS:
+                    raise ValueError(f"not a modelled user property: {name}")
+                attr, also = _PROFILE_ATTRS[name]
+                if name == "userType":
+                    if value not in ("Member", "Guest"):
+                        raise ValueError("userType is Member or Guest")
+                    value = value == "Guest"
+                elif name == "employeeHireDate" and isinstance(value, datetime):
+                    value = iso(value)
+                elif name == "employeeOrgData" and value is not None:
+                    if not isinstance(value, dict):
+                        raise ValueError("employeeOrgData is a dict with costCenter and division")
+                    value = {"costCenter": value.get("costCenter"), "division": value.get("division")}
+                elif name == "userPrincipalName":
+                    if not isinstance(value, str) or "@" not in value:
+                        raise ValueError("userPrincipalName needs an @")
+                    self._by_upn.pop(u.upn.lower(), None)
+                    self._by_upn[value.lower()] = u
+                setattr(u, attr, value)
+                changed += (name, *also)
+            if not changed:
+                return
+            self._touch(u, changed)
+            if "accountEnabled" in props and len(props) == 1:
+                self._audit("Disable account" if not u.enabled else "Enable account", "UserManagement", "Update", u)
+            else:
+                self._audit("Update user", "UserManagement", "Update", u)
 
-    def delete_user(self, user_id: str, *, permanent: bool = False) -> None:
-        """Soft delete (delta reports `@removed: changed`) or purge (`deleted`)."""
+    def set_profile(self, user_id: str, **props: object) -> None:
+        """Same as `update_user`."""
+        self.update_user(user_id, **props)
+
+    def set_manager(self, user_id: str, manager_id: str | None) -> None:
+        """Graph tracks `manager` in users/delta only when the round selected it; the previous
+        manager is remembered so a removal can be reported as such."""
+        with self.lock:
+            u = self._require(user_id)
+            before = u.manager.id if u.manager is not None else None
+            u.manager = self._require(manager_id) if manager_id is not None else None
+            self._touch(u, ("manager", *((f"manager-was:{before}",) if before else ())))
+            self._audit("Set manager" if manager_id else "Remove manager", "UserManagement", "Update", u)
+
+    def disable_user(self, user_id: str) -> None:
+        self.update_user(user_id, accountEnabled=False)
+
+    def enable_user(self, user_id: str) -> None:
+        self.update_user(user_id, accountEnabled=True)
+
+    def set_sign_in(self, user_id: str, when: datetime | None) -> None:
+        """Moves `signInActivity` only (Graph's delta does not track it)."""
+        with self.lock:
+            u = self._require(user_id)
+            u.last_sign_in = u.last_success = iso(when) if when else None
+            self._bump()
+
+    def set_sign_ins(self, user_ids: Iterable[str], when: datetime | None = None) -> None:
+        """Bulk `set_sign_in` (fast enough for tens of thousands of users)."""
+        stamp = iso(when or datetime.now(UTC))
+        with self.lock:
+            for uid in user_ids:
+                u = self._require(uid)
+                u.last_sign_in = u.last_success = stamp
+            self._bump()
+
+    def sign_in_many(self, n: int, seed: int, when: datetime | None = None) -> list[str]:
+        """`n` live users (drawn from `seed`) sign in at `when` (default now): their ids."""
+        stamp = iso(when or datetime.now(UTC))
+        with self.lock:
+            chosen = random.Random(f"sign-ins:{seed}").sample(self._sorted, min(n, len(self._sorted)))
+            for u in chosen:
+                u.last_sign_in = u.last_success = stamp
+            self._bump()
+            return [u.id for u in chosen]
+
+    def set_mfa(self, user_id: str, methods: Iterable[str], *, by_admin: bool = False) -> None:
+        """Replace the registered methods; each added or removed method writes its audit record."""
+        with self.lock:
+            u = self._require(user_id)
+            wanted = _mask(methods)
+            for name in catalog.METHOD_NAMES:
+                bit = catalog.METHOD_BIT[name]
+                if wanted & bit and not u.methods & bit:
+                    self.register_method(u.id, name, by_admin=by_admin)
+                elif u.methods & bit and not wanted & bit:
+                    self.remove_method(u.id, name, by_admin=by_admin)
+
+    def register_method(self, user_id: str, method: str, *, by_admin: bool = False) -> None:
+        self._method(user_id, method, True, by_admin)
+
+    def remove_method(self, user_id: str, method: str, *, by_admin: bool = False) -> None:
+        self._method(user_id, method, False, by_admin)
+
+    def _method(self, user_id: str, method: str, add: bool, by_admin: bool) -> None:
+        with self.lock:
+            u = self._require(user_id)
+            bit = catalog.METHOD_BIT[method]
+            if bool(u.methods & bit) == add:
+                return
+            u.methods = u.methods | bit if add else u.methods & ~bit
+            now = datetime.now(UTC)
+            u.mfa_updated = iso(now)
+            self._bump()
+            who = "Admin" if by_admin else "User"
+            verb = "registered" if add else "deleted"
+            admin = self._an_admin() if by_admin else u
+            self._audit(f"{who} {verb} security info", "UserManagement", "Add" if add else "Delete", u,
+                        AUTH_METHODS_SERVICE, admin, (("Method", method),))
+
+    def _an_admin(self) -> User | None:
+        for a in self.assignments:
+            if isinstance(a.principal, User) and a.role.display_name == "Authentication Administrator":
+                return a.principal
+        return next((a.principal for a in self.assignments if isinstance(a.principal, User)), None)
+
+    def set_risk(self, user_id: str, level: str, state: str = "atRisk", when: datetime | None = None) -> None:
+        """Identity Protection re-evaluates the user: `riskLastUpdatedDateTime` moves to `when`."""
+        if level not in ("none", "low", "medium", "high") or state not in (
+                "atRisk", "confirmedCompromised", "remediated", "dismissed", "none"):
+            raise ValueError(f"bad risk {level}/{state}")
+        with self.lock:
+            u = self._require(user_id)
+            u.risk = (level, state, iso(when or datetime.now(UTC)))
+            self._bump()
+
+    def delete_user(self, user_id: str, *, permanent: bool = False, deleted_at: datetime | None = None) -> None:
+        """Soft delete (delta reports `@removed: changed`, deleted items list it) or purge
+        (`deleted`; gone from deleted items too). The user leaves its groups and roles."""
         with self.lock:
             u = self.user(user_id) or self._deleted.get(user_id)
             if u is None:
                 raise KeyError(user_id)
             if u.deleted is None:
                 self._remove(u)
-                u.deleted = iso(datetime.now(UTC))
+                u.deleted = iso(deleted_at or datetime.now(UTC))
                 self._deleted[u.id] = u
                 self._detach(u)
-            self._touch(u)
+                self._touch(u)
+                self._audit("Delete user", "UserManagement", "Delete", u)
+                self._touch_reports(u, removed=True)
             if permanent:
                 del self._deleted[u.id]
+                self._touch(u)
                 self._purged[u.id] = u.version
+                self._purged_users[u.id] = u
+                u.saved_groups = []
+                self._audit("Hard Delete user", "UserManagement", "Delete", u)
 
     def restore_user(self, user_id: str) -> None:
         with self.lock:
@@ -480,10 +725,36 @@ class Tenant:
             u.deleted = None
             self._insert(u)
             self._touch(u)
+            for g in u.saved_groups:
+                if g.deleted is None and g not in u.groups:
+                    u.groups.append(g)
+                    g.members.append(u)
+                    self._member_change(g, u, True)
+            u.saved_groups = []
+            self._audit("Restore user", "UserManagement", "Restore", u)
+            self._touch_reports(u, removed=False)
+
+    def _touch_reports(self, manager: User, *, removed: bool) -> None:
+        """The direct reports of a deleted (or restored) manager lose (or regain) their
+        manager: a `manager` change in users/delta, as the ground truth says."""
+        for r in self._sorted:
+            if r.manager is manager:
+                self._touch(r, ("manager", *((f"manager-was:{manager.id}",) if removed else ())))
+
+    def purge_expired_deleted(self, now: datetime | None = None) -> list[str]:
+        """Deleted items keep a user 30 days; after that it is gone for good (hard delete)."""
+        limit = (now or datetime.now(UTC)) - timedelta(days=30)
+        with self.lock:
+            old = [u.id for u in self._deleted.values() if u.deleted and parse_iso(u.deleted) <= limit]
+            for uid in old:
+                self.delete_user(uid, permanent=True)
+            return old
 
     def _detach(self, user: User) -> None:
+        user.saved_groups = list(user.groups)
         for g in user.groups:
             g.members.remove(user)
+            self._member_change(g, user, False)
         user.groups = []
         self.assignments = [a for a in self.assignments if a.principal is not user]
 
@@ -493,7 +764,8 @@ class Tenant:
             if g not in u.groups:
                 u.groups.append(g)
                 g.members.append(u)
-                self._touch(u)
+                self._member_change(g, u, True)
+                self._audit("Add member to group", "GroupManagement", "Assign", u)
 
     def remove_from_group(self, user_id: str, group_id: str) -> None:
         with self.lock:
@@ -501,7 +773,32 @@ class Tenant:
             if g in u.groups:
                 u.groups.remove(g)
                 g.members.remove(u)
-                self._touch(u)
+                self._member_change(g, u, False)
+                self._audit("Remove member from group", "GroupManagement", "Unassign", u)
+
+    def rename_group(self, group_id: str, name: str) -> None:
+        with self.lock:
+            g = self._groups_by_id[group_id]
+            g.name = name
+            self.group_log.record(self._bump(), g.id, ("props", frozenset({"displayName"})))
+
+    def delete_group(self, group_id: str) -> None:
+        """Delete a group: its memberships and the roles assigned through it end. groups/delta
+        reports it `@removed` (`changed` for a Microsoft 365 group, restorable; `deleted` for
+        a security group, which Graph deletes permanently)."""
+        with self.lock:
+            g = self._groups_by_id.pop(group_id)
+            self.groups_list.remove(g)
+            g.deleted = iso(datetime.now(UTC))
+            self._deleted_groups[g.id] = g
+            for u in g.members:
+                u.groups.remove(g)
+            for parent in g.parents:
+                parent.member_groups.remove(g)
+            for child in g.member_groups:
+                child.parents.remove(g)
+            self.assignments = [a for a in self.assignments if a.principal is not g]
+            self.group_log.record(self._bump(), g.id, ("removed", "changed" if g.kind == "m365" else "deleted"))
 
     def assign_role(self, principal_id: str, role_name: str) -> RoleAssignment:
         """Assign a built-in role to a user or a role-assignable group."""
@@ -515,8 +812,7 @@ class Tenant:
             a = RoleAssignment(_assignment_id(role, principal.id), role, principal)
             self.assignments.append(a)
             self.directory_role_ids.setdefault(role.template_id, str(uuid.uuid5(_ID_NAMESPACE, f"{self.spec.seed}:dr:{role.template_id}")))
-            if isinstance(principal, User):
-                self._touch(principal)
+            self._bump()
             return a
 
     def remove_role(self, principal_id: str, role_name: str) -> None:
@@ -525,15 +821,28 @@ class Tenant:
                 a for a in self.assignments
                 if not (a.principal.id == principal_id and a.role.display_name == role_name)
             ]
+            self._bump()
 
-    def expire_delta_tokens(self) -> None:
-        """Delta tokens issued so far answer 410 Gone, as after Graph's 7-day token lifetime."""
+    def expire_delta_tokens(self, answer: str = "expired") -> None:
+        """Delta and next links issued so far stop working, for users and groups.
+
+        `answer="expired"`: 400 `syncStateNotFound`, Graph's answer to a token past its 7-day
+        lifetime. `answer="reset"`: 410 Gone with a `Location` header naming a new initial
+        delta request, Graph's documented "synchronization reset"."""
+        if answer not in ("expired", "reset"):
+            raise ValueError("answer is 'expired' or 'reset'")
         with self.lock:
+            self.delta_reset_answer = answer
+            self.delta_epoch += 1
             self.delta_floor = self.change_seq + 1
-            self._touch_seq()
+            self._bump()
 
-    def _touch_seq(self) -> None:
-        self.change_seq = next(self._seq)
+    def apply_mixed_changes(self, n: int, seed: int, *, late_listings: int = 1) -> list[Change]:
+        """`n` changes cycling through every kind of change the connector must reflect
+        (`late_listings`: how many `/users` listings a late new user stays out of)."""
+        from entrasim.mixed_changes import apply_mixed_changes
+
+        return apply_mixed_changes(self, n, seed, late_listings)
 
     def note_listing(self) -> None:
         """A new listing of users began: users waiting for N listings get one step closer."""
@@ -542,6 +851,26 @@ class Tenant:
             for u in self._pending:
                 u.hidden_listings -= 1
             self._pending = [u for u in self._pending if u.hidden_listings > 0]
+
+
+# Graph property -> (User attribute, properties whose value it also changes)
+_PROFILE_ATTRS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "displayName": ("display", ("onPremisesDistinguishedName",)),
+    "givenName": ("given", ()),
+    "surname": ("surname", ()),
+    "userPrincipalName": ("upn", ()),
+    "mail": ("mail", ("proxyAddresses", "otherMails")),
+    "department": ("department", ("employeeOrgData",)),
+    "jobTitle": ("job_title", ()),
+    "companyName": ("company", ()),
+    "officeLocation": ("office", ()),
+    "employeeId": ("employee_id", ()),
+    "employeeType": ("employee_type", ()),
+    "employeeHireDate": ("hire_date", ()),
+    "employeeOrgData": ("org", ()),
+    "userType": ("is_guest", ("creationType", "externalUserState")),
+    "accountEnabled": ("enabled", ()),
+}
 
 
 def _mask(methods: Iterable[str]) -> int:

@@ -3,7 +3,11 @@
 The model is the published one: resource units (RU) per app+tenant in a sliding 10 s window
 (3,500 / 5,000 / 8,000 RU by tenant size), a per-request cost by endpoint with `$select`,
 `$expand` and small-`$top` modifiers, and a separate 5-requests-per-10-s budget for reporting
-endpoints. `throttling_floor_seconds` turns request counts into the least wall time those
+endpoints. Identity Protection (`/identityProtection/*`) has its own published limit of 1
+request per second per tenant, answered with 429 and no `Retry-After`
+(learn.microsoft.com "Microsoft Graph service-specific throttling limits"). Delta functions
+and deleted items are not in the published cost table, so they cost 1 like any unlisted GET.
+`throttling_floor_seconds` turns request counts into the least wall time those
 budgets allow, so a benchmark can tell "the connector is slow" from "Graph would not allow
 faster".
 """
@@ -20,11 +24,11 @@ from dataclasses import asdict, dataclass
 WINDOW_SECONDS = 10.0
 REPORTING_REQUESTS_PER_WINDOW = 5
 THROTTLE_WARNING_RATIO = 0.8
+PROTECTION_INTERVAL_SECONDS = 1.0
 
 # Base RU cost of one GET by route; anything else costs 1.
 BASE_COSTS: dict[str, int] = {
     "GET /users": 2,
-    "GET /users/delta": 2,
     "GET /users/{id}/memberOf": 2,
     "GET /users/{id}/transitiveMemberOf": 2,
     "GET /groups/{id}/members": 3,
@@ -87,6 +91,7 @@ class ThrottleModel:
         self._spent: deque[tuple[float, int]] = deque()
         self._spent_total = 0
         self._reporting: deque[float] = deque()
+        self._protection_last = float("-inf")
         self._lock = threading.Lock()
 
     def charge(self, cost: int, reporting: bool, now: float | None = None) -> Verdict:
@@ -117,8 +122,20 @@ class ThrottleModel:
                 self._reporting.append(now)
             return Verdict(True, usage=self._spent_total / self.budget)
 
+    def charge_protection(self, now: float | None = None) -> bool:
+        """Whether an Identity Protection request may pass its 1-per-second limit (no RU)."""
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            if not self.enabled:
+                return True
+            if now - self._protection_last < PROTECTION_INTERVAL_SECONDS:
+                return False
+            self._protection_last = now
+            return True
+
     def reset(self) -> None:
         with self._lock:
+            self._protection_last = float("-inf")
             self._spent.clear()
             self._spent_total = 0
             self._reporting.clear()

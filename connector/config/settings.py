@@ -437,6 +437,43 @@ class Settings(_Model):
         "`auto` caps them at 1,000 per run, `always` asks for every such user, `never` reports "
         "their MFA as unknown.",
     )
+    mfa_fallback_per_run: int = _bounded(
+        1_000,
+        1,
+        1_000_000,
+        "With `mfa_fallback: auto`, how many users' MFA a run asks per user at most; users left "
+        "unknown are asked on later runs, longest-unknown first (needs a state store).",
+    )
+    mfa_fallback_hours: int = _bounded(
+        1,
+        0,
+        8_760,
+        "Cadence of the per-user MFA lookups between full collections: a run at least this "
+        "long after the previous lookups asks the next `mfa_fallback_per_run` users "
+        "(0 = every run). Registrations seen in the audit log are read at every run.",
+    )
+    mfa_refresh_days: int = _bounded(
+        30,
+        1,
+        3_650,
+        "MFA learnt through per-user lookups is asked again once it is this old (spare "
+        "per-user budget only; registrations seen in the audit log are read at once).",
+    )
+    sign_in_refresh_hours: int = _bounded(
+        24,
+        0,
+        8_760,
+        "Cadence of the last sign-in refresh: a run at least this long after the previous "
+        "refresh lists the users whose last sign-in moved since and emits them again "
+        "(0 = every run).",
+    )
+    full_resync_hours: int = _bounded(
+        168,
+        0,
+        87_600,
+        "A full collection replaces change tracking once the last full one is this old, as a "
+        "safety net (0 = never; `run --full` forces one).",
+    )
     sign_ins: SignIns = Field(
         SignIns.model_validate({}),
         description="Sign-in logs as OCSF Authentication (class 3002) events; off by default.",

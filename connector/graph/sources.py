@@ -226,12 +226,12 @@ async def user_pages(client: GraphClient, query: UserQuery, availability: Availa
             query, start = fallback, None
 
 
-_UNKNOWN_PROPERTY = re.compile(r"Could not find a property named '([^']+)'")
+UNKNOWN_PROPERTY = re.compile(r"Could not find a property named '([^']+)'")
 
 
 def _user_query_fallback(query: UserQuery, error: GraphError,
                          availability: Availability) -> UserQuery | None:
-    unknown = _UNKNOWN_PROPERTY.search(error.message) if error.status == 400 else None
+    unknown = UNKNOWN_PROPERTY.search(error.message) if error.status == 400 else None
     if unknown and unknown.group(1) in query.fields and unknown.group(1) != "id":
         # An older or national-cloud Graph without this property: map what it does have.
         log.warning("Graph does not know the user property %s; collecting without it",

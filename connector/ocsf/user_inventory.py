@@ -207,12 +207,23 @@ class Risk:
 
 
 @dataclass(frozen=True, slots=True)
+class Deletion:
+    """A user no longer in the directory: `soft` (in deleted items, restorable for 30 days) or
+    `hard` (purged). `time` is Graph's `deletedDateTime` when it gives one (soft deletes), else
+    when the connector learnt of the deletion (ISO 8601)."""
+
+    kind: Literal["soft", "hard"]
+    time: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class UserFacts:
     groups: tuple[Group, ...] | None = None  # None = unknown (not collected)
     roles: tuple[str, ...] | None = None  # admin role display names; None = unknown
     mfa: Mfa | None = None  # None = unknown
     manager: Mapping[str, Any] | None = None  # {"id", "displayName", "userPrincipalName"}
     risk: Risk | None = None  # None = unknown (riskyUsers not read)
+    deleted: Deletion | None = None  # None = present in the directory
 
 
 @dataclass(frozen=True, slots=True)
@@ -550,6 +561,12 @@ def to_event(
     manager = _manager(facts.manager)
     if manager is not None:
         person["manager"] = manager
+    deleted = facts.deleted
+    if deleted is not None:
+        deleted_ms = _epoch_ms(deleted.time) if deleted.time is not None else None
+        person["deleted_time"] = deleted_ms if deleted_ms is not None else collected_at_ms
+        status["is_deleted"] = True
+        status["deletion"] = deleted.kind
     if person:
         out_user["ldap_person"] = person
 
@@ -759,6 +776,13 @@ MAPPING: Final[tuple[MappingRow, ...]] = (
     ),
     MappingRow("manager", "user.ldap_person.manager.uid", "manager's object id", "facts"),
     MappingRow("manager", "user.ldap_person.manager.name", "manager's display name", "facts"),
+    MappingRow(
+        "deletion (`users/delta` `@removed`; `deletedDateTime` from `/directory/deletedItems`)",
+        "user.ldap_person.deleted_time",
+        "epoch ms, deleted users only: Graph's `deletedDateTime` for a soft delete, else when "
+        "the connector learnt of the deletion; absent for a present (or restored) user",
+        "facts",
+    ),
     *_enrichment(
         "account",
         (
@@ -800,6 +824,14 @@ MAPPING: Final[tuple[MappingRow, ...]] = (
             ),
             ("admin roles", "data.admin_roles", "role display names", "facts"),
             ("`userType`", "data.user_type", "`Member` or `Guest`", "user"),
+            ("deletion", "data.is_deleted", "`true` for a deleted user only", "facts"),
+            (
+                "deletion",
+                "data.deletion",
+                "`soft` (`@removed` reason `changed`: in deleted items, restorable for 30 days) "
+                "or `hard` (reason `deleted`: purged)",
+                "facts",
+            ),
         ),
     ),
     *_enrichment(

@@ -1,11 +1,34 @@
-"""The unit of delivery every stream yields: events, then the checkpoint they complete."""
+"""The unit of delivery every stream yields: events, then the state they complete."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Batch"]
+__all__ = ["Batch", "StoreWrites"]
+
+
+@dataclass(slots=True)
+class StoreWrites:
+    """What a batch adds to the state store besides its checkpoint, applied in the same
+    transaction (`StateStore.commit`), so the facts remembered about a user never run ahead of,
+    or fall behind, the events delivered for them.
+
+    `users`: user id -> the user's document (`connector.streams.facts`: last delivered record and
+    facts); the store derives its indexes (memberships, admins, MFA age) from it.
+    `cursors`: change-source cursors and cadence times (a delta link, "sign-ins read up to ...");
+    a value of None removes one.
+    """
+
+    users: dict[str, dict[str, Any]] = field(default_factory=dict)
+    cursors: dict[str, str | None] = field(default_factory=dict)
+
+    def __bool__(self) -> bool:
+        return bool(self.users or self.cursors)
+
+    def merge(self, other: StoreWrites) -> None:
+        self.users.update(other.users)
+        self.cursors.update(other.cursors)
 
 
 @dataclass(frozen=True, slots=True)
@@ -13,9 +36,11 @@ class Batch:
     """Events to deliver, and the checkpoint of `stream` to commit once they are delivered.
 
     The caller delivers `events` first and commits afterwards (`StateStore.commit(batch)`), so
-    a run that dies between the two re-delivers at most this batch.
+    a run that dies between the two re-delivers at most this batch. `writes` (optional) are the
+    facts and cursors that belong to these events; `commit` applies them with the checkpoint.
     """
 
     events: list[bytes]
     checkpoint: dict[str, Any]
     stream: str = "users"
+    writes: StoreWrites | None = None

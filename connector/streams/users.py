@@ -33,7 +33,7 @@ from collections.abc import (
 )
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, Protocol, TypeVar
 
 import orjson
 
@@ -61,7 +61,8 @@ from connector.graph.sources import (
     user_pages,
 )
 from connector.ocsf import user_inventory as ocsf
-from connector.streams.batch import Batch
+from connector.streams import facts as remembered
+from connector.streams.batch import Batch, StoreWrites
 
 log = logging.getLogger(__name__)
 
@@ -110,9 +111,25 @@ class Summary:
     duration_seconds: float = 0.0
     degraded: dict[str, str] = field(default_factory=dict)
     completed: bool = False
+    # Change tracking (with a state store; see streams/changes.py).
+    tracking: str = "off: change tracking needs a state store"
+    new_users: int = 0
+    changed_users: int = 0
+    deleted_users: int = 0
+    restored_users: int = 0
+    change_sources: list[str] = field(default_factory=list)
+    full_reason: str | None = None
+    cadences: dict[str, str | None] = field(default_factory=dict)
+    mfa_unknown: int | None = None
+    mfa_learned: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         return {
+            "tracking": self.tracking, "new_users": self.new_users,
+            "changed_users": self.changed_users, "deleted_users": self.deleted_users,
+            "restored_users": self.restored_users, "change_sources": list(self.change_sources),
+            "full_reason": self.full_reason, "cadences": dict(self.cadences),
+            "mfa_unknown": self.mfa_unknown, "mfa_learned": self.mfa_learned,
             "mode": self.mode, "strategy": self.strategy, "users_listed": self.users_listed,
             "events": self.events, "filtered_out": self.filtered_out,
             "already_delivered": self.already_delivered,
@@ -127,9 +144,15 @@ class Summary:
 
     def lines(self) -> list[str]:
         """A short human summary (the CLI prints it on stderr)."""
+        if self.tracking == "on" and self.mode != "full" and not self.full_reason:
+            head = (f"changes: {self.events} events ({self.mode} listing of new users, "
+                    f"{self.strategy}: {self.users_listed} listed) in "
+                    f"{self.duration_seconds:.1f} s")
+        else:
+            head = (f"{self.mode} collection ({self.strategy}): {self.events} events from "
+                    f"{self.users_listed} users listed in {self.duration_seconds:.1f} s")
         out = [
-            f"{self.mode} collection ({self.strategy}): {self.events} events from "
-            f"{self.users_listed} users listed in {self.duration_seconds:.1f} s",
+            head,
             f"Graph: {self.graph_requests} requests ({self.batch_requests} $batch, "
             f"{self.batch_items} items), {self.throttled} throttled, "
             f"{self.retry_wait_seconds:.1f} s waiting to retry",
@@ -141,6 +164,23 @@ class Summary:
             shown = ", ".join(str(s.user_id) for s in self.skipped[:5])
             more = f" and {len(self.skipped) - 5} more" if len(self.skipped) > 5 else ""
             out.append(f"skipped {len(self.skipped)} bad records: {shown}{more}")
+        if self.full_reason:
+            out.append(f"full collection: {self.full_reason}")
+        if self.full_reason or self.mode == "full":
+            out.append(f"users: all {self.events - self.deleted_users} listed emitted, "
+                       f"{self.deleted_users} found deleted (change tracking {self.tracking})")
+        else:
+            out.append(f"users: {self.new_users} new, {self.changed_users} changed, "
+                       f"{self.deleted_users} deleted, {self.restored_users} restored "
+                       f"(change tracking {self.tracking})")
+        if self.change_sources:
+            out.append("change sources read: " + ", ".join(self.change_sources))
+        if self.cadences:
+            out.append("last runs: " + ", ".join(
+                f"{name} {when or 'never'}" for name, when in self.cadences.items()))
+        if self.mfa_unknown is not None:
+            out.append(f"MFA still unknown for {self.mfa_unknown} users"
+                       + (f" ({self.mfa_learned} learnt this run)" if self.mfa_learned else ""))
         for feature, reason in self.degraded.items():
             out.append(f"not collected: {feature}: {reason}")
         return out
@@ -304,12 +344,13 @@ class MfaPlan:
     """
 
     def __init__(self, client: GraphClient, availability: Availability, grants: Grants, *,
-                 fallback: MfaFallback, cloud_name: str) -> None:
+                 fallback: MfaFallback, cloud_name: str,
+                 auto_limit: int = MFA_FALLBACK_AUTO_LIMIT) -> None:
         self.client = client
         self.availability = availability
         self.grants = grants
         self.fallback = fallback
-        self.budget = {"auto": MFA_FALLBACK_AUTO_LIMIT, "always": 1 << 62, "never": 0}[fallback]
+        self.budget = {"auto": auto_limit, "always": 1 << 62, "never": 0}[fallback]
         self.table: MfaTable | None = MfaTable()
         self.report_refused: str | None = None
         self.per_user_refused: str | None = None
@@ -350,11 +391,15 @@ class MfaPlan:
                 "mfa", f"registration report: {refused}; per-user methods: "
                 f"{self.per_user_refused}")
 
-    async def fill(self, user_ids: Sequence[str]) -> None:
-        """Ask per user for those not known yet, while the budget lasts."""
+    async def fill(self, user_ids: Sequence[str],
+                   remembered: Callable[[str], bool] | None = None) -> None:
+        """Ask per user for those not known yet, while the budget lasts; users whose MFA the
+        store still remembers (`remembered(uid)`) are not asked again."""
         if self.table is None:
             return
-        missing = [uid for uid in user_ids if self.table.get(uid) is None]
+        missing = [uid for uid in user_ids
+                   if self.table.get(uid) is None
+                   and not (remembered is not None and remembered(uid))]
         if not missing:
             return
         allowed = missing[: max(0, self.budget - self.asked)] if self.per_user else []
@@ -387,6 +432,46 @@ class MfaPlan:
 
 # --- the run ----------------------------------------------------------------------------------
 
+class FactReader(Protocol):
+    def user_docs(self, ids: Iterable[str]) -> dict[str, dict[str, Any]]: ...
+
+
+@dataclass(slots=True)
+class Memory:
+    """The state store's side of a run: what it remembers of users, and what to add to it.
+
+    With a memory, every emitted user's document goes into the batch that carries its event,
+    MFA the store still remembers (learnt no earlier than `stale_before`) fills in for MFA this
+    run did not learn and is not asked again, and the last batch carries `final_writes`.
+    """
+
+    store: FactReader
+    now: str
+    stale_before: str
+    final_writes: StoreWrites = field(default_factory=StoreWrites)
+    # Carried by the first batch (e.g. where change tracking starts, for a resumed full run).
+    first_writes: StoreWrites | None = None
+    prior: dict[str, dict[str, Any]] = field(default_factory=dict)
+    docs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Every id the listing showed (a full run's sweep marks the others deleted).
+    listed: set[str] = field(default_factory=set)
+
+    def load(self, user_ids: Iterable[str]) -> None:
+        self.prior = self.store.user_docs(user_ids)
+
+    def remembers_mfa(self, user_id: str) -> bool:
+        doc = self.prior.get(user_id)
+        return bool(doc and doc.get("mfa") is not None
+                    and str(doc.get("mfa_at") or "") >= self.stale_before)
+
+    def take(self) -> StoreWrites | None:
+        writes, self.first_writes = self.first_writes, None
+        if self.docs:
+            writes = writes or StoreWrites()
+            writes.users.update(self.docs)
+            self.docs = {}
+        return writes
+
 @dataclass(slots=True)
 class Lookups:
     """What the bulk or per-user sources learnt; None = that fact is unknown for everyone."""
@@ -405,7 +490,8 @@ class PageJoin:
 
     def __init__(self, *, lookups: Lookups, keep: Callable[[Mapping[str, Any]], bool],
                  summary: Summary, tenant_uid: str, product: ocsf.Product,
-                 collected_at_ms: int) -> None:
+                 collected_at_ms: int, memory: Memory | None = None) -> None:
+        self.memory = memory
         self.lookups = lookups
         self.keep = keep
         self.summary = summary
@@ -471,10 +557,27 @@ class PageJoin:
             found_risk = lookups.risk.get(uid)
             risk = self._no_risk if found_risk is NO_RISK else ocsf.Risk(
                 found_risk.level, found_risk.state, found_risk.updated)
+        if mfa is None and self.memory is not None:
+            mfa = remembered.mfa_of(self.memory.prior.get(uid))
         manager = user.get("manager")
         return ocsf.UserFacts(groups=groups, roles=roles, mfa=mfa,
                               manager=manager if isinstance(manager, Mapping) else None,
                               risk=risk)
+
+    def _remember(self, user: Mapping[str, Any], facts: ocsf.UserFacts,
+                  mfa_table: MfaTable | None) -> None:
+        memory = self.memory
+        assert memory is not None
+        uid = user["id"]
+        prior = memory.prior.get(uid)
+        fresh_mfa = mfa_table is not None and mfa_table.get(uid) is not None
+        if fresh_mfa or prior is None:
+            mfa_at = memory.now
+        elif facts.mfa is not None or prior.get("mfa") is None:
+            mfa_at = str(prior.get("mfa_at") or memory.now)  # still known, or still unknown
+        else:
+            mfa_at = memory.now
+        memory.docs[uid] = remembered.make_doc(user, facts, mfa_at=mfa_at)
 
     def events(self, fresh: Sequence[dict[str, Any]], mfa_table: MfaTable | None,
                seen: set[str], progress: Progress) -> Iterator[tuple[str, bytes]]:
@@ -485,12 +588,15 @@ class PageJoin:
                 self.summary.already_delivered += 1
                 continue
             try:
+                facts = self.facts(user, mfa_table)
                 data = orjson.dumps(ocsf.to_event(
-                    user, self.facts(user, mfa_table), collected_at_ms=self.collected_at_ms,
+                    user, facts, collected_at_ms=self.collected_at_ms,
                     tenant_id=self.tenant_uid, product=self.product))
             except Exception as exc:  # one bad record never ends the run
                 self._skip(uid, f"{type(exc).__name__}: {exc}")
                 continue
+            if self.memory is not None:
+                self._remember(user, facts, mfa_table)
             seen.add(uid)
             progress.note_emitted(uid)
             progress.note_delivered(uid, parse_graph_datetime(user.get("createdDateTime")))
@@ -502,12 +608,20 @@ class Collection:
 
     def __init__(self, settings: Any, checkpoint: Mapping[str, Any] | None, client: GraphClient,
                  *, product: ocsf.Product, cloud_name: str = "global",
-                 clock: Any = time.time) -> None:
+                 clock: Any = time.time, memory: Memory | None = None,
+                 full: bool = False, summary: Summary | None = None) -> None:
+        self.memory = memory
+        self.full = full
+        # Risk changes since the previous run (change tracking reads them once): enough for
+        # users created since, so a small run asks Identity Protection (1 request/s) nothing more.
+        self.recent_risk: RiskTable | None = None
+        # The admin role map this run read (change tracking diffs it instead of re-reading).
+        self.roles: dict[str, tuple[str, ...]] | None = None
         self.settings = settings
         self.client = client
         self.product = product
         self.cloud_name = cloud_name
-        self.summary = Summary()
+        self.summary = summary if summary is not None else Summary()
         self.availability = Availability()
         self._clock = clock
         self._raw_checkpoint = checkpoint
@@ -530,7 +644,9 @@ class Collection:
             self.availability.degrade(feature, refusal_reason(error, licence))
             return None
 
-    def _finish_summary(self, started: float) -> None:
+    def finish_summary(self, started: float) -> None:
+        """Graph figures and duration since `started` (a tracked run calls it for its whole
+        length, after the change phase)."""
         stats = self.client.stats
         s = self.summary
         s.graph_requests = stats.requests
@@ -549,7 +665,7 @@ class Collection:
                 yield batch
             self.summary.completed = True
         finally:
-            self._finish_summary(started)
+            self.finish_summary(started)
 
     async def _run(self) -> AsyncIterator[Batch]:
         settings = self.settings
@@ -568,7 +684,7 @@ class Collection:
             collected_at_ms = int(resume.get("collected_at_ms") or now.timestamp() * 1000)
             self.summary.mode = "resumed"
         else:
-            since = previous.watermark - overlap if previous.watermark else None
+            since = previous.watermark - overlap if previous.watermark and not self.full else None
             collected_at_ms = int(now.timestamp() * 1000)
             self.summary.mode = "incremental" if since else "full"
         progress = Progress(collected_at_ms, since, overlap, now)
@@ -597,7 +713,9 @@ class Collection:
             seen.update(str(i) for i in resume.get("skip_ids") or ())
         listing = _Listing(self, query, resume.get("resume_url") if resume else None)
         mfa = MfaPlan(self.client, self.availability, grants, fallback=self._fallback,
-                      cloud_name=self.cloud_name)
+                      cloud_name=self.cloud_name,
+                      auto_limit=int(getattr(settings, "mfa_fallback_per_run",
+                                             MFA_FALLBACK_AUTO_LIMIT)))
 
         roles = asyncio.ensure_future(self._optional("roles", admin_roles(self.client)))
         try:
@@ -611,7 +729,8 @@ class Collection:
                 lookups.memberships, _, lookups.risk = await gather_all(
                     self._optional("groups", memberships_of(self.client, ids)),
                     mfa.fill(ids) if mfa.per_user else mfa.read_report(ids),
-                    self._optional("risk", risky_users_of(self.client, ids), licence="P2"),
+                    self._optional("risk", risky_users_of(self.client, ids), licence="P2")
+                    if self.recent_risk is None else _ready(self.recent_risk),
                 )
             else:
                 self.summary.strategy = "bulk"
@@ -621,7 +740,7 @@ class Collection:
                     listing.peek(0),
                     self._optional("risk", risky_users(self.client), licence="P2"),
                 )
-            lookups.roles = await roles
+            lookups.roles = self.roles = await roles
         finally:
             # Also when another source failed first: the roles task's own error must be
             # collected here, or asyncio prints its traceback when the task is collected.
@@ -630,7 +749,7 @@ class Collection:
 
         join = PageJoin(lookups=lookups, keep=self._keep, summary=self.summary,
                         tenant_uid=tenant_uid, product=self.product,
-                        collected_at_ms=progress.collected_at_ms)
+                        collected_at_ms=progress.collected_at_ms, memory=self.memory)
         async for batch in self._join(listing, join, mfa, progress, previous, seen):
             yield batch
 
@@ -639,22 +758,36 @@ class Collection:
         """Users page by page -> events; a batch every `batch_size` events and at the end."""
         batch_size = max(1, int(self.settings.batch_size))
         buffer: list[bytes] = []
+        memory = self.memory
         async for page in listing.pages():
             page_ids: list[str] = []
             progress.query = listing.query_flags()
             fresh = join.fresh(page.items, seen, progress, restarted=listing.restarts > 0)
-            await mfa.fill([u["id"] for u in fresh])
+            if memory is not None:
+                memory.listed.update(u["id"] for u in page.items
+                                     if isinstance(u, dict) and isinstance(u.get("id"), str))
+                memory.load(u["id"] for u in fresh)
+            await mfa.fill([u["id"] for u in fresh],
+                           memory.remembers_mfa if memory is not None else None)
             for uid, data in join.events(fresh, mfa.table, seen, progress):
                 buffer.append(data)
                 page_ids.append(uid)
                 if len(buffer) >= batch_size:
                     self.summary.events += len(buffer)
-                    yield Batch(buffer, previous.to_json(progress.to_json(page.url, page_ids)))
+                    yield Batch(buffer, previous.to_json(progress.to_json(page.url, page_ids)),
+                                writes=memory.take() if memory is not None else None)
                     buffer = []
         mfa.finish()
         self.summary.events += len(buffer)
         self.summary.listing_restarts = listing.restarts
-        yield Batch(buffer, self._final_checkpoint(previous, progress))
+        if self.summary.mode != "full":
+            self.summary.new_users = self.summary.events
+        self.summary.mfa_learned += mfa.asked
+        writes = None
+        if memory is not None:
+            writes = memory.take() or StoreWrites()
+            writes.merge(memory.final_writes)
+        yield Batch(buffer, self._final_checkpoint(previous, progress), writes=writes)
 
     def _final_checkpoint(self, previous: Checkpoint, progress: Progress) -> dict[str, Any]:
         mark = progress.watermark()
@@ -665,6 +798,10 @@ class Collection:
         else:
             done = Checkpoint(previous.tenant_id, mark, frozenset(progress.recent_ids()))
         return done.to_json(None)
+
+
+async def _ready(value: T) -> T:
+    return value
 
 
 def _restore(progress: Progress, resume: Mapping[str, Any]) -> None:

@@ -94,7 +94,7 @@ def test_second_run_events_are_valid_and_true(runs: Runs) -> None:
 
 
 def test_second_run_asks_per_user_with_few_requests(runs: Runs) -> None:
-    assert "incremental collection (per-user)" in runs.stderr[1]
+    assert "incremental listing of new users, per-user" in runs.stderr[1]
     assert runs.requests[1] <= 20, runs.requests[1]
 
 

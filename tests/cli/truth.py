@@ -168,3 +168,40 @@ def connector(*args: str | Path, timeout: float = 180,
         cwd=REPO, capture_output=True, text=True, timeout=timeout,
         env=None if env is None else dict(env),
     )
+
+
+def latest_per_user(events: Iterable[Mapping[str, Any]]) -> dict[str, Mapping[str, Any]]:
+    """What a SIEM keeping the latest event per `user.uid` holds after `events`, in order."""
+    return {event["user"]["uid"]: event for event in events}
+
+
+def account_data(event: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The `account` enrichment's data (empty when the event has none)."""
+    return _account_data(event)
+
+
+def inventory_problems(held: Mapping[str, Mapping[str, Any]], truth: Mapping[str, ExpectedUser],
+                       known: Known = Known(risk=True), skip: Iterable[str] = ()) -> list[str]:
+    """Every way the latest events disagree with the truth, deleted users included: a deleted
+    user's event carries `deleted_time` and says `soft` or `hard`; a present one does not."""
+    out: list[str] = []
+    skipped = set(skip)
+    for uid, expected in truth.items():
+        if uid in skipped:
+            continue
+        event = held.get(uid)
+        if event is None:
+            out.append(f"{uid}: no event")
+            continue
+        person = event["user"].get("ldap_person", {})
+        deletion = _account_data(event).get("deletion")
+        if expected.deleted:
+            if "deleted_time" not in person:
+                out.append(f"{uid}: deleted ({expected.deleted}) but no deleted_time")
+            if deletion != expected.deleted:
+                out.append(f"{uid}: deletion {deletion!r}, want {expected.deleted!r}")
+        else:
+            if "deleted_time" in person or deletion is not None:
+                out.append(f"{uid}: present but marked deleted")
+            out += mismatches(event, expected, known)
+    return out

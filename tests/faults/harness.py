@@ -29,6 +29,7 @@ from connector.graph.throttle import Throttle
 from connector.plugin import PRODUCT, SIGN_IN_PRODUCT
 from connector.state import StateStore
 from connector.streams.batch import Batch
+from connector.streams.changes import TrackedRun
 from connector.streams.sign_ins import SignInCollection, SignInSummary
 from connector.streams.users import Collection, Summary
 from entrasim import SimulatedGraph
@@ -108,6 +109,36 @@ def _on_virtual_time(settings: Settings, virtual: VirtualTime,
                 if stop_after is not None and len(outcome.batches) >= stop_after:
                     await stream.aclose()
                     break
+        except Exception as exc:
+            outcome.error = exc
+        finally:
+            await client.aclose()
+        return outcome
+
+    return asyncio.run(main())
+
+
+def run_tracked(sim: SimulatedGraph, store: StateStore, *,
+                time_source: VirtualTime | None = None, full: bool = False,
+                **config: Any) -> Outcome:
+    """One change-tracking run (`TrackedRun`) with waits on virtual time; each batch is
+    committed to `store` once "delivered" (kept in the outcome), as the CLI does."""
+    settings = load_settings(sim.connector_config(**config))
+    virtual = time_source or VirtualTime()
+
+    async def main() -> Outcome:
+        throttle = Throttle.create(max_concurrency=int(settings.max_concurrency),
+                                   deadline_seconds=float(settings.retry_deadline_seconds),
+                                   clock=virtual.clock, sleep=virtual.sleep)
+        client = GraphClient.from_settings(settings, throttle=throttle)
+        summary = Summary()
+        tracked = TrackedRun(settings, client, store, product=PRODUCT, cloud_name="global",
+                             summary=summary, full=full)
+        outcome = Outcome([], summary, client)
+        try:
+            async for batch in tracked.batches():
+                outcome.batches.append(batch)
+                store.commit(batch)
         except Exception as exc:
             outcome.error = exc
         finally:
@@ -249,9 +280,8 @@ def received_ids(receiver: IntakeReceiver) -> list[str]:
 
 
 def load_state(paths: Paths) -> dict[str, Any] | None:
-    """The state file, which must parse whenever it exists."""
+    """The committed users checkpoint; the state file must be readable whenever it exists."""
     if not paths.state.exists():
         return None
-    state = StateStore(paths.state).load()
-    assert isinstance(state, dict)
-    return state
+    # A state database may exist with nothing committed yet (killed before the first commit).
+    return StateStore(paths.state).load()

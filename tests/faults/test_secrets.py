@@ -109,7 +109,7 @@ def intake_refuses_echoing_the_key(sim: SimulatedGraph, receiver: IntakeReceiver
 
 
 def intake_down(sim: SimulatedGraph, receiver: IntakeReceiver, directory: Path) -> Finished:
-    receiver.go_down(3)
+    receiver.go_down(10)  # down longer than the run takes to reach its first delivery
     return _cli(directory, sim, receiver)
 
 

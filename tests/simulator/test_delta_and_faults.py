@@ -47,12 +47,24 @@ def test_delta_refuses_top(make_sim: MakeSim, graph: GraphClient) -> None:
     assert graph(make_sim(users=5)).get("/users/delta", params={"$top": "5"}).status_code == 400
 
 
-def test_expired_delta_tokens_answer_410(make_sim: MakeSim, graph: GraphClient) -> None:
+def test_expired_delta_tokens_answer_sync_state_not_found(make_sim: MakeSim, graph: GraphClient) -> None:
     sim = make_sim(users=20)
     client = graph(sim)
     _items, delta_link = _delta_round(client, "/users/delta")
     sim.tenant.expire_delta_tokens()
-    assert client.get(delta_link).status_code == 410
+    reply = client.get(delta_link)
+    assert reply.status_code == 400 and reply.json()["error"]["code"] == "syncStateNotFound"
+
+
+def test_a_synchronization_reset_answers_410_with_a_location(make_sim: MakeSim, graph: GraphClient) -> None:
+    sim = make_sim(users=20)
+    client = graph(sim)
+    _items, delta_link = _delta_round(client, "/users/delta")
+    sim.tenant.expire_delta_tokens(answer="reset")
+    reply = client.get(delta_link)
+    assert reply.status_code == 410 and "/users/delta?$deltatoken=" in reply.headers["Location"]
+    restarted, _link = _delta_round(client, reply.headers["Location"])
+    assert len(restarted) == 20
 
 
 def test_a_user_hidden_by_replication_lag_reaches_delta_once_visible(make_sim: MakeSim, graph: GraphClient) -> None:

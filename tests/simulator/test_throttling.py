@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from entrasim import SimulatedGraph, request_cost, ru_budget, throttling_floor_seconds
@@ -137,3 +139,20 @@ def test_sign_in_activity_listings_count_against_the_reporting_budget(
     client = graph(sim)
     statuses = [client.get("/users", params={"$select": select}).status_code for _ in range(6)]
     assert statuses[-1] == 429
+
+
+def test_identity_protection_allows_one_request_per_second(make_sim: MakeSim, graph: GraphClient) -> None:
+    sim = make_sim(users=60, throttling=True)
+    client = graph(sim)
+    assert client.get("/identityProtection/riskyUsers").status_code == 200
+    throttled = client.get("/identityProtection/riskyUsers")
+    assert throttled.status_code == 429 and "Retry-After" not in throttled.headers
+    time.sleep(1.05)
+    assert client.get("/identityProtection/riskyUsers").status_code == 200
+
+
+def test_delta_functions_cost_one_resource_unit_as_unlisted_paths(make_sim: MakeSim, graph: GraphClient) -> None:
+    sim = make_sim(users=60)
+    client = graph(sim)
+    for path in ("/users/delta", "/groups/delta", "/directory/deletedItems/microsoft.graph.user"):
+        assert client.get(path).headers["x-ms-resource-unit"] == "1", path

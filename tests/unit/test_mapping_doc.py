@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -16,9 +17,10 @@ _STEP = re.compile(r"([A-Za-z0-9_]+)(\[(?:name=([A-Za-z_]+))?\])?")
 
 
 def full_event() -> dict[str, Any]:
+    """The example user with every fact known, deletion included (a soft-deleted user)."""
     return ocsf.to_event(
         ocsf.example_user(),
-        ocsf.EXAMPLE_FACTS,
+        replace(ocsf.EXAMPLE_FACTS, deleted=ocsf.Deletion("soft", "2026-01-02T03:04:05Z")),
         collected_at_ms=ocsf.EXAMPLE_COLLECTED_AT_MS,
         tenant_id=ocsf.EXAMPLE_TENANT_ID,
         product=ocsf.EXAMPLE_PRODUCT,

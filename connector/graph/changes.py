@@ -1,0 +1,308 @@
+"""Graph's change sources: what changed in the directory since a cursor, for a cost that grows
+with the changes, not with the tenant.
+
+Which Graph source answers which fact (docs/changes.md has the pages behind each choice):
+
+- profile, account state, manager, deletions, restores: `GET /users/delta` with `$select` (the
+  mapping's fields + `manager`, whose changes come as `manager@delta`). `@removed` reason
+  `changed` = soft-deleted (restorable from deleted items for 30 days), `deleted` = purged.
+  `signInActivity` cannot be selected in delta. A full run starts tracking with
+  `$deltatoken=latest` (an empty round whose deltaLink means "from now") instead of paging the
+  whole tenant a second time.
+- direct memberships: `GET /groups/delta?$select=displayName,members`: `members@delta` holds the
+  members added, and removed ones with `@removed`; a deleted group comes with `@removed`.
+- when a user was soft-deleted: `GET /directory/deletedItems/{id}` (`deletedDateTime`), per
+  user through `$batch`; a 404 means the user is gone for good.
+- MFA registration: the directory audit log (`/auditLogs/directoryAudits`, filtered on
+  `activityDateTime` and `loggedByService eq 'Authentication Methods'`) names the users who
+  registered or deleted security info; only they are read again.
+- user risk: `/identityProtection/riskyUsers?$filter=riskLastUpdatedDateTime ge ...`.
+- last sign-in (its own cadence): `/users?$filter=signInActivity/lastSignInDateTime ge ...`.
+
+A delta link Graph no longer honours (400 `syncStateNotFound` after its 7 days, 410 Gone
+`resyncRequired` after a reset, or an expired page token) raises `DeltaExpired`: the caller falls
+back to a full collection.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from connector.graph.client import EXPIRED_PAGE_TOKEN, BatchRequest, GraphClient, GraphError
+from connector.graph.sources import (
+    GROUP_TYPE,
+    RISKY_USERS,
+    RISKY_USERS_PAGE,
+    SIGN_IN_FIELD,
+    UNKNOWN_PROPERTY,
+    RiskTable,
+    build_url,
+    odata_datetime,
+)
+
+__all__ = [
+    "AuditRecord",
+    "DeltaExpired",
+    "GroupChanges",
+    "UserChanges",
+    "deleted_since",
+    "group_changes",
+    "latest_link",
+    "mfa_changed_users",
+    "risk_changes",
+    "sign_ins_since",
+    "user_changes",
+    "users_delta_url",
+    "users_latest_link",
+]
+
+log = logging.getLogger(__name__)
+
+# Graph's answers to a delta token it no longer honours.
+EXPIRED_CODES = frozenset({"syncStateNotFound", "SyncStateNotFound", "syncStateInvalid",
+                           "resyncRequired", EXPIRED_PAGE_TOKEN})
+MAX_PAGE = {"Prefer": "odata.maxpagesize=999"}
+MFA_SERVICE = "Authentication Methods"
+AUDITS = "/auditLogs/directoryAudits"
+DELETED_ITEMS = "/directory/deletedItems"
+
+
+class DeltaExpired(Exception):
+    """Graph no longer honours a stored delta link; the message says which and what it said."""
+
+
+def is_expired(error: GraphError) -> bool:
+    return error.status == 410 or error.code in EXPIRED_CODES
+
+
+def users_delta_url(fields: Sequence[str]) -> str:
+    select = [f for f in fields if f != SIGN_IN_FIELD]
+    return build_url("/users/delta", {"$select": ",".join([*select, "manager"])})
+
+
+GROUPS_DELTA = build_url("/groups/delta", {"$select": "displayName,members"})
+
+
+async def latest_link(client: GraphClient, url: str) -> str:
+    """A delta link meaning "changes from now on" (`$deltatoken=latest`); a Graph that does not
+    know `latest` (400) gets a whole initial round instead, whose items are not needed."""
+    sep = "&" if "?" in url else "?"
+    try:
+        return await _final_link(client, f"{url}{sep}$deltatoken=latest")
+    except GraphError as error:
+        if error.status != 400 or UNKNOWN_PROPERTY.search(error.message):
+            raise
+        log.info("Graph refused $deltatoken=latest (%s); reading a whole delta round instead",
+                 error.code)
+        return await _final_link(client, url)
+
+
+async def _final_link(client: GraphClient, url: str) -> str:
+    link: str | None = None
+    next_url: str | None = url
+    while next_url is not None:
+        body = await client.get_json(next_url, MAX_PAGE)
+        next_url = _text(body.get("@odata.nextLink"))
+        link = _text(body.get("@odata.deltaLink")) or link
+    if link is None:
+        raise GraphError(500, "NoDeltaLink", f"{url.split('?')[0]} gave no deltaLink")
+    return link
+
+
+async def users_latest_link(client: GraphClient, fields: Sequence[str]) -> str:
+    """`latest_link` for users; a property this Graph cannot track is left out (and logged)."""
+    wanted = [f for f in fields if f != SIGN_IN_FIELD]
+    while True:
+        try:
+            return await latest_link(client, users_delta_url(wanted))
+        except GraphError as error:
+            unknown = UNKNOWN_PROPERTY.search(error.message) if error.status == 400 else None
+            if unknown is None or unknown.group(1) not in wanted or unknown.group(1) == "id":
+                raise
+            log.warning("users/delta cannot track %s here; its changes reach the inventory "
+                        "with full collections", unknown.group(1))
+            wanted.remove(unknown.group(1))
+
+
+async def _rounds(client: GraphClient, link: str, source: str) -> tuple[list[Any], str]:
+    """Every item of one delta round from `link`, and the round's new delta link."""
+    items: list[Any] = []
+    next_url: str | None = link
+    while True:
+        try:
+            body = await client.get_json(next_url or link, MAX_PAGE)
+        except GraphError as error:
+            if is_expired(error):
+                raise DeltaExpired(f"the {source} delta link was refused ({error.status} "
+                                   f"{error.code}: {error.message})") from error
+            raise
+        values = body.get("value")
+        items.extend(values if isinstance(values, list) else ())
+        next_url = _text(body.get("@odata.nextLink"))
+        if next_url is None:
+            delta = _text(body.get("@odata.deltaLink"))
+            if delta is None:
+                raise GraphError(500, "NoDeltaLink", f"the {source} delta round gave no link")
+            return items, delta
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+@dataclass(slots=True)
+class UserChanges:
+    """One `users/delta` round: current records, removals (id -> reason), manager changes
+    (id -> manager id, or None when removed), and the link for the next round."""
+
+    present: dict[str, dict[str, Any]] = field(default_factory=dict)
+    removed: dict[str, str] = field(default_factory=dict)
+    managers: dict[str, str | None] = field(default_factory=dict)
+    link: str = ""
+
+
+async def user_changes(client: GraphClient, link: str) -> UserChanges:
+    items, new_link = await _rounds(client, link, "users")
+    out = UserChanges(link=new_link)
+    for item in items:
+        uid = _text(item.get("id")) if isinstance(item, Mapping) else None
+        if uid is None:
+            continue
+        removed = item.get("@removed")
+        if isinstance(removed, Mapping):
+            out.removed[uid] = str(removed.get("reason") or "deleted")
+            out.present.pop(uid, None)
+            continue
+        out.removed.pop(uid, None)
+        out.present[uid] = dict(item)
+        managers = item.get("manager@delta")
+        if isinstance(managers, list):
+            current = [m for m in managers if isinstance(m, Mapping) and _text(m.get("id"))
+                       and not isinstance(m.get("@removed"), Mapping)]
+            out.managers[uid] = str(current[-1]["id"]) if current else None
+    return out
+
+
+@dataclass(slots=True)
+class GroupChanges:
+    """One `groups/delta` round: names of changed groups, deleted groups, member changes."""
+
+    names: dict[str, str | None] = field(default_factory=dict)
+    deleted: set[str] = field(default_factory=set)
+    added: dict[str, set[str]] = field(default_factory=dict)
+    removed: dict[str, set[str]] = field(default_factory=dict)
+    link: str = ""
+
+    def users(self) -> set[str]:
+        return {uid for members in (*self.added.values(), *self.removed.values())
+                for uid in members}
+
+
+async def group_changes(client: GraphClient, link: str) -> GroupChanges:
+    items, new_link = await _rounds(client, link, "groups")
+    out = GroupChanges(link=new_link)
+    for item in items:
+        gid = _text(item.get("id")) if isinstance(item, Mapping) else None
+        if gid is None:
+            continue
+        if isinstance(item.get("@removed"), Mapping):
+            out.deleted.add(gid)
+            continue
+        if "displayName" in item:
+            name = item.get("displayName")
+            out.names[gid] = name if isinstance(name, str) else None
+        for member in item.get("members@delta") or ():
+            if not isinstance(member, Mapping) or _text(member.get("id")) is None:
+                continue
+            if member.get("@odata.type") == GROUP_TYPE:
+                continue  # nested groups: direct user memberships only
+            uid = str(member["id"])
+            if isinstance(member.get("@removed"), Mapping):
+                out.removed.setdefault(gid, set()).add(uid)
+                out.added.get(gid, set()).discard(uid)
+            else:
+                out.added.setdefault(gid, set()).add(uid)
+                out.removed.get(gid, set()).discard(uid)
+    return out
+
+
+async def deleted_since(client: GraphClient, user_ids: Sequence[str]) -> dict[str, str | None]:
+    """user id -> `deletedDateTime` for those still in deleted items (soft-deleted); users not
+    found there were purged meanwhile and are absent from the answer."""
+    responses = await client.batch([
+        BatchRequest(str(i), build_url(f"{DELETED_ITEMS}/{uid}", {"$select": "id,deletedDateTime"}))
+        for i, uid in enumerate(user_ids)])
+    out: dict[str, str | None] = {}
+    for uid, response in zip(user_ids, responses, strict=True):
+        if response.status == 404:
+            continue
+        if response.status != 200:
+            raise response.error()
+        body = response.body if isinstance(response.body, Mapping) else {}
+        out[uid] = _text(body.get("deletedDateTime"))
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class AuditRecord:
+    id: str
+    when: str
+    user_id: str
+
+
+async def mfa_changed_users(client: GraphClient, since: datetime) -> list[AuditRecord]:
+    """Audit records of users who registered or deleted security info (MFA methods) since
+    `since`, one per (record, target user)."""
+    url = build_url(AUDITS, {
+        "$filter": f"activityDateTime ge {odata_datetime(since)} and "
+                   f"loggedByService eq '{MFA_SERVICE}'",
+        "$select": "id,activityDisplayName,activityDateTime,targetResources",
+        "$top": 999,
+    })
+    out: list[AuditRecord] = []
+    async for page in client.pages(url):
+        for record in page.items:
+            rid = _text(record.get("id"))
+            when = _text(record.get("activityDateTime")) or ""
+            for target in record.get("targetResources") or ():
+                if isinstance(target, Mapping) and str(target.get("type", "")).lower() == "user":
+                    uid = _text(target.get("id"))
+                    if uid is not None and rid is not None:
+                        out.append(AuditRecord(rid, when, uid))
+    return out
+
+
+async def risk_changes(client: GraphClient, since: datetime) -> RiskTable:
+    """riskyUsers whose risk changed since `since` (P2, IdentityRiskyUser.Read.All)."""
+    table = RiskTable()
+    url = build_url(RISKY_USERS, {
+        "$filter": f"riskLastUpdatedDateTime ge {odata_datetime(since)}",
+        "$select": "id,riskLevel,riskState,riskLastUpdatedDateTime,isDeleted",
+        "$top": RISKY_USERS_PAGE,
+    })
+    async for page in client.pages(url):
+        for item in page.items:
+            if isinstance(item, Mapping):
+                table.add(item)
+    return table
+
+
+async def sign_ins_since(client: GraphClient, since: datetime) -> dict[str, dict[str, Any]]:
+    """user id -> `signInActivity` for users whose last sign-in is at or after `since`."""
+    url = build_url("/users", {
+        "$filter": f"signInActivity/lastSignInDateTime ge {odata_datetime(since)}",
+        "$select": f"id,{SIGN_IN_FIELD}",
+        "$top": 500,
+    })
+    out: dict[str, dict[str, Any]] = {}
+    async for page in client.pages(url):
+        for item in page.items:
+            uid = _text(item.get("id")) if isinstance(item, Mapping) else None
+            activity = item.get(SIGN_IN_FIELD) if uid else None
+            if uid is not None and isinstance(activity, Mapping):
+                out[uid] = dict(activity)
+    return out
