@@ -201,6 +201,16 @@ class StateStore:
         with self._transaction() as db:
             _put_checkpoint(db, checkpoint, stream)
 
+    def reset(self, stream: str = "users") -> None:
+        """Forget `stream`'s checkpoint so its next run starts over; for the inventory also the
+        change sources' cursors, so that run is a full collection which restarts tracking.
+        The remembered users stay: the full collection still reports those it no longer finds
+        as deleted."""
+        with self._transaction() as db:
+            db.execute("DELETE FROM checkpoints WHERE stream = ?", (stream,))
+            if stream == "users":
+                db.execute("DELETE FROM cursors")
+
     # --- remembered facts -------------------------------------------------------------------
 
     def cursors(self) -> dict[str, str]:

@@ -11,7 +11,6 @@ in the test's temporary folder instead.
 from __future__ import annotations
 
 import importlib.util
-import json
 import signal
 import subprocess
 import sys
@@ -23,6 +22,7 @@ from typing import Any
 
 import pytest
 
+from connector.state import StateStore
 from tests.sekoia.platform import MODULE_DIR, FakeSekoia, module_environment
 
 # Without the extra (`pip install '.[sekoia]'`) there is nothing to test here; CI installs it.
@@ -42,8 +42,15 @@ class Running:
 
     @property
     def state(self) -> dict[str, Any] | None:
-        path = self.data / "entra_id_users_state.json"
-        return json.loads(path.read_text()) if path.is_file() else None
+        """The users checkpoint the module last committed (read beside the running module)."""
+        path = self.data / "entra_id_users_state.sqlite"
+        if not path.is_file():
+            return None
+        store = StateStore(path)
+        try:
+            return store.load("users")
+        finally:
+            store.close()
 
     def stop(self, timeout: float = 10.0) -> float:
         """SIGTERM, then the seconds it took to exit (fails the test past `timeout`)."""

@@ -23,7 +23,7 @@ from entra_sekoia.manifest import module_values, settings_from_module
 class NaiveConnector(AsyncAssetConnector):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.store = StateStore(self.data_path / "entra_id_users_state.json")
+        self.store = StateStore(self.data_path / "entra_id_users_state.sqlite")
         self.pending = None
 
     async def get_assets(self):

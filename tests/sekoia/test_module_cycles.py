@@ -21,7 +21,7 @@ def completed_cycles(platform: FakeSekoia) -> int:
     return sum(bool(CYCLE_DONE.search(m)) for m in platform.messages())
 
 
-def test_first_cycle_delivers_every_user_once_and_later_cycles_only_new_ones(
+def test_first_cycle_delivers_every_user_once_and_later_cycles_only_new_and_changed_ones(
     make_sim: MakeSim, platform: FakeSekoia, start_module: StartModule
 ) -> None:
     sim = make_sim(users=25, licence="P2")
@@ -40,17 +40,30 @@ def test_first_cycle_delivers_every_user_once_and_later_cycles_only_new_ones(
         assert VALIDATOR.errors(item) == [], item
     assert all(p.version == 1 for p in platform.pushes)
 
+    members = sorted(expected)
+    disabled, deleted = members[0], members[1]
+    # a deleted manager changes their reports' manager: they are changed users too
+    reports = {uid for uid in expected if sim.tenant.expected(uid).manager_id == deleted}
+    sim.tenant.disable_user(disabled)
+    sim.tenant.delete_user(deleted)
     new = [sim.tenant.add_user(display_name=f"Late Joiner {n}") for n in range(3)]
-    wait_for(lambda: len(platform.delivered()) >= len(expected) + 3, 60, "the new users",
-             module)
+    wait_for(lambda: len(platform.delivered()) >= len(expected) + 5 + len(reports), 60,
+             "the new and changed users", module)
     seen = completed_cycles(platform)
     wait_for(lambda: completed_cycles(platform) >= seen + 2, 30, "two more cycles", module)
 
-    later = platform.delivered()[len(first):]
-    assert sorted(i["user"]["uid"] for i in later) == sorted(u.id for u in new)
+    # later cycles: exactly the new users and the changed ones, each once, as they are now
+    later = {i["user"]["uid"]: i for i in platform.delivered()[len(first):]}
+    assert len(later) == len(platform.delivered()) - len(first)
+    assert set(later) == {u.id for u in new} | {disabled, deleted} | reports
+    for uid in (disabled, deleted):
+        UserOCSFModel.model_validate(later[uid])
+        assert VALIDATOR.errors(later[uid]) == [], later[uid]
+        assert later[uid]["enrichments"][0]["data"]["is_enabled"] is False
+    assert all(later[u.id]["enrichments"][0]["data"]["is_enabled"] is True for u in new)
     assert module.stop() < 5
     assert module.process.returncode == 0
-    assert module.state is not None and module.state["streams"]["users"]["watermark"]
+    assert module.state is not None and module.state["watermark"]
     # the connector's own records (here the start-of-run credential check) reach the platform
     assert any("client secret expires" in m for m in platform.messages())
     everything = module.text() + "\n".join(platform.messages())

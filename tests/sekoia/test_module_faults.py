@@ -53,7 +53,7 @@ def test_a_429_without_retry_after_holds_the_checkpoint_and_a_stop_ends_the_wait
     assert len(platform.pushes) == 2  # waiting (a minute), not hammering, not moving on
     state = module.state
     assert state is not None
-    committed = state["streams"]["users"]["in_progress"]["skip_ids"]
+    committed = state["in_progress"]["skip_ids"]
     assert sorted(committed) == sorted(platform.pushes[0].uids)  # not past the refused batch
     assert module.stop() < 3
     assert module.process.returncode == 0
@@ -77,7 +77,7 @@ def test_an_outage_backs_off_instead_of_looping_through_graph_and_login(
     assert len(platform.pushes) <= 4  # 1 + retries after ~1, ~2, ~4 s
     assert token_requests(sim) == tokens  # the batch is retried, the cycle not restarted
     assert sim.counters.totals()["requests"] == graph
-    assert module.state is None or not module.state["streams"]["users"].get("watermark")
+    assert module.state is None or not module.state.get("watermark")
     assert module.stop() < 3
 
 

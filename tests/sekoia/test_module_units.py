@@ -30,6 +30,7 @@ from connector.ocsf.user_inventory import (
     to_event,
 )
 from connector.state import StateStore
+from connector.streams.batch import Batch, StoreWrites
 from connector.validation import EventValidator
 from tests.unit.test_ocsf_properties import facts, graph_users
 
@@ -170,10 +171,14 @@ def test_the_sdk_resets_our_checkpoint_when_the_mapping_changed(
 ) -> None:
     store = StateStore(tmp_path / connector.STATE_FILE)
     store.save({"version": 1, "watermark": "2026-01-01T00:00:00Z"}, "users")
+    store.commit(Batch([], {"version": 1}, writes=StoreWrites(
+        users={}, cursors={"users_delta": "https://graph.example/delta?$deltatoken=x"})))
     with connector.schema_store as stored:
         stored["fingerprint"], stored["fields"] = "an older mapping", {"a": "b"}
     asyncio.run(connector._check_schema_and_reset_if_needed())
-    assert store.load("users") == {}  # the plugin reads an empty checkpoint as a full run
+    # no checkpoint and no change cursor: the next cycle is a full collection
+    assert store.load("users") is None
+    assert store.cursors() == {}
     with connector.schema_store as stored:
         assert stored["fingerprint"] == connector._compute_schema_fingerprint()
 

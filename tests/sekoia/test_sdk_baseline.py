@@ -27,7 +27,7 @@ def test_the_sdk_cycle_loses_a_refused_batch_and_its_sleep_ignores_sigterm(
     module = start_module(sim.connector_config(), module_dir=naive_module(tmp_path),
                           frequency=3600)
     wait_for(lambda: len(platform.pushes) >= 3, 60, "three pushes", module)
-    wait_for(lambda: (module.state or {}).get("streams", {}).get("users", {}).get("watermark")
+    wait_for(lambda: (module.state or {}).get("watermark")
              is not None, 30, "a complete checkpoint", module)
     time.sleep(2)
     refused = set(platform.pushes[1].uids)

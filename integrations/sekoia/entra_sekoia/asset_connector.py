@@ -62,7 +62,7 @@ class PushAbandoned(Exception):
 class EntraIdUsersAssetConnector(AsyncAssetConnector):
     """Microsoft Entra ID users as OCSF user assets (see the module docstring)."""
 
-    STATE_FILE: Final = "entra_id_users_state.json"
+    STATE_FILE: Final = "entra_id_users_state.sqlite"
     FIRST_RETRY_SECONDS: Final = 1.0
     MAX_RETRY_SECONDS: Final = 300.0
     RATE_LIMIT_WAIT_SECONDS: Final = 60.0
@@ -140,7 +140,7 @@ class EntraIdUsersAssetConnector(AsyncAssetConnector):
     async def reset_checkpoint(self) -> None:
         """Forget the checkpoint: the next cycle collects every user again."""
         self._pending = None
-        self.store.save({}, "users")
+        self.store.reset("users")
 
     def get_mapped_fields(self) -> dict[str, str]:
         """Our mapping table plus the moves onto the SDK's model, as target -> source.

@@ -72,6 +72,10 @@ ASSET_MAPPING: Final[tuple[AssetRow, ...]] = (
              "the model requires a group name: the group id when Graph gave none"),
     AssetRow("user.account.is_disabled", "enrichments[name=account].data.is_enabled",
              "its negation (the model has no is_disabled); our account enrichment carries it"),
+    AssetRow("enrichments[name=account].data.is_deleted",
+             "enrichments[name=account].data.is_enabled",
+             "a deleted user (soft or hard) goes out as not enabled: the model has no deletion "
+             "field, and a deleted account cannot sign in"),
     AssetRow("enrichments[name=account].data.last_logon",
              "enrichments[name=account].data.last_logon",
              "epoch ms -> ISO 8601 UTC text (the model's type)"),
@@ -91,7 +95,8 @@ DROPPED: Final[tuple[tuple[str, str], ...]] = (
      "risk_level on `user` keep the first of each pair"),
     ("enrichments[name=account]: type, provider, created_time",
      "UserEnrichmentObject has name, value and data only"),
-    ("unmapped; a deleted user's markers (once change tracking reports deletions)",
+    ("unmapped; a deleted user's markers (user.ldap_person.deleted_time, the account "
+     "enrichment's deletion kind)",
      "the model has no `unmapped` and no field saying a user was deleted"),
     ("enrichments[name=employment]",
      "its facts are in user.ldap_person; its data would be an empty object, which OCSF's "
@@ -122,7 +127,9 @@ def to_asset(event: Mapping[str, Any]) -> UserOCSFModel:
         ]
     status = _account_status(event)
     data: dict[str, Any] = {}
-    if isinstance(status.get("is_enabled"), bool):
+    if status.get("is_deleted") is True:
+        data["is_enabled"] = False  # a deleted account cannot sign in; the model has no deletion
+    elif isinstance(status.get("is_enabled"), bool):
         data["is_enabled"] = status["is_enabled"]
     last_logon = _iso(status.get("last_logon"))
     if last_logon is not None:
