@@ -253,7 +253,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     out_dir = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="entra-demo-"))
     out_dir.mkdir(parents=True, exist_ok=True)
     events_path = out_dir / "events.ndjson"
-    state_path = out_dir / "state.json"
+    state_path = out_dir / "state.db"
     for stale in (events_path, state_path):
         stale.unlink(missing_ok=True)
     spec = TenantSpec(seed=args.seed, users=args.users, licence=args.licence)
@@ -367,7 +367,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--users", type=int, default=DEMO_USERS, help="tenant size")
     demo.add_argument("--licence", choices=("free", "P1", "P2"), default="P2")
     demo.add_argument("--seed", type=int, default=42)
-    demo.add_argument("--out", help="directory for events.ndjson and state.json "
+    demo.add_argument("--out", help="directory for events.ndjson and state.db "
                                     "(default: a new temporary directory)")
     demo.set_defaults(func=cmd_demo)
 
