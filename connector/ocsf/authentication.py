@@ -18,6 +18,7 @@ rendered from it (`python -m connector.ocsf --mapping-doc`).
 from __future__ import annotations
 
 from collections.abc import Mapping
+from operator import itemgetter
 from socket import AF_INET, AF_INET6, inet_pton
 from typing import Any, Final
 
@@ -210,10 +211,10 @@ def _number(value: Any) -> float | None:
     return None
 
 
-def _ip(value: Any) -> str | None:
-    """An IPv4 or IPv6 address as reported; `inet_pton` (C) instead of `ipaddress`, which
-    spends tens of microseconds on an IPv6 address. OCSF caps the text at 40 characters."""
-    text = _s(value)
+def _ip(text: str | None) -> str | None:
+    """An IPv4 or IPv6 address (already a clean string) as reported; `inet_pton` (C) instead of
+    `ipaddress`, which spends tens of microseconds on an IPv6 address. OCSF caps the text at 40
+    characters."""
     if text is None or len(text) > _IP_MAX_LENGTH:
         return None
     try:
@@ -310,6 +311,7 @@ _CONTEXT_KEYS: Final = ("appDisplayName", "appId", "resourceDisplayName", "resou
 _Context = tuple[dict[str, str] | None, dict[str, str], tuple[int, str] | None,
                  tuple[int, str, int, str] | None, bool | None]
 _contexts: dict[tuple[Any, ...], _Context] = {}
+_CONTEXT_VALUES: Final = itemgetter(*_CONTEXT_KEYS)
 _APP_FIELDS: Final = (("appDisplayName", "name"), ("appId", "uid"))
 _RESOURCE_FIELDS: Final = (("resourceDisplayName", "name"), ("resourceId", "uid"))
 
@@ -330,7 +332,10 @@ def _context(values: tuple[Any, ...]) -> _Context:
 
 
 def _context_of(sign_in: Mapping[str, Any]) -> _Context:
-    values = tuple(map(sign_in.get, _CONTEXT_KEYS))
+    try:
+        values = _CONTEXT_VALUES(sign_in)
+    except KeyError:  # a field Graph left out (not null)
+        values = tuple(map(sign_in.get, _CONTEXT_KEYS))
     try:
         found = _contexts.get(values)
     except TypeError:  # a list or an object where Graph sends a string
@@ -444,10 +449,31 @@ def _authorization(policy: Mapping[str, Any]) -> tuple[str, dict[str, Any]] | No
     return result, entry
 
 
+# A policy's fields in one C call; raises for a policy that lacks one or is not an object.
+_POLICY_KEY: Final = itemgetter("id", "displayName", "result")
+
+
 def _authorizations(policies: Any) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     if policies.__class__ is not list:
         return out
+    cache = _policy_cache
+    for raw in policies:
+        try:
+            key = _POLICY_KEY(raw)
+            found = cache.get(key, _MISSING)
+        except (KeyError, TypeError):  # a field missing, not an object, or not a string
+            key, found = None, _MISSING
+        if found is _MISSING:
+            policy = _dict(raw)
+            if policy is None:
+                continue
+            found = _authorization(policy)
+            if key is not None and len(cache) < _CACHE_LIMIT and _only_strings(key):
+                cache[key] = found
+        if found is not None:
+            out.append({"decision": found[0], "policy": found[1].copy()})
+    return out
     cache = _policy_cache
     for raw in policies:
         policy = raw if raw.__class__ is dict else _dict(raw)
@@ -473,6 +499,7 @@ _STATUS_FIELDS: Final = (("failureReason", "reason"), ("additionalDetails", "det
 # (errorCode, failureReason, additionalDetails) -> (the status fields, succeeded): a tenant's
 # sign-ins fail in a few dozen ways.
 _statuses: dict[tuple[Any, Any, Any], tuple[dict[str, Any], bool]] = {}
+_STATUS_VALUES: Final = itemgetter("errorCode", "failureReason", "additionalDetails")
 
 
 def _status_fields(code: int, status: Mapping[str, Any]) -> tuple[dict[str, Any], bool]:
@@ -497,11 +524,14 @@ def _status(sign_in: Mapping[str, Any]) -> tuple[dict[str, Any], bool] | None:
         status = _dict(status)
         if status is None:
             return None
-    get = status.get
-    code = get("errorCode")
+    try:
+        key = _STATUS_VALUES(status)
+    except KeyError:  # a field Graph left out (not null)
+        get = status.get
+        key = (get("errorCode"), get("failureReason"), get("additionalDetails"))
+    code = key[0]
     if code.__class__ is not int:  # not a bool either: True == 1 would share an entry
         return None
-    key = (code, get("failureReason"), get("additionalDetails"))
     try:
         found = _statuses.get(key)
     except TypeError:  # a list or an object where Graph sends a string
@@ -514,10 +544,27 @@ def _status(sign_in: Mapping[str, Any]) -> tuple[dict[str, Any], bool] | None:
 
 
 _UNMAPPED_DEVICE: Final = (("trustType", "trustType"), ("browser", "browser"))
+# (trustType, browser) -> deviceDetail of `unmapped`: a tenant has a few dozen browser versions.
+_device_extras: dict[tuple[Any, Any], dict[str, str]] = {}
+
+
+def _unmapped_device(detail: Mapping[str, Any]) -> dict[str, str]:
+    """The device facts kept in `unmapped` (the browser also names the client)."""
+    get = detail.get
+    key = (get("trustType"), get("browser"))
+    try:
+        found = _device_extras.get(key)
+    except TypeError:  # a list or an object where Graph sends a string
+        return _texts(detail, _UNMAPPED_DEVICE)
+    if found is None:
+        found = _texts(detail, _UNMAPPED_DEVICE)
+        if len(_device_extras) < _CACHE_LIMIT and _only_strings(key):
+            _device_extras[key] = found
+    return found.copy()
 
 
 def _unmapped(sign_in: Mapping[str, Any], out: dict[str, Any],
-              detail: Mapping[str, Any] | None) -> dict[str, Any]:
+              device: dict[str, str] | None) -> dict[str, Any]:
     """Complete `out` (the unmapped strings, already cleaned) with the other unmapped facts."""
     get = sign_in.get
     interactive = get("isInteractive")
@@ -529,10 +576,8 @@ def _unmapped(sign_in: Mapping[str, Any], out: dict[str, Any],
             kept = [t for t in map(_s, values) if t is not None]
             if kept:
                 out[key] = kept
-    if detail is not None:
-        device = _texts(detail, _UNMAPPED_DEVICE)
-        if device:
-            out["deviceDetail"] = device
+    if device:
+        out["deviceDetail"] = device
     return out
 
 
@@ -578,7 +623,8 @@ def to_event(sign_in: Mapping[str, Any], *, tenant_id: str, product: Product) ->
     detail = get("deviceDetail")
     if detail.__class__ is not dict:
         detail = _dict(detail)
-    agent = _s(get("userAgent")) or (_s(detail.get("browser")) if detail else None)
+    device_extras = _unmapped_device(detail) if detail is not None else None
+    agent = _s(get("userAgent")) or (device_extras.get("browser") if device_extras else None)
     if agent is not None:
         event["http_request"] = {"user_agent": agent}
     if succeeded and requirement is not None:
@@ -605,7 +651,7 @@ def to_event(sign_in: Mapping[str, Any], *, tenant_id: str, product: Product) ->
         profiles.append(SECURITY_CONTROL_PROFILE)
     if profiles:
         metadata["profiles"] = profiles
-    unmapped = _unmapped(sign_in, unmapped_texts.copy(), detail)
+    unmapped = _unmapped(sign_in, unmapped_texts.copy(), device_extras)
     if unmapped:
         event["unmapped"] = unmapped
     return event
