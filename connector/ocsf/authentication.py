@@ -273,7 +273,14 @@ _TOP_KEYS: Final = ("id", "correlationId", "userId", "userPrincipalName", "userD
 
 def _user(sign_in: Mapping[str, Any], uid: str | None, upn: str | None, name: str | None
           ) -> dict[str, Any]:
-    user: dict[str, Any] = {}
+    if uid is not None and upn is not None and name is not None:  # nearly every sign-in
+        user: dict[str, Any] = {"uid": uid, "name": name, "display_name": name}
+        if "@" in upn and (domain := _s(upn.rpartition("@")[2])) is not None:
+            user["domain"] = domain
+        user["account"] = {"type_id": _ACCOUNT_TYPE_ID, "type": _ACCOUNT_TYPE, "uid": uid,
+                           "name": upn}
+        return user
+    user = {}
     if uid is None and upn is None:
         # /beta service-principal and managed-identity sign-ins have no user.
         uid = _s(sign_in.get("servicePrincipalId"))
@@ -350,7 +357,7 @@ def _context_of(sign_in: Mapping[str, Any]) -> _Context:
 _LOCATION_FIELDS: Final = (("city", "city"), ("state", "region"), ("countryOrRegion", "country"))
 # (city, state, country, latitude, longitude) -> location: a tenant signs in from a few hundred
 # places.
-_locations: dict[tuple[Any, ...], dict[str, Any] | None] = {}
+_locations: dict[tuple[tuple[Any, ...], float, float], dict[str, Any] | None] = {}
 
 
 def _place(where: Mapping[str, Any]) -> dict[str, Any] | None:
@@ -367,17 +374,19 @@ def _place(where: Mapping[str, Any]) -> dict[str, Any] | None:
     return location
 
 
+_PLACE_VALUES: Final = itemgetter("city", "state", "countryOrRegion")
+_COORDINATE_VALUES: Final = itemgetter("latitude", "longitude")
+
+
 def _location(where: Mapping[str, Any]) -> dict[str, Any] | None:
-    get = where.get
-    coordinates = get("geoCoordinates")
-    if coordinates.__class__ is not dict:
+    try:
+        places = _PLACE_VALUES(where)
+        lat, long = _COORDINATE_VALUES(where["geoCoordinates"])
+    except (KeyError, TypeError):  # a field left out, or coordinates that are not an object
         return _place(where)
-    lat = coordinates.get("latitude")
-    long = coordinates.get("longitude")
     if lat.__class__ is not float or long.__class__ is not float:  # True == 1.0: not a key
         return _place(where)
-    places = (get("city"), get("state"), get("countryOrRegion"))
-    key = (*places, lat, long)
+    key = (places, lat, long)
     try:
         found = _locations.get(key, _MISSING)
     except TypeError:  # a list or an object where Graph sends a string
