@@ -18,6 +18,7 @@ rendered from it (`python -m connector.ocsf --mapping-doc`).
 from __future__ import annotations
 
 from collections.abc import Mapping
+from operator import itemgetter
 from socket import AF_INET, AF_INET6, inet_pton
 from typing import Any, Final
 
@@ -210,10 +211,10 @@ def _number(value: Any) -> float | None:
     return None
 
 
-def _ip(value: Any) -> str | None:
-    """An IPv4 or IPv6 address as reported; `inet_pton` (C) instead of `ipaddress`, which
-    spends tens of microseconds on an IPv6 address. OCSF caps the text at 40 characters."""
-    text = _s(value)
+def _ip(text: str | None) -> str | None:
+    """An IPv4 or IPv6 address (already a clean string) as reported; `inet_pton` (C) instead of
+    `ipaddress`, which spends tens of microseconds on an IPv6 address. OCSF caps the text at 40
+    characters."""
     if text is None or len(text) > _IP_MAX_LENGTH:
         return None
     try:
@@ -236,23 +237,54 @@ def _os(name: str) -> dict[str, Any]:
     return {"name": name, "type_id": type_id, "type": OS_TYPE_CAPTIONS[type_id]}
 
 
-# Every top-level string the mapping reads, cleaned in one pass (a call per field costs more
-# than the check itself).
-_TOP_TEXT: Final = tuple((key, key) for key in (
-    "id", "correlationId", "userId", "userPrincipalName", "userDisplayName", "servicePrincipalId",
-    "servicePrincipalName", "appDisplayName", "appId", "ipAddress", "userAgent"))
-_UNMAPPED_PAIRS: Final = tuple((key, key) for key in _UNMAPPED_TEXT)
+def _strings(source: Mapping[str, Any], keys: tuple[str, ...]) -> list[str | None]:
+    """The usable strings of `source` under `keys`, in order, None where there is none: one
+    call for a group of fields, unpacked by the caller."""
+    out: list[str | None] = []
+    append = out.append
+    get = source.get
+    starts = _PLACEHOLDER_STARTS
+    for key in keys:
+        value = get(key)
+        if value.__class__ is str:
+            value = value.strip()
+            if not value or (value[0] in starts and value in _PLACEHOLDERS):
+                value = None
+        elif value is not None:
+            value = _text(value)
+        append(value)
+    return out
 
 
-def _user(texts: Mapping[str, str]) -> dict[str, Any]:
-    uid = texts.get("userId")
-    upn = texts.get("userPrincipalName")
-    name = texts.get("userDisplayName")
-    user: dict[str, Any] = {}
+_MISSING: Final[Any] = object()
+
+
+def _only_strings(values: tuple[Any, ...]) -> bool:
+    """Whether a cache key may be stored. With strings (or None) only, a later key can equal it
+    only if it has the same strings: `True == 1 == 1.0` would otherwise share an entry."""
+    return all(value is None or value.__class__ is str for value in values)
+
+
+# The top-level strings that differ from one sign-in to the next (the service-principal ones are
+# read only for a sign-in with no user).
+_TOP_KEYS: Final = ("id", "correlationId", "userId", "userPrincipalName", "userDisplayName",
+                    "ipAddress")
+
+
+def _user(sign_in: Mapping[str, Any], uid: str | None, upn: str | None, name: str | None
+          ) -> dict[str, Any]:
+    if uid is not None and upn is not None and name is not None:  # nearly every sign-in
+        user: dict[str, Any] = {"uid": uid, "name": name, "display_name": name}
+        if "@" in upn and (domain := _s(upn.rpartition("@")[2])) is not None:
+            user["domain"] = domain
+        user["account"] = {"type_id": _ACCOUNT_TYPE_ID, "type": _ACCOUNT_TYPE, "uid": uid,
+                           "name": upn}
+        return user
+    user = {}
     if uid is None and upn is None:
         # /beta service-principal and managed-identity sign-ins have no user.
-        uid = texts.get("servicePrincipalId")
-        name = name or texts.get("servicePrincipalName")
+        uid = _s(sign_in.get("servicePrincipalId"))
+        name = name or _s(sign_in.get("servicePrincipalName"))
         if uid is None and name is None:
             raise MappingError("sign-in has no user, UPN or service principal")
         user["type_id"] = USER_TYPE_SERVICE
@@ -276,7 +308,95 @@ def _user(texts: Mapping[str, str]) -> dict[str, Any]:
     return user
 
 
+# The top-level fields that take a handful of values across a tenant (the application, the
+# resource, the enums). What they map to is worked out once per distinct combination:
+# (service or None, the unmapped strings, risk level, control outcome, MFA requirement).
+_CONTEXT_KEYS: Final = ("appDisplayName", "appId", "resourceDisplayName", "resourceId",
+                        *(key for key in _UNMAPPED_TEXT
+                          if key not in ("resourceDisplayName", "resourceId")),
+                        "riskLevelDuringSignIn")
+_Context = tuple[dict[str, str] | None, dict[str, str], tuple[int, str] | None,
+                 tuple[int, str, int, str] | None, bool | None]
+_contexts: dict[tuple[Any, ...], _Context] = {}
+_CONTEXT_VALUES: Final = itemgetter(*_CONTEXT_KEYS)
+_APP_FIELDS: Final = (("appDisplayName", "name"), ("appId", "uid"))
+_RESOURCE_FIELDS: Final = (("resourceDisplayName", "name"), ("resourceId", "uid"))
+
+
+def _context(values: tuple[Any, ...]) -> _Context:
+    raw = dict(zip(_CONTEXT_KEYS, values, strict=True))
+    unmapped = {key: text for key in _UNMAPPED_TEXT if (text := _s(raw[key])) is not None}
+    # The application signed in to; OCSF requires one (or a destination) in every event.
+    service = None
+    for fields, found_in in ((_APP_FIELDS, raw), (_RESOURCE_FIELDS, unmapped)):
+        found = {dst: text for src, dst in fields if (text := _s(found_in.get(src))) is not None}
+        if found:
+            service = found
+            break
+    return (service, unmapped, _RISK_LEVELS.get(_key(raw["riskLevelDuringSignIn"])),
+            _CA_OUTCOMES.get(_key(raw["conditionalAccessStatus"])),
+            _MFA_REQUIREMENTS.get(_key(raw["authenticationRequirement"])))
+
+
+def _context_of(sign_in: Mapping[str, Any]) -> _Context:
+    try:
+        values = _CONTEXT_VALUES(sign_in)
+    except KeyError:  # a field Graph left out (not null)
+        values = tuple(map(sign_in.get, _CONTEXT_KEYS))
+    try:
+        found = _contexts.get(values)
+    except TypeError:  # a list or an object where Graph sends a string
+        return _context(values)
+    if found is None:
+        found = _context(values)
+        if len(_contexts) < _CACHE_LIMIT and _only_strings(values):
+            _contexts[values] = found
+    return found
+
+
 _LOCATION_FIELDS: Final = (("city", "city"), ("state", "region"), ("countryOrRegion", "country"))
+# (city, state, country, latitude, longitude) -> location: a tenant signs in from a few hundred
+# places.
+_locations: dict[tuple[tuple[Any, ...], float, float], dict[str, Any] | None] = {}
+
+
+def _place(where: Mapping[str, Any]) -> dict[str, Any] | None:
+    location: dict[str, Any] = _texts(where, _LOCATION_FIELDS)
+    if not location:
+        return None  # OCSF needs a city, region, country or postal code beside coordinates
+    coordinates = _dict(where.get("geoCoordinates"))
+    if coordinates is not None:
+        lat = _number(coordinates.get("latitude"))
+        long = _number(coordinates.get("longitude"))
+        if lat is not None and long is not None:
+            location["lat"] = lat
+            location["long"] = long
+    return location
+
+
+_PLACE_VALUES: Final = itemgetter("city", "state", "countryOrRegion")
+_COORDINATE_VALUES: Final = itemgetter("latitude", "longitude")
+
+
+def _location(where: Mapping[str, Any]) -> dict[str, Any] | None:
+    try:
+        places = _PLACE_VALUES(where)
+        lat, long = _COORDINATE_VALUES(where["geoCoordinates"])
+    except (KeyError, TypeError):  # a field left out, or coordinates that are not an object
+        return _place(where)
+    if lat.__class__ is not float or long.__class__ is not float:  # True == 1.0: not a key
+        return _place(where)
+    key = (places, lat, long)
+    try:
+        found = _locations.get(key, _MISSING)
+    except TypeError:  # a list or an object where Graph sends a string
+        return _place(where)
+    if found is _MISSING:
+        found = _place(where)
+        # 0.0 == -0.0, yet they print differently: such coordinates are not cached.
+        if len(_locations) < _CACHE_LIMIT and lat and long and _only_strings(places):
+            _locations[key] = found
+    return None if found is None else found.copy()
 
 
 def _src_endpoint(sign_in: Mapping[str, Any], address: str | None) -> dict[str, Any] | None:
@@ -284,17 +404,12 @@ def _src_endpoint(sign_in: Mapping[str, Any], address: str | None) -> dict[str, 
     if ip is None:
         return None  # a network endpoint needs an address; a location alone cannot stand
     endpoint: dict[str, Any] = {"ip": ip}
-    where = _dict(sign_in.get("location"))
+    where = sign_in.get("location")
+    if where.__class__ is not dict:
+        where = _dict(where)
     if where is not None:
-        location: dict[str, Any] = _texts(where, _LOCATION_FIELDS)
-        if location:  # OCSF needs a city, region, country or postal code beside coordinates
-            coordinates = _dict(where.get("geoCoordinates"))
-            if coordinates is not None:
-                lat = _number(coordinates.get("latitude"))
-                long = _number(coordinates.get("longitude"))
-                if lat is not None and long is not None:
-                    location["lat"] = lat
-                    location["long"] = long
+        location = _location(where)
+        if location is not None:
             endpoint["location"] = location
     return endpoint
 
@@ -326,27 +441,12 @@ def _device(detail: Mapping[str, Any], ip: str | None) -> dict[str, Any] | None:
     return device
 
 
-_SERVICE_FIELDS: Final = ((("appDisplayName", "name"), ("appId", "uid")),
-                          (("resourceDisplayName", "name"), ("resourceId", "uid")))
-
-
-def _service(texts: Mapping[str, str], unmapped: Mapping[str, str], uid: str
-             ) -> dict[str, str]:
-    """The application signed in to; OCSF requires one (or a destination) in every event."""
-    for fields, found_in in zip(_SERVICE_FIELDS, (texts, unmapped), strict=True):
-        found = {dst: found_in[src] for src, dst in fields if src in found_in}
-        if found:
-            return found
-    raise MappingError(f"sign-in {uid} names no application or resource")
-
-
 _POLICY_FIELDS: Final = (("id", "uid"), ("displayName", "name"), ("result", "decision"))
 
 
 # (policy id, name, result) -> (decision, policy) of the authorization, or None to leave it
 # out: a tenant has a few dozen policies and a handful of results, so most are found here.
 _policy_cache: dict[tuple[Any, Any, Any], tuple[str, dict[str, Any]] | None] = {}
-_MISSING: Final[Any] = object()
 
 
 def _authorization(policy: Mapping[str, Any]) -> tuple[str, dict[str, Any]] | None:
@@ -358,62 +458,122 @@ def _authorization(policy: Mapping[str, Any]) -> tuple[str, dict[str, Any]] | No
     return result, entry
 
 
+# A policy's fields in one C call; raises for a policy that lacks one or is not an object.
+_POLICY_KEY: Final = itemgetter("id", "displayName", "result")
+
+
 def _authorizations(policies: Any) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     if policies.__class__ is not list:
         return out
     cache = _policy_cache
     for raw in policies:
-        policy = _dict(raw)
+        try:
+            key = _POLICY_KEY(raw)
+            found = cache.get(key, _MISSING)
+        except (KeyError, TypeError):  # a field missing, not an object, or not a string
+            key, found = None, _MISSING
+        if found is _MISSING:
+            policy = _dict(raw)
+            if policy is None:
+                continue
+            found = _authorization(policy)
+            if key is not None and len(cache) < _CACHE_LIMIT and _only_strings(key):
+                cache[key] = found
+        if found is not None:
+            out.append({"decision": found[0], "policy": found[1].copy()})
+    return out
+    cache = _policy_cache
+    for raw in policies:
+        policy = raw if raw.__class__ is dict else _dict(raw)
         if policy is None:
             continue
         get = policy.get
         key = (get("id"), get("displayName"), get("result"))
-        # Only strings as keys: True == 1 would share an entry with 1, and mean another thing.
-        if key[0].__class__ is str and key[1].__class__ is str and key[2].__class__ is str:
+        try:
             found = cache.get(key, _MISSING)
+        except TypeError:  # a list or an object where Graph sends a string
+            found = _authorization(policy)
+        else:
             if found is _MISSING:
                 found = _authorization(policy)
-                if len(cache) < _CACHE_LIMIT:
+                if len(cache) < _CACHE_LIMIT and _only_strings(key):
                     cache[key] = found
-        else:
-            found = _authorization(policy)
         if found is not None:
             out.append({"decision": found[0], "policy": found[1].copy()})
     return out
 
 
 _STATUS_FIELDS: Final = (("failureReason", "reason"), ("additionalDetails", "details"))
+# (errorCode, failureReason, additionalDetails) -> (the status fields, succeeded): a tenant's
+# sign-ins fail in a few dozen ways.
+_statuses: dict[tuple[Any, Any, Any], tuple[dict[str, Any], bool]] = {}
+_STATUS_VALUES: Final = itemgetter("errorCode", "failureReason", "additionalDetails")
 
 
-def _status(sign_in: Mapping[str, Any], event: dict[str, Any]) -> bool | None:
-    """Fill the status fields; returns whether the sign-in succeeded (None = unknown)."""
-    status = _dict(sign_in.get("status"))
-    if status is None:
-        return None
-    code = status.get("errorCode")
-    if code.__class__ is not int:
-        return None
+def _status_fields(code: int, status: Mapping[str, Any]) -> tuple[dict[str, Any], bool]:
     succeeded = code == 0
     status_id = 1 if succeeded else 2
-    event["status_id"] = status_id
-    event["status"] = STATUS_CAPTIONS[status_id]
-    event["status_code"] = str(code)
+    fields: dict[str, Any] = {"status_id": status_id, "status": STATUS_CAPTIONS[status_id],
+                              "status_code": str(code)}
     found = _texts(status, _STATUS_FIELDS)
     reason = None if succeeded else found.get("reason")
     details = found.get("details")
     detail = f"{reason} ({details})" if reason and details and details != reason else (
         reason or details)
     if detail is not None:
-        event["status_detail"] = detail
-    return succeeded
+        fields["status_detail"] = detail
+    return fields, succeeded
+
+
+def _status(sign_in: Mapping[str, Any]) -> tuple[dict[str, Any], bool] | None:
+    """The status fields of the event and whether the sign-in succeeded (None: unknown)."""
+    status = sign_in.get("status")
+    if status.__class__ is not dict:
+        status = _dict(status)
+        if status is None:
+            return None
+    try:
+        key = _STATUS_VALUES(status)
+    except KeyError:  # a field Graph left out (not null)
+        get = status.get
+        key = (get("errorCode"), get("failureReason"), get("additionalDetails"))
+    code = key[0]
+    if code.__class__ is not int:  # not a bool either: True == 1 would share an entry
+        return None
+    try:
+        found = _statuses.get(key)
+    except TypeError:  # a list or an object where Graph sends a string
+        return _status_fields(code, status)
+    if found is None:
+        found = _status_fields(code, status)
+        if len(_statuses) < _CACHE_LIMIT and _only_strings(key[1:]):
+            _statuses[key] = found
+    return found
 
 
 _UNMAPPED_DEVICE: Final = (("trustType", "trustType"), ("browser", "browser"))
+# (trustType, browser) -> deviceDetail of `unmapped`: a tenant has a few dozen browser versions.
+_device_extras: dict[tuple[Any, Any], dict[str, str]] = {}
+
+
+def _unmapped_device(detail: Mapping[str, Any]) -> dict[str, str]:
+    """The device facts kept in `unmapped` (the browser also names the client)."""
+    get = detail.get
+    key = (get("trustType"), get("browser"))
+    try:
+        found = _device_extras.get(key)
+    except TypeError:  # a list or an object where Graph sends a string
+        return _texts(detail, _UNMAPPED_DEVICE)
+    if found is None:
+        found = _texts(detail, _UNMAPPED_DEVICE)
+        if len(_device_extras) < _CACHE_LIMIT and _only_strings(key):
+            _device_extras[key] = found
+    return found.copy()
 
 
 def _unmapped(sign_in: Mapping[str, Any], out: dict[str, Any],
-              detail: Mapping[str, Any] | None) -> dict[str, Any]:
+              device: dict[str, str] | None) -> dict[str, Any]:
     """Complete `out` (the unmapped strings, already cleaned) with the other unmapped facts."""
     get = sign_in.get
     interactive = get("isInteractive")
@@ -425,10 +585,8 @@ def _unmapped(sign_in: Mapping[str, Any], out: dict[str, Any],
             kept = [t for t in map(_s, values) if t is not None]
             if kept:
                 out[key] = kept
-    if detail is not None:
-        device = _texts(detail, _UNMAPPED_DEVICE)
-        if device:
-            out["deviceDetail"] = device
+    if device:
+        out["deviceDetail"] = device
     return out
 
 
@@ -441,8 +599,7 @@ def to_event(sign_in: Mapping[str, Any], *, tenant_id: str, product: Product) ->
     if sign_in.__class__ is not dict and not isinstance(sign_in, Mapping):
         raise MappingError(f"sign-in record is a {type(sign_in).__name__}, not an object")
     get = sign_in.get
-    texts = _texts(sign_in, _TOP_TEXT)
-    uid = texts.get("id")
+    uid, correlation, user_id, upn, name, address = _strings(sign_in, _TOP_KEYS)
     if uid is None:
         raise MappingError("sign-in record has no usable id")
     time_ms = _epoch_ms(get("createdDateTime"))
@@ -450,7 +607,6 @@ def to_event(sign_in: Mapping[str, Any], *, tenant_id: str, product: Product) ->
         raise MappingError(f"sign-in {uid} has no usable createdDateTime")
 
     metadata: dict[str, Any] = {"version": OCSF_VERSION, "product": _product(product), "uid": uid}
-    correlation = texts.get("correlationId")
     if correlation is not None:
         metadata["correlation_uid"] = correlation
     tenant = _s(tenant_id)
@@ -460,21 +616,28 @@ def to_event(sign_in: Mapping[str, Any], *, tenant_id: str, product: Product) ->
     event: dict[str, Any] = _HEADER.copy()
     event["time"] = time_ms
     event["metadata"] = metadata
-    event["user"] = _user(texts)
-    succeeded = _status(sign_in, event)
-    endpoint = _src_endpoint(sign_in, texts.get("ipAddress"))
+    event["user"] = _user(sign_in, user_id, upn, name)
+    status = _status(sign_in)
+    succeeded = None
+    if status is not None:
+        fields, succeeded = status
+        event.update(fields)
+    endpoint = _src_endpoint(sign_in, address)
     if endpoint is not None:
         event["src_endpoint"] = endpoint
-    unmapped: dict[str, Any] = _texts(sign_in, _UNMAPPED_PAIRS)
-    event["service"] = _service(texts, unmapped, uid)
-    detail = _dict(get("deviceDetail"))
-    agent = texts.get("userAgent") or (_s(detail.get("browser")) if detail else None)
+    service, unmapped_texts, risk, outcome, requirement = _context_of(sign_in)
+    if service is None:
+        raise MappingError(f"sign-in {uid} names no application or resource")
+    event["service"] = service.copy()
+    detail = get("deviceDetail")
+    if detail.__class__ is not dict:
+        detail = _dict(detail)
+    device_extras = _unmapped_device(detail) if detail is not None else None
+    agent = _s(get("userAgent")) or (device_extras.get("browser") if device_extras else None)
     if agent is not None:
         event["http_request"] = {"user_agent": agent}
-    if succeeded:
-        requirement = _MFA_REQUIREMENTS.get(_key(get("authenticationRequirement")))
-        if requirement is not None:
-            event["is_mfa"] = requirement
+    if succeeded and requirement is not None:
+        event["is_mfa"] = requirement
 
     profiles: list[str] = []
     device = _device(detail, endpoint["ip"] if endpoint else None) if detail else None
@@ -482,11 +645,9 @@ def to_event(sign_in: Mapping[str, Any], *, tenant_id: str, product: Product) ->
         event["device"] = device
         profiles.append(HOST_PROFILE)
     controlled = False
-    risk = _RISK_LEVELS.get(_key(get("riskLevelDuringSignIn")))
     if risk is not None:
         event["risk_level_id"], event["risk_level"] = risk
         controlled = True
-    outcome = _CA_OUTCOMES.get(_key(get("conditionalAccessStatus")))
     if outcome is not None:
         (event["action_id"], event["action"], event["disposition_id"],
          event["disposition"]) = outcome
@@ -499,7 +660,7 @@ def to_event(sign_in: Mapping[str, Any], *, tenant_id: str, product: Product) ->
         profiles.append(SECURITY_CONTROL_PROFILE)
     if profiles:
         metadata["profiles"] = profiles
-    unmapped = _unmapped(sign_in, unmapped, detail)
+    unmapped = _unmapped(sign_in, unmapped_texts.copy(), device_extras)
     if unmapped:
         event["unmapped"] = unmapped
     return event
