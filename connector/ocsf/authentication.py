@@ -237,15 +237,13 @@ def _os(name: str) -> dict[str, Any]:
     return {"name": name, "type_id": type_id, "type": OS_TYPE_CAPTIONS[type_id]}
 
 
-def _strings(source: Mapping[str, Any], keys: tuple[str, ...]) -> list[str | None]:
-    """The usable strings of `source` under `keys`, in order, None where there is none: one
-    call for a group of fields, unpacked by the caller."""
+def _strings(values: tuple[Any, ...]) -> list[str | None]:
+    """The usable strings among `values`, in order, None where there is none: one call for a
+    group of fields, unpacked by the caller."""
     out: list[str | None] = []
     append = out.append
-    get = source.get
     starts = _PLACEHOLDER_STARTS
-    for key in keys:
-        value = get(key)
+    for value in values:
         if value.__class__ is str:
             value = value.strip()
             if not value or (value[0] in starts and value in _PLACEHOLDERS):
@@ -269,6 +267,7 @@ def _only_strings(values: tuple[Any, ...]) -> bool:
 # read only for a sign-in with no user).
 _TOP_KEYS: Final = ("id", "correlationId", "userId", "userPrincipalName", "userDisplayName",
                     "ipAddress")
+_TOP_VALUES: Final = itemgetter(*_TOP_KEYS)  # one C call instead of a `get` per field
 
 
 def _user(sign_in: Mapping[str, Any], uid: str | None, upn: str | None, name: str | None
@@ -483,25 +482,6 @@ def _authorizations(policies: Any) -> list[dict[str, Any]]:
         if found is not None:
             out.append({"decision": found[0], "policy": found[1].copy()})
     return out
-    cache = _policy_cache
-    for raw in policies:
-        policy = raw if raw.__class__ is dict else _dict(raw)
-        if policy is None:
-            continue
-        get = policy.get
-        key = (get("id"), get("displayName"), get("result"))
-        try:
-            found = cache.get(key, _MISSING)
-        except TypeError:  # a list or an object where Graph sends a string
-            found = _authorization(policy)
-        else:
-            if found is _MISSING:
-                found = _authorization(policy)
-                if len(cache) < _CACHE_LIMIT and _only_strings(key):
-                    cache[key] = found
-        if found is not None:
-            out.append({"decision": found[0], "policy": found[1].copy()})
-    return out
 
 
 _STATUS_FIELDS: Final = (("failureReason", "reason"), ("additionalDetails", "details"))
@@ -590,6 +570,11 @@ def _unmapped(sign_in: Mapping[str, Any], out: dict[str, Any],
     return out
 
 
+# The last Product seen and its metadata.product (a run has one Product): an identity check
+# and a copy instead of `_product`'s lookup.
+_last_product: list[Any] = [None, None]
+
+
 def to_event(sign_in: Mapping[str, Any], *, tenant_id: str, product: Product) -> dict[str, Any]:
     """One Graph sign-in -> one OCSF 1.8.0 Authentication: Logon event (see MAPPING).
 
@@ -599,14 +584,21 @@ def to_event(sign_in: Mapping[str, Any], *, tenant_id: str, product: Product) ->
     if sign_in.__class__ is not dict and not isinstance(sign_in, Mapping):
         raise MappingError(f"sign-in record is a {type(sign_in).__name__}, not an object")
     get = sign_in.get
-    uid, correlation, user_id, upn, name, address = _strings(sign_in, _TOP_KEYS)
+    try:
+        top = _TOP_VALUES(sign_in)
+    except KeyError:  # a field Graph left out (not null)
+        top = tuple(map(get, _TOP_KEYS))
+    uid, correlation, user_id, upn, name, address = _strings(top)
     if uid is None:
         raise MappingError("sign-in record has no usable id")
     time_ms = _epoch_ms(get("createdDateTime"))
     if time_ms is None:
         raise MappingError(f"sign-in {uid} has no usable createdDateTime")
 
-    metadata: dict[str, Any] = {"version": OCSF_VERSION, "product": _product(product), "uid": uid}
+    known = _last_product
+    if known[0] is not product:
+        known = _last_product[:] = [product, _product(product)]
+    metadata: dict[str, Any] = {"version": OCSF_VERSION, "product": known[1].copy(), "uid": uid}
     if correlation is not None:
         metadata["correlation_uid"] = correlation
     tenant = _s(tenant_id)
