@@ -16,7 +16,7 @@ demo: $(BIN)/.installed
 test: $(BIN)/.installed
 	$(BIN)/ruff check connector entrasim tests benchmarks integrations
 	$(BIN)/mypy
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 3 --dist loadfile
 
 bench: $(BIN)/.installed
 	$(BIN)/python -m benchmarks
