@@ -445,8 +445,10 @@ MAPPING: Final[tuple[MappingRow, ...]] = (
     _row("(constant)", "device.owner.account.type",
          f'`"{ACCOUNT_TYPE_CAPTIONS[_ACCOUNT_TYPE_ID]}"`', "constant"),
     _row("(constant)", "enrichments[name=device]",
-         '`"name": "device"`, `"value": "status"`, `"type": "device_status"`, provider '
-         '`"Microsoft Graph"`, when any field below is known', "constant"),
+         '`"name": "device"`, when any field below is known', "constant"),
+    _row("(constant)", "enrichments[name=device].value", '`"status"`', "constant"),
+    _row("(constant)", "enrichments[name=device].type", '`"device_status"`', "constant"),
+    _row("(constant)", "enrichments[name=device].provider", '`"Microsoft Graph"`', "constant"),
     _row("collection time", "enrichments[name=device].created_time", "epoch ms", "context"),
     _status_row("`accountEnabled`", "is_enabled", "false for a disabled device", "device"),
     _status_row("`trustType`", "trust_type", "verbatim", "device"),
