@@ -28,10 +28,13 @@ pages). Entra devices page at 100 by default.
 from __future__ import annotations
 
 import bisect
+import contextlib
+import operator
 import re
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from entrasim import delta as _delta
@@ -245,10 +248,8 @@ def devices_delta(api: GraphApi, req: Request, claims: Claims, _m: re.Match[str]
     size = DEVICE_DELTA_PAGE
     prefer = req.headers.get("prefer", "")
     if "odata.maxpagesize=" in prefer:
-        try:
+        with contextlib.suppress(ValueError):
             size = max(1, min(999, int(prefer.split("odata.maxpagesize=")[1].split(",")[0])))
-        except ValueError:
-            pass
     sel: list[str] | None = state.get("sel")
     props = list(sel) if sel else list(ENTRA_DEFAULT)
     if "id" not in props:
@@ -291,16 +292,19 @@ def _intune_error(status: int, code: str, message: str) -> GraphError:
     return GraphError(status, code, message)
 
 
-def _intune_filter(text: str) -> Any:
+_ORDER: dict[str, Callable[[str, str], bool]] = {
+    "ge": operator.ge, "gt": operator.gt, "le": operator.le, "lt": operator.lt}
+
+
+def _intune_filter(text: str) -> Callable[[Device], bool]:
     m = _INTUNE_FILTER.fullmatch(text)
     if m is None:
         raise bad_request(f"Invalid filter clause: {text}")
     if m.group(1):
         op, value = m.group(2).lower(), m.group(3)
         value = value if value.endswith("Z") else value + "Z"
-        checks = {"ge": lambda v: v >= value, "gt": lambda v: v > value,
-                  "le": lambda v: v <= value, "lt": lambda v: v < value}[op]
-        return lambda d: d.intune is not None and checks(d.intune.last_sync)
+        compare = _ORDER[op]
+        return lambda d: d.intune is not None and compare(d.intune.last_sync, value)
     wanted = m.group(5).lower()
     return lambda d: d.device_id == wanted
 

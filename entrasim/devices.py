@@ -314,7 +314,7 @@ class DeviceDirectory:
         return out
 
     def _uuid(self) -> str:
-        h = "%032x" % self._rng.getrandbits(128)
+        h = f"{self._rng.getrandbits(128):032x}"
         return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{'89ab'[int(h[16], 16) & 3]}{h[17:20]}-{h[20:]}"
 
     def _generate(self, owner: User | None, platform: Platform | None = None,
@@ -324,7 +324,7 @@ class DeviceDirectory:
         if platform is None:
             r = rand() * _CUMULATIVE[-1]
             platform = PLATFORMS[bisect.bisect_left(_CUMULATIVE, r)]
-        suffix = "%07X" % rng.getrandbits(28)
+        suffix = f"{rng.getrandbits(28):07X}"
         d = Device(self._uuid(), self._uuid(), platform, platform.prefix + suffix)
         d.os_version = platform.versions[int(rand() * len(platform.versions))]
         d.manufacturer, d.model = platform.models[int(rand() * len(platform.models))]
@@ -353,13 +353,13 @@ class DeviceDirectory:
             last_sync = as_of - int(rand() * 8 * 3600) if when is None else enrolled
             rec = IntuneRecord(self._uuid(), compliance, owner_type, _iso_ts(enrolled),
                                _iso_ts(max(last_sync, enrolled)))
-            rec.serial = "%010X" % rng.getrandbits(40)
+            rec.serial = f"{rng.getrandbits(40):010X}"
             if platform.phone:
-                rec.imei = "35%013d" % rng.randrange(10**13)
+                rec.imei = f"35{rng.randrange(10**13):013d}"
                 if rand() < 0.05:
-                    rec.meid = "A0000%09X" % rng.getrandbits(36)
+                    rec.meid = f"A0000{rng.getrandbits(36):09X}"
             if platform.apple:
-                rec.udid = "00008%020X" % rng.getrandbits(80)
+                rec.udid = f"00008{rng.getrandbits(80):020X}"
                 rec.supervised = owner_type == "company"
             rec.encrypted = rand() < 0.9
             d.intune = rec
