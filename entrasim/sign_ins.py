@@ -304,6 +304,9 @@ class SignInLog:
         owned = self.device_of(actor.id) if self.device_of is not None else None
         if owned is not None:  # the draws above still happen: other users' profiles stay put
             device = (*owned[:3], device[3] or cat.RICH_CLIENT, *owned[3:])
+        elif self.device_of is not None and device[0]:
+            # no device of theirs in the directory (a guest): Graph names none
+            device = ("", "", device[2], device[3], False, False, "")
         rich = (*device[:3], cat.RICH_CLIENT, *device[4:]) if device[0] else device
         home_ip = _ip(rng, rng.choice(cat.IPV6_PREFIXES) if rng.random() < 0.15 else home.ip_prefix)
         made = Profile(home, home_ip, device, rich)

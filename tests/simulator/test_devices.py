@@ -179,3 +179,11 @@ def test_sign_ins_of_a_device_owner_name_their_directory_device() -> None:
         assert device.owner is not None and s["userId"] == device.owner.id
         assert s["deviceDetail"]["displayName"] == device.name
         assert s["deviceDetail"]["isManaged"] is device.is_managed
+
+
+def test_every_device_a_sign_in_names_is_in_the_directory() -> None:
+    tenant = Tenant(TenantSpec(seed=9, users=80,
+                               sign_ins_until=datetime(2026, 11, 1, tzinfo=UTC)))
+    ids = {d.device_id for d in tenant.devices.devices()}
+    named = {s["deviceDetail"]["deviceId"] for s in tenant.sign_ins()} - {""}
+    assert named and named <= ids
