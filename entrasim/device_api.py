@@ -33,8 +33,10 @@ import operator
 import re
 import threading
 import time
+import weakref
 from collections import deque
 from collections.abc import Callable
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from entrasim import delta as _delta
@@ -49,8 +51,10 @@ from entrasim.devices import (
     intune_json,
 )
 from entrasim.odata import (
+    CompiledFilter,
     GraphError,
     Prop,
+    advanced_refusal,
     bad_request,
     compile_filter,
     denied,
@@ -115,14 +119,14 @@ class IntuneThrottle:
             return None
 
 
-_throttles: dict[int, IntuneThrottle] = {}
+_throttles: weakref.WeakKeyDictionary[GraphApi, IntuneThrottle] = weakref.WeakKeyDictionary()
 
 
 def execute_intune(api: GraphApi, handler: Handler, req: Request, claims: Claims,
                    match: re.Match[str], route: str) -> Reply:
     """An Intune request: its own throttle instead of the directory's resource units."""
     if api.throttle.enabled:
-        throttle = _throttles.setdefault(id(api), IntuneThrottle())
+        throttle = _throttles.setdefault(api, IntuneThrottle())
         wait = throttle.allow()
         if wait is not None:
             return _graph.Reply(429, _graph._err("TooManyRequests", "Too many requests."), route,
@@ -175,13 +179,25 @@ def _render(d: Device, props: list[str], expand: tuple[str, list[str]] | None) -
     return item
 
 
+@lru_cache(maxsize=32)
+def _compiled(text: str) -> CompiledFilter:
+    return compile_filter(text, DEVICE_FILTER, "Device")
+
+
 def devices_list(api: GraphApi, req: Request, claims: Claims, _m: re.Match[str]) -> Json:
     api._need(claims, DEVICES)
     select, props = _props(req)
     expand = _expander(req)
     count = api._count_allowed(req)
+    for option in ("$orderby", "$search"):
+        if option in req.query:  # ASSUMED refused here: the connector never sends them
+            raise unsupported(f"The query option '{option}' is not supported by this simulator.")
     text = req.query.get("$filter")
-    pred = compile_filter(text, DEVICE_FILTER, "Device").predicate if text else None
+    flt = _compiled(text) if text else None
+    if flt is not None and flt.advanced and not (
+            api._eventual(req) and req.query.get("$count", "").lower() == "true"):
+        raise advanced_refusal(flt.advanced_reason)
+    pred = flt.predicate if flt is not None else None
     top = parse_top(req.query, DEVICE_PAGE)
     token = _graph._untoken(req.query["$skiptoken"]) if "$skiptoken" in req.query else None
     page = api._page_number(token)
