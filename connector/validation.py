@@ -1,8 +1,9 @@
 """Validation of emitted events against the bundled OCSF 1.8.0 schema of their class.
 
 Each event is checked against the schema of its `class_uid`: User Inventory Info (5003, no
-profiles) or Authentication (3002, generated with the `host` and `security_control` profiles,
-the only ones the connector's 3002 events may declare). An NDJSON file may mix both classes.
+profiles), Device Inventory Info (5001, no profiles) or Authentication (3002, generated with the
+`host` and `security_control` profiles, the only ones the connector's 3002 events may declare).
+An NDJSON file may mix the classes.
 
 The JSON Schema catches structure, types, enums and unknown keys; it cannot see that a caption
 disagrees with its id, that `type_uid` is not `class_uid * 100 + activity_id`, that
@@ -25,6 +26,7 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
 from connector.ocsf import authentication as auth
+from connector.ocsf import device_inventory as dev
 from connector.ocsf.user_inventory import (
     ACCOUNT_TYPE_CAPTIONS,
     ACTIVITY_CAPTIONS,
@@ -52,11 +54,13 @@ SCHEMA_RESOURCE: Final = "schemas/user_inventory.1.8.0.schema.json"
 SCHEMA_RESOURCES: Final[Mapping[int, str]] = {
     5003: SCHEMA_RESOURCE,
     auth.CLASS_UID: "schemas/authentication.1.8.0.schema.json",
+    dev.CLASS_UID: "schemas/device_inventory.1.8.0.schema.json",
 }
 #: Profiles the bundled 3002 schema was generated with (see schemas/PROVENANCE.md).
 SCHEMA_PROFILES: Final[Mapping[int, frozenset[str]]] = {
     5003: frozenset(),
     auth.CLASS_UID: frozenset(auth.PROFILE_ATTRIBUTES),
+    dev.CLASS_UID: frozenset(),
 }
 
 _OTHER: Final = 99  # an "Other" id lets the source choose the caption
@@ -81,9 +85,17 @@ _EVENT_CAPTIONS: Final = {
         ("action_id", "action", auth.ACTION_CAPTIONS),
         ("disposition_id", "disposition", auth.DISPOSITION_CAPTIONS),
     ),
+    dev.CLASS_UID: (
+        ("class_uid", "class_name", dev.CLASS_CAPTIONS),
+        ("category_uid", "category_name", dev.CATEGORY_CAPTIONS),
+        ("activity_id", "activity_name", dev.ACTIVITY_CAPTIONS),
+        ("type_uid", "type_name", dev.TYPE_CAPTIONS),
+        ("severity_id", "severity", SEVERITY_CAPTIONS),
+    ),
 }
-_DEVICE_CAPTIONS: Final = (("type_id", "type", auth.DEVICE_TYPE_CAPTIONS),)
-_OS_CAPTIONS: Final = (("type_id", "type", auth.OS_TYPE_CAPTIONS),)
+# Every official caption (the 3002 table lists only the ids its mapping emits).
+_DEVICE_CAPTIONS: Final = (("type_id", "type", dev.DEVICE_TYPE_CAPTIONS),)
+_OS_CAPTIONS: Final = (("type_id", "type", dev.OS_TYPE_CAPTIONS),)
 # ... and on every user object (the user and its manager).
 _USER_CAPTIONS: Final = (
     ("type_id", "type", USER_TYPE_CAPTIONS),
@@ -207,8 +219,12 @@ def _semantic_problems(event: Mapping[str, Any]) -> Iterator[Problem]:
     class_uid = class_uid if type(class_uid) is int else 0
     yield from _caption_problems(event, "$", _EVENT_CAPTIONS.get(class_uid, ()))
     yield from _profile_problems(event, class_uid)
-    if class_uid == auth.CLASS_UID:
+    if class_uid in (auth.CLASS_UID, dev.CLASS_UID):
         yield from _device_problems(event.get("device"))
+    if class_uid == dev.CLASS_UID:
+        device = event.get("device")
+        if isinstance(device, Mapping):
+            yield from _user_problems(device.get("owner"), "$.device.owner")
     class_uid, activity_id, type_uid = (
         event.get("class_uid"),
         event.get("activity_id"),

@@ -171,6 +171,8 @@ class GraphApi:
         injected = self.faults.draw_error() if self.faults.applies_to(route) else None
         if injected is not None:
             return self._injected(injected, route)
+        if route.startswith("GET /deviceManagement/"):
+            return device_api.execute_intune(self, handler, req, claims, match, route)
         if route.startswith("GET /identityProtection/") and not self.throttle.charge_protection():
             return Reply(429, _err("TooManyRequests", "Too many requests."), route)
         cost, reporting = self._cost(route, req)
@@ -814,6 +816,11 @@ _ROUTES: list[tuple[str, re.Pattern[str], str, Handler]] = [
         ("GET", r"^/auditLogs/signIns/([^/]+)", "GET /auditLogs/signIns/{id}", GraphApi.sign_in_get),
     )
 ]
+
+from entrasim import device_api  # noqa: E402
+
+_ROUTES += [(verb, re.compile(pattern + r"/?$", re.IGNORECASE), route, handler)
+            for verb, pattern, route, handler in device_api.ROUTES]
 
 _BETA_ROUTES: list[tuple[str, re.Pattern[str], str, Handler]] = [
     (verb, re.compile(pattern + r"/?$", re.IGNORECASE), route, handler)

@@ -197,6 +197,9 @@ class SignInLog:
         self._actors = [Actor(u.id, u.upn, u.display, u.is_guest, u.enabled) for u in signed_in]
         self._members = [a for a in self._actors if not a.guest] or self._actors
         self._profiles: dict[str, Profile] = {}
+        # user id -> (deviceId, displayName, operatingSystem, isCompliant, isManaged, trustType)
+        # of the directory device they sign in from (set by the tenant; see entrasim.devices).
+        self.device_of: Callable[[str], tuple[str, str, str, bool | None, bool, str] | None] | None = None
         mix = spec.sign_in_mix
         self._per_hour = (
             _split(round(spec.users * spec.sign_ins_per_user_per_day), _INTERACTIVE_SHAPE),
@@ -298,6 +301,12 @@ class SignInLog:
                       "Azure AD registered")
         else:
             device = rng.choice(_UNMANAGED_DEVICES)
+        owned = self.device_of(actor.id) if self.device_of is not None else None
+        if owned is not None:  # the draws above still happen: other users' profiles stay put
+            device = (*owned[:3], device[3] or cat.RICH_CLIENT, *owned[3:])
+        elif self.device_of is not None and device[0]:
+            # no device of theirs in the directory (a guest): Graph names none
+            device = ("", "", device[2], device[3], False, False, "")
         rich = (*device[:3], cat.RICH_CLIENT, *device[4:]) if device[0] else device
         home_ip = _ip(rng, rng.choice(cat.IPV6_PREFIXES) if rng.random() < 0.15 else home.ip_prefix)
         made = Profile(home, home_ip, device, rich)

@@ -24,6 +24,8 @@ DEFAULT_PERMISSIONS: frozenset[str] = frozenset(
         "UserAuthenticationMethod.Read.All",
         "Application.Read.All",
         "IdentityRiskyUser.Read.All",
+        "Device.Read.All",
+        "DeviceManagementManagedDevices.Read.All",
     }
 )
 
@@ -92,12 +94,18 @@ class TenantSpec:
     sign_ins_per_user_per_day: float = 3.0
     sign_ins_until: datetime | None = None
     sign_in_mix: SignInMix = SignInMix()
+    # Entra devices (None: about 1.2 per user, see entrasim.devices) and whether the tenant has
+    # an Intune licence (its managed devices are served at /deviceManagement/managedDevices).
+    devices: int | None = None
+    intune: bool = True
 
     def __post_init__(self) -> None:
         if self.licence not in ("free", "P1", "P2"):
             raise ValueError(f"licence must be free, P1 or P2, not {self.licence!r}")
         if self.users < 1:
             raise ValueError("a tenant needs at least one user")
+        if self.devices is not None and self.devices < 0:
+            raise ValueError("devices cannot be negative")
         if self.sign_ins_per_user_per_day < 0:
             raise ValueError("sign_ins_per_user_per_day cannot be negative")
         rng = random.Random(f"spec:{self.seed}")

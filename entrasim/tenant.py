@@ -52,6 +52,7 @@ from typing import TYPE_CHECKING, Any
 from entrasim import catalog
 from entrasim.audit import AUTH_METHODS_SERVICE, CORE_DIRECTORY, AuditLog, Target
 from entrasim.changelog import ChangeLog
+from entrasim.devices import LazyDevices
 from entrasim.sign_ins import EVENT_TYPES, Actor, SignInLog
 from entrasim.spec import TenantSpec
 
@@ -239,6 +240,8 @@ class ExpectedUser:
 class Tenant:
     """The generated directory plus the mutations tests apply between connector runs."""
 
+    devices = LazyDevices()  # entrasim.devices: Entra devices and their Intune records
+
     def __init__(self, spec: TenantSpec) -> None:
         self.spec = spec
         self.lock = threading.RLock()
@@ -274,6 +277,7 @@ class Tenant:
         gc.disable()
         try:
             _Generator(self, self._rng).run()
+            self.device_owners = list(self._sorted)  # devices are generated on first use
         finally:
             if was_enabled:
                 gc.enable()
@@ -412,6 +416,7 @@ class Tenant:
     # ---- sign-in logs (entrasim.sign_ins) ---------------------------------------------
     def _new_sign_in_log(self) -> SignInLog:
         log = SignInLog(self.spec, self._sorted)
+        log.device_of = lambda user_id: self.devices.sign_in_device(user_id)
         principals = [(sp.id, sp.app_id, sp.name) for sp in self.service_principals]
         connector = str(uuid.uuid5(_ID_NAMESPACE, f"{self.spec.seed}:sp:{self.spec.client_id}"))
         log.set_service_principals([*principals, (connector, self.spec.client_id, "OCSF connector")])

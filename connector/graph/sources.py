@@ -81,6 +81,8 @@ FEATURE_LABELS = {
     "roles": "admin roles",
     "manager": "manager",
     "risk": "user risk level",
+    "intune_devices": "Intune device facts (compliance, ownership, serial number)",
+    "device_owners": "device owners",
 }
 
 

@@ -9,12 +9,14 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from connector.ocsf import authentication, user_inventory
+from connector.ocsf import authentication, device_inventory, user_inventory
 
 
 def render_mapping_doc() -> str:
-    """User Inventory Info (5003) first, then Authentication (3002)."""
-    return user_inventory.render_mapping_doc() + "\n" + authentication.render_mapping_section()
+    """User Inventory Info (5003) first, then Authentication (3002), then Device Inventory Info
+    (5001)."""
+    return (user_inventory.render_mapping_doc() + "\n" + authentication.render_mapping_section()
+            + "\n" + device_inventory.render_mapping_section())
 
 
 def main(argv: Sequence[str] | None = None) -> int:
