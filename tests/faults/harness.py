@@ -179,15 +179,17 @@ def run_sign_ins(sim: SimulatedGraph, checkpoint: Mapping[str, Any] | None = Non
                  time_source: VirtualTime | None = None,
                  on_batch: Callable[[int], None] | None = None,
                  stop_after: int | None = None, sign_ins: Mapping[str, Any] | None = None,
-                 **config: Any) -> SignInOutcome:
+                 clock: Callable[[], float] | None = None, **config: Any) -> SignInOutcome:
     """One sign-in run through `SignInCollection`; waits (reporting budget, retries) on virtual
-    time, the window on the wall clock (the simulator's sign-in log is on it too). A failure is
-    kept in `error`; `stop_after` batches closes the stream there, as a kill would."""
+    time, the window on the wall clock (the simulator's sign-in log is on it too) unless `clock`
+    says when the run starts. A failure is kept in `error`; `stop_after` batches closes the
+    stream there, as a kill would."""
     options = {"enabled": True, "lookback_days": 1, **(sign_ins or {})}
     settings = load_settings(sim.connector_config(sign_ins=options, **config))
 
     def build(client: GraphClient) -> tuple[SignInCollection, SignInOutcome]:
-        collection = SignInCollection(settings, checkpoint, client, product=SIGN_IN_PRODUCT)
+        collection = SignInCollection(settings, checkpoint, client, product=SIGN_IN_PRODUCT,
+                                      clock=clock or time.time)
         return collection, SignInOutcome([], collection.summary, client)
 
     return _on_virtual_time(settings, time_source or VirtualTime(), build, on_batch, stop_after)

@@ -1,0 +1,75 @@
+"""Sign-ins Graph lists hours late: the deep re-read delivers them, once, with the defaults.
+
+A day of 15-minute runs on a virtual clock that starts five hours before the simulator's log
+ends, so every window holds generated history; the straggler is hidden from the listings
+of the runs before it is two hours old (Graph listing it 2 h late). Real simulator, real TLS.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping
+from datetime import timedelta
+from typing import Any
+
+from connector.graph.dates import parse_graph_datetime
+from tests.conftest import MakeSim
+from tests.faults.harness import SignInOutcome, run_sign_ins
+
+RUN_EVERY = timedelta(minutes=15)
+LATE = timedelta(hours=2)
+
+
+def _runs(sim: Any, count: int, sign_ins: Mapping[str, Any] | None = None
+          ) -> tuple[list[SignInOutcome], dict[str, Any]]:
+    """`count` runs 15 minutes apart; the straggler is created 10 minutes after the first
+    run and listed by no run before it is 2 hours old."""
+    start = sim.tenant.sign_in_now().replace(microsecond=0) - timedelta(hours=5)
+    created = start + timedelta(minutes=10)
+    hidden = -(-(created + LATE - start) // RUN_EVERY)  # the runs that start before it is 2 h old
+    straggler = sim.tenant.add_sign_in(created=created, visible_after_listings=hidden)
+    outcomes: list[SignInOutcome] = []
+    checkpoint: dict[str, Any] | None = None
+    for i in range(count):
+        moment = (start + i * RUN_EVERY).timestamp()
+        outcome = run_sign_ins(sim, checkpoint, sign_ins=sign_ins, clock=lambda m=moment: m)
+        assert outcome.error is None
+        outcomes.append(outcome)
+        checkpoint = outcome.checkpoint
+    return outcomes, straggler
+
+
+def test_a_sign_in_listed_two_hours_late_is_delivered_once_with_the_default_settings(
+        make_sim: MakeSim) -> None:
+    sim = make_sim(seed=21, users=200, licence="P2")
+    outcomes, straggler = _runs(sim, 13)
+
+    delivered = Counter(i for o in outcomes for i in o.ids)
+    assert delivered[straggler["id"]] == 1
+    assert max(delivered.values()) == 1  # the deep windows re-read a lot; nothing twice
+    first_visible = next(i for i, o in enumerate(outcomes) if straggler["id"] in o.ids)
+    assert first_visible * RUN_EVERY >= timedelta(minutes=10) + LATE  # listed 2 h late
+    assert outcomes[first_visible].summary.deep
+    assert [o.summary.deep for o in outcomes[1:]].count(True) == 3  # hourly, on 15-min runs
+
+
+def test_without_the_deep_re_read_the_overlap_alone_misses_it(make_sim: MakeSim) -> None:
+    sim = make_sim(seed=21, users=200, licence="P2")
+    outcomes, straggler = _runs(sim, 13, {"deep_reread_minutes": 0})
+
+    assert straggler["id"] not in {i for o in outcomes for i in o.ids}
+    assert not any(o.summary.deep for o in outcomes)
+
+
+def test_the_checkpoint_remembers_ids_back_to_the_next_deep_windows_start(
+        make_sim: MakeSim) -> None:
+    sim = make_sim(seed=22, users=200, licence="P2")
+    outcomes, _ = _runs(sim, 6)
+    last = outcomes[-1].checkpoint
+    deep_until = last["deep_until"]
+    assert deep_until is not None
+    anchor = parse_graph_datetime(deep_until)
+    assert anchor is not None
+    oldest_kept = min(s for _, s in last["seen"])
+    assert oldest_kept >= int((anchor - timedelta(minutes=150)).timestamp())
+    assert oldest_kept < int((anchor - timedelta(minutes=60)).timestamp())
