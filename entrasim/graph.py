@@ -625,6 +625,9 @@ class GraphApi:
         self._need(claims, RISKY)
         self._premium("P2")
         flt = self._filter(req, "risky")
+        if flt is not None and self.tenant.risky_filter_refused and "risklastupdateddatetime" in req.query.get("$filter", "").lower():
+            # ASSUMED: the answer of Graph to a filter riskyuser-list does not document.
+            raise bad_request("Invalid filter clause: filtering on riskLastUpdatedDateTime is not supported.")
         items = [u for u in self.tenant.users() if u.risk is not None and (flt is None or flt.predicate(u))]
         return self._offset_page(req, items, resources.risky_user_json, "identityProtection/riskyUsers", default_top=20, max_top=500)
 

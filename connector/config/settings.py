@@ -484,6 +484,23 @@ class Settings(_Model):
         "refresh lists the users whose last sign-in moved since and emits them again "
         "(0 = every run).",
     )
+    risk_refresh_minutes: int = _bounded(
+        0,
+        0,
+        10_080,
+        "Cadence of the user risk refresh: a run at least this long after the previous one "
+        "reads Identity Protection's whole risky-user list (pages of 500) and emits the users "
+        "whose risk changed (0 = every run). Between two reads, new users get the last list's "
+        "answer.",
+    )
+    manager_refresh_hours: int = _bounded(
+        24,
+        0,
+        8_760,
+        "Cadence of the manager sweep: a run at least this long after the previous sweep lists "
+        "every user's manager (one request per 999 users) and emits the users whose manager "
+        "changed, for when users/delta leaves `manager@delta` out (0 = every run).",
+    )
     full_resync_hours: int = _bounded(
         168,
         0,

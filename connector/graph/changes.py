@@ -16,7 +16,9 @@ Which Graph source answers which fact (docs/changes.md has the pages behind each
 - MFA registration: the directory audit log (`/auditLogs/directoryAudits`, filtered on
   `activityDateTime` and `loggedByService eq 'Authentication Methods'`) names the users who
   registered or deleted security info; only they are read again.
-- user risk: `/identityProtection/riskyUsers?$filter=riskLastUpdatedDateTime ge ...`.
+- user risk: not here. `riskyUsers` documents no filter on `riskLastUpdatedDateTime` (Graph may
+  answer 400), so change tracking reads Identity Protection's whole list (`sources.risky_users`,
+  pages of 500) and diffs it against the previous one (`RiskTable.changes_since`).
 - last sign-in (its own cadence): `/users?$filter=signInActivity/lastSignInDateTime ge ...`.
 
 A delta link Graph no longer honours (400 `syncStateNotFound` after its 7 days, 410 Gone
@@ -35,11 +37,8 @@ from typing import Any
 from connector.graph.client import EXPIRED_PAGE_TOKEN, BatchRequest, GraphClient, GraphError
 from connector.graph.sources import (
     GROUP_TYPE,
-    RISKY_USERS,
-    RISKY_USERS_PAGE,
     SIGN_IN_FIELD,
     UNKNOWN_PROPERTY,
-    RiskTable,
     build_url,
     odata_datetime,
 )
@@ -53,7 +52,6 @@ __all__ = [
     "group_changes",
     "latest_link",
     "mfa_changed_users",
-    "risk_changes",
     "sign_ins_since",
     "user_changes",
     "users_delta_url",
@@ -274,21 +272,6 @@ async def mfa_changed_users(client: GraphClient, since: datetime) -> list[AuditR
                     if uid is not None and rid is not None:
                         out.append(AuditRecord(rid, when, uid))
     return out
-
-
-async def risk_changes(client: GraphClient, since: datetime) -> RiskTable:
-    """riskyUsers whose risk changed since `since` (P2, IdentityRiskyUser.Read.All)."""
-    table = RiskTable()
-    url = build_url(RISKY_USERS, {
-        "$filter": f"riskLastUpdatedDateTime ge {odata_datetime(since)}",
-        "$select": "id,riskLevel,riskState,riskLastUpdatedDateTime,isDeleted",
-        "$top": RISKY_USERS_PAGE,
-    })
-    async for page in client.pages(url):
-        for item in page.items:
-            if isinstance(item, Mapping):
-                table.add(item)
-    return table
 
 
 async def sign_ins_since(client: GraphClient, since: datetime) -> dict[str, dict[str, Any]]:

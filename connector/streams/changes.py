@@ -17,6 +17,13 @@ A tracked run (`TrackedRun`, used when the plugin has a state store) is one of:
   they cover; the documents of each batch's users move with that batch, so a run killed between
   two batches re-reads the same changes and emits only the users not yet delivered.
 
+User risk: `riskyUsers` documents no filter on `riskLastUpdatedDateTime` (Graph may refuse it),
+so Identity Protection's whole list is read (`risk_refresh_minutes`; pages of 500, one request
+after another: it allows 1 request a second per tenant) and diffed against the list read last
+time, kept in the store: users whose risk changed, and users it no longer lists (back to no
+risk), are emitted. The list also gives this run's new users their risk, so no per-user
+`riskyUsers/{id}` lookups are made; between two reads they get the last list's answer.
+
 Cadences: last sign-in (`sign_in_refresh_hours`) lists only users whose
 `signInActivity/lastSignInDateTime` moved since the previous refresh; the per-user MFA fallback
 asks up to `mfa_fallback_per_run` users per `mfa_fallback_hours`, longest-unknown first, then
@@ -43,7 +50,6 @@ from connector.graph.changes import (
     group_changes,
     latest_link,
     mfa_changed_users,
-    risk_changes,
     sign_ins_since,
     user_changes,
     users_latest_link,
@@ -61,6 +67,7 @@ from connector.graph.sources import (
     memberships_of,
     mfa_methods,
     refusal_reason,
+    risky_users,
 )
 from connector.ocsf import user_inventory as ocsf
 from connector.state import StateStore
@@ -81,7 +88,8 @@ USERS = "users_delta"
 GROUPS = "groups_delta"
 MFA_AUDIT = "mfa_audit_since"
 MFA_AUDIT_SEEN = "mfa_audit_seen"  # ids of audit records inside the look-behind, already read
-RISK = "risk_since"
+RISK = "risk_since"  # when Identity Protection's list was last read whole
+RISK_LISTED = "risk_listed"  # that list ({id: [level, state, updated]}), to diff the next against
 SIGN_INS = "sign_ins_since"
 MFA_FALLBACK = "mfa_fallback_at"
 LAST_FULL = "last_full"
@@ -229,6 +237,8 @@ class TrackedRun:
         if start and self.collection is not None and self.collection.summary.listing_restarts == 0:
             events, sweep = await self._sweep(memory.listed)
         sweep.cursors.update(promoted)
+        risk = self.collection.risk if self.collection is not None else None
+        sweep.cursors[RISK_LISTED] = risk.to_json() if risk is not None else None
         yield Batch(events, dict(last), writes=sweep)
         self.summary.cadences = {"full_resync": cursors.get(PENDING + LAST_FULL),
                                  "sign_in_refresh": cursors.get(PENDING + SIGN_INS),
@@ -303,7 +313,8 @@ class ChangeReader:
         self.mfa_audited: set[str] = set()
         self.audit_seen: list[str] = []
         self.fallback_due = False
-        self.risk: RiskTable | None = None
+        self.risk: RiskTable | None = None  # users whose risk changed since the last read
+        self.risk_listed: RiskTable | None = None  # the whole list, when read this run
         self.sign_ins: dict[str, dict[str, Any]] | None = None
         self.degraded: dict[str, str] = {}
         self.strangers: set[str] = set()
@@ -362,14 +373,26 @@ class ChangeReader:
         self.mfa_audited = {r.user_id for r in audits or () if r.id not in seen}
 
     async def read_risk(self) -> RiskTable | None:
-        """Risk changes since the last run, read once (Identity Protection allows 1 request a
-        second): they serve the new users of this run and the changed ones alike."""
+        """Identity Protection's whole list when its cadence is due (else the list read last
+        time), for this run's new users; what changed since the last read goes to `risk`."""
         claims = await self.client.token_claims() or {}
         if not Grants.from_claims(claims).allows("risk"):
             return None
-        self.risk = await self._optional("risk", "riskyUsers (risk changes)",
-                                         risk_changes(self.client, self._since(RISK)))
-        return self.risk
+        previous = RiskTable.from_json(self.cursors.get(RISK_LISTED))
+        if not self._risk_due():
+            return previous
+        listed = await self._optional("risk", "riskyUsers (whole list, diffed with the last)",
+                                      risky_users(self.client))
+        if listed is None:
+            return None
+        self.risk_listed = listed
+        self.risk = listed.changes_since(previous)
+        return listed
+
+    def _risk_due(self) -> bool:
+        every = int(getattr(self.settings, "risk_refresh_minutes", 0))
+        age = _hours_since(self.cursors.get(RISK), self.now)
+        return every == 0 or age is None or age * 60 >= every
 
     def _sign_in_due(self) -> bool:
         every = int(self.settings.sign_in_refresh_hours)
@@ -436,8 +459,9 @@ class ChangeReader:
         if "mfa" not in self.degraded:
             out[MFA_AUDIT] = self.now_iso
             out[MFA_AUDIT_SEEN] = orjson.dumps(self.audit_seen).decode()
-        if self.risk is not None:
+        if self.risk_listed is not None:
             out[RISK] = self.now_iso
+            out[RISK_LISTED] = self.risk_listed.to_json()
         if self.sign_ins is not None:
             out[SIGN_INS] = self.now_iso
         if self.fallback_due:

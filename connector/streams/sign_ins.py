@@ -290,10 +290,11 @@ class SignInCollection:
             self.summary.mode = "resumed"
             since = parse_graph_datetime(resume.get("since")) or oldest
             until = parse_graph_datetime(resume.get("until")) or now
-            deep_until = parse_graph_datetime(resume.get("deep_until"))
-            self.summary.deep = deep_until is not None and deep_until == until
-            window = Window(max(since, oldest), until, self._keep_from(until, deep_until),
-                            deep_until, dict(previous.seen), recent=_pairs(resume.get("recent")))
+            resumed_deep = parse_graph_datetime(resume.get("deep_until"))
+            self.summary.deep = resumed_deep == until
+            window = Window(max(since, oldest), until, self._keep_from(until, resumed_deep),
+                            resumed_deep, dict(previous.seen),
+                            recent=_pairs(resume.get("recent")))
             low = _epoch_seconds(resume.get("low"))
             if low is not None:
                 window.low = low
