@@ -20,6 +20,9 @@ Which Graph source answers which fact (docs/changes.md has the pages behind each
   answer 400), so change tracking reads Identity Protection's whole list (`sources.risky_users`,
   pages of 500) and diffs it against the previous one (`RiskTable.changes_since`).
 - last sign-in (its own cadence): `/users?$filter=signInActivity/lastSignInDateTime ge ...`.
+- managers (their own cadence), for when `users/delta` leaves `manager@delta` out (Graph's
+  trackers report it: microsoft-graph-docs #15842, graph-explorer-v4 #4018):
+  `/users?$select=id&$expand=manager(...)&$top=999`, one request per 999 users.
 
 A delta link Graph no longer honours (400 `syncStateNotFound` after its 7 days, 410 Gone
 `resyncRequired` after a reset, or an expired page token) raises `DeltaExpired`: the caller falls
@@ -29,7 +32,7 @@ back to a full collection.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -37,6 +40,7 @@ from typing import Any
 from connector.graph.client import EXPIRED_PAGE_TOKEN, BatchRequest, GraphClient, GraphError
 from connector.graph.sources import (
     GROUP_TYPE,
+    MANAGER_EXPAND,
     SIGN_IN_FIELD,
     UNKNOWN_PROPERTY,
     build_url,
@@ -51,6 +55,7 @@ __all__ = [
     "deleted_since",
     "group_changes",
     "latest_link",
+    "manager_pages",
     "mfa_changed_users",
     "sign_ins_since",
     "user_changes",
@@ -272,6 +277,24 @@ async def mfa_changed_users(client: GraphClient, since: datetime) -> list[AuditR
                     if uid is not None and rid is not None:
                         out.append(AuditRecord(rid, when, uid))
     return out
+
+
+async def manager_pages(client: GraphClient
+                        ) -> AsyncIterator[dict[str, dict[str, Any] | None]]:
+    """Every user's manager, a page at a time: user id -> {id, displayName,
+    userPrincipalName} or None."""
+    url = build_url("/users", {"$select": "id", "$expand": MANAGER_EXPAND, "$top": 999})
+    async for page in client.pages(url):
+        out: dict[str, dict[str, Any] | None] = {}
+        for item in page.items:
+            uid = _text(item.get("id")) if isinstance(item, Mapping) else None
+            if uid is None:
+                continue
+            manager = item.get("manager")
+            out[uid] = ({k: manager[k] for k in ("id", "displayName", "userPrincipalName")
+                         if manager.get(k) is not None}
+                        if isinstance(manager, Mapping) and _text(manager.get("id")) else None)
+        yield out
 
 
 async def sign_ins_since(client: GraphClient, since: datetime) -> dict[str, dict[str, Any]]:

@@ -24,6 +24,13 @@ time, kept in the store: users whose risk changed, and users it no longer lists 
 risk), are emitted. The list also gives this run's new users their risk, so no per-user
 `riskyUsers/{id}` lookups are made; between two reads they get the last list's answer.
 
+Managers: `users/delta` reports a manager change as `manager@delta`, but Graph's trackers report
+it missing (microsoft-graph-docs #15842, graph-explorer-v4 #4018), and then a manager-only
+change may not bring the user back at all. So on its cadence (`manager_refresh_hours`) a run
+also lists every user's manager (`$select=id&$expand=manager`, 999 users a request) and compares
+it, page by page, with the stored documents; users whose manager differs are emitted
+(`manager@delta`, when Graph sends it, still wins and works at every run).
+
 Cadences: last sign-in (`sign_in_refresh_hours`) lists only users whose
 `signInActivity/lastSignInDateTime` moved since the previous refresh; the per-user MFA fallback
 asks up to `mfa_fallback_per_run` users per `mfa_fallback_hours`, longest-unknown first, then
@@ -49,12 +56,13 @@ from connector.graph.changes import (
     deleted_since,
     group_changes,
     latest_link,
+    manager_pages,
     mfa_changed_users,
     sign_ins_since,
     user_changes,
     users_latest_link,
 )
-from connector.graph.client import GraphClient, GraphError, gather_all
+from connector.graph.client import EXPIRED_PAGE_TOKEN, GraphClient, GraphError, gather_all
 from connector.graph.dates import parse_graph_datetime
 from connector.graph.permissions import Grants
 from connector.graph.sources import (
@@ -92,6 +100,7 @@ RISK = "risk_since"  # when Identity Protection's list was last read whole
 RISK_LISTED = "risk_listed"  # that list ({id: [level, state, updated]}), to diff the next against
 SIGN_INS = "sign_ins_since"
 MFA_FALLBACK = "mfa_fallback_at"
+MANAGERS = "managers_at"  # the last manager sweep
 LAST_FULL = "last_full"
 PENDING = "pending."
 # Audit and risk records can reach Graph minutes after the fact: read a little behind.
@@ -223,7 +232,8 @@ class TrackedRun:
             memory.first_writes = pending
         promoted: dict[str, str | None] = {
             name: cursors.get(PENDING + name)
-            for name in (USERS, GROUPS, MFA_AUDIT, RISK, SIGN_INS, LAST_FULL, MFA_FALLBACK)}
+            for name in (USERS, GROUPS, MFA_AUDIT, RISK, SIGN_INS, LAST_FULL, MFA_FALLBACK,
+                         MANAGERS)}
         promoted.update({PENDING + name: None for name in list(promoted)})
         last: Mapping[str, Any] = checkpoint or {}
         async for batch in self._collection(None if start else checkpoint, memory,
@@ -290,7 +300,7 @@ class TrackedRun:
                     raise
                 log.warning("group membership changes will not be tracked: %s",
                             refusal_reason(error))
-        for name in (MFA_AUDIT, RISK, SIGN_INS, LAST_FULL, MFA_FALLBACK):
+        for name in (MFA_AUDIT, RISK, SIGN_INS, LAST_FULL, MFA_FALLBACK, MANAGERS):
             writes.cursors[PENDING + name] = self.now_iso
         return writes
 
@@ -316,6 +326,8 @@ class ChangeReader:
         self.risk: RiskTable | None = None  # users whose risk changed since the last read
         self.risk_listed: RiskTable | None = None  # the whole list, when read this run
         self.sign_ins: dict[str, dict[str, Any]] | None = None
+        self.managers: dict[str, dict[str, Any] | None] = {}  # the sweep's finds
+        self.managers_swept = False
         self.degraded: dict[str, str] = {}
         self.strangers: set[str] = set()
         self._pending: dict[str, dict[str, Any]] = {}
@@ -367,6 +379,8 @@ class ChangeReader:
         )
         self.roles = known_roles if known_roles is not None else roles
         self.sign_ins = sign_ins
+        if self._managers_due():
+            await self._sweep_managers()
         seen = set(orjson.loads(self.cursors.get(MFA_AUDIT_SEEN) or "[]"))
         horizon = _iso(self.now - LOOK_BEHIND)
         self.audit_seen = sorted({r.id for r in audits or () if r.when >= horizon})
@@ -381,8 +395,8 @@ class ChangeReader:
         previous = RiskTable.from_json(self.cursors.get(RISK_LISTED))
         if not self._risk_due():
             return previous
-        listed = await self._optional("risk", "riskyUsers (whole list, diffed with the last)",
-                                      risky_users(self.client))
+        listed: RiskTable | None = await self._optional(
+            "risk", "riskyUsers (whole list, diffed with the last)", risky_users(self.client))
         if listed is None:
             return None
         self.risk_listed = listed
@@ -393,6 +407,33 @@ class ChangeReader:
         every = int(getattr(self.settings, "risk_refresh_minutes", 0))
         age = _hours_since(self.cursors.get(RISK), self.now)
         return every == 0 or age is None or age * 60 >= every
+
+    def _managers_due(self) -> bool:
+        every = int(getattr(self.settings, "manager_refresh_hours", 24))
+        age = _hours_since(self.cursors.get(MANAGERS), self.now)
+        return every == 0 or age is None or age >= every
+
+    async def _sweep_managers(self) -> None:
+        """Users whose manager differs from their stored one; only they are kept in memory."""
+        try:
+            async for page in manager_pages(self.client):
+                docs = self.store.user_docs(list(page))
+                for uid, manager in page.items():
+                    doc = docs.get(uid)
+                    if doc is None or doc.get("deleted"):
+                        continue
+                    stored = (doc.get("manager") or {}).get("id")
+                    if stored != (manager or {}).get("id"):
+                        self.managers[uid] = manager
+        except GraphError as error:
+            if error.code != EXPIRED_PAGE_TOKEN and not is_refusal(error):
+                raise
+            log.warning("manager sweep not completed (%s): the next run sweeps again",
+                        error.code or error.status)
+            self.managers = {}
+            return
+        self.managers_swept = True
+        self._source(f"manager sweep ({len(self.managers)} changed)")
 
     def _sign_in_due(self) -> bool:
         every = int(self.settings.sign_in_refresh_hours)
@@ -466,6 +507,8 @@ class ChangeReader:
             out[SIGN_INS] = self.now_iso
         if self.fallback_due:
             out[MFA_FALLBACK] = self.now_iso
+        if self.managers_swept:
+            out[MANAGERS] = self.now_iso
         self.summary.cadences = {
             "full_resync": self.cursors.get(LAST_FULL),
             "sign_in_refresh": out.get(SIGN_INS) or self.cursors.get(SIGN_INS),
@@ -496,6 +539,7 @@ class ChangeReader:
             affected.update(self.sign_ins)
         mfa_table, asked = await self._mfa(exclude)
         affected.update(asked)
+        affected.update(self.managers)
         affected -= exclude
 
         managers = {m for m in users.managers.values() if m}
@@ -524,6 +568,8 @@ class ChangeReader:
             if uid in users.managers:
                 mid = users.managers[uid]
                 change["manager"] = _manager_ref(mid, docs.get(mid) if mid else None)
+            elif uid in self.managers:
+                change["manager"] = self.managers[uid]
             reason = users.removed.get(uid)
             if reason is not None:
                 kind = "soft" if reason == "changed" and uid in deleted_at else "hard"

@@ -120,9 +120,10 @@ def _on_virtual_time(settings: Settings, virtual: VirtualTime,
 
 def run_tracked(sim: SimulatedGraph, store: StateStore, *,
                 time_source: VirtualTime | None = None, full: bool = False,
-                **config: Any) -> Outcome:
+                clock: Callable[[], float] | None = None, **config: Any) -> Outcome:
     """One change-tracking run (`TrackedRun`) with waits on virtual time; each batch is
-    committed to `store` once "delivered" (kept in the outcome), as the CLI does."""
+    committed to `store` once "delivered" (kept in the outcome), as the CLI does. `clock`
+    says when the run starts (cadences), else the wall clock."""
     settings = load_settings(sim.connector_config(**config))
     virtual = time_source or VirtualTime()
 
@@ -133,7 +134,7 @@ def run_tracked(sim: SimulatedGraph, store: StateStore, *,
         client = GraphClient.from_settings(settings, throttle=throttle)
         summary = Summary()
         tracked = TrackedRun(settings, client, store, product=PRODUCT, cloud_name="global",
-                             summary=summary, full=full)
+                             summary=summary, full=full, clock=clock)
         outcome = Outcome([], summary, client)
         try:
             async for batch in tracked.batches():
