@@ -666,7 +666,8 @@ class RiskTable:
             return RiskTable(dict(self.by_user))
         changed = {uid: facts for uid, facts in self.by_user.items()
                    if previous.by_user.get(uid) != facts}
-        changed.update({uid: NO_RISK for uid in previous.by_user if uid not in self.by_user})
+        changed.update({uid: NO_RISK for uid, facts in previous.by_user.items()
+                        if uid not in self.by_user and facts != NO_RISK})
         return RiskTable(changed)
 
     def to_json(self) -> str:
