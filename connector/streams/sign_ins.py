@@ -231,13 +231,12 @@ class Checkpoint:
 
     def to_json(self, cursor: datetime | None, seen: Mapping[str, int],
                 in_progress: dict[str, Any] | None, *,
-                deep_until: datetime | None = None) -> dict[str, Any]:
-        deep = deep_until or self.deep_until
+                deep_until: datetime | None) -> dict[str, Any]:
         return {
             "version": CHECKPOINT_VERSION,
             "tenant_id": self.tenant_id,
             "cursor": odata_datetime(cursor) if cursor is not None else None,
-            "deep_until": odata_datetime(deep) if deep is not None else None,
+            "deep_until": odata_datetime(deep_until) if deep_until is not None else None,
             "seen": [[i, s] for i, s in seen.items()],
             "in_progress": in_progress,
         }
@@ -395,7 +394,9 @@ class SignInCollection:
                 if len(events) >= batch_size:
                     summary.events += len(events)
                     yield Batch(events, previous.to_json(previous.cursor, previous.seen,
-                                                         window.in_progress()), stream=STREAM)
+                                                         window.in_progress(),
+                                                         deep_until=previous.deep_until),
+                                stream=STREAM)
                     events = []
             # Flushed at the end of every page: the window already counts these events as
             # delivered, so a listing restarted after this page (expired token) must not find
@@ -403,5 +404,7 @@ class SignInCollection:
             if events:
                 summary.events += len(events)
                 yield Batch(events, previous.to_json(previous.cursor, previous.seen,
-                                                     window.in_progress()), stream=STREAM)
+                                                     window.in_progress(),
+                                                     deep_until=previous.deep_until),
+                            stream=STREAM)
                 events = []

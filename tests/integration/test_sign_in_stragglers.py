@@ -59,6 +59,9 @@ def test_without_the_deep_re_read_the_overlap_alone_misses_it(make_sim: MakeSim)
 
     assert straggler["id"] not in {i for o in outcomes for i in o.ids}
     assert not any(o.summary.deep for o in outcomes)
+    # Off means no anchor either: turned on again later, it starts from the cursor, not from
+    # wherever it stopped.
+    assert outcomes[-1].checkpoint["deep_until"] is None
 
 
 def test_the_checkpoint_remembers_ids_back_to_the_next_deep_windows_start(
