@@ -188,14 +188,17 @@ def _changed_users(tenant: Tenant, since: int, upto: int, sel: list[str] | None,
     """Ids of the users a round reports (with those an earlier round carried over because
     they were not replicated yet), and for those whose manager was removed, who it was."""
     tracked = None if sel is None else {*sel, "id"}
-    if tenant.manager_delta_omitted:
-        tracked = (tracked or set(resources.USER_DEFAULT)) - {"manager"}
+    omit_manager = tenant.manager_delta_omitted
     changed: set[str] = set(carried_in or ())
     former: dict[str, str] = {}
     for e in tenant.user_log.between(since, upto):
         if ids is not None and e.object_id not in ids:
             continue
         props: frozenset[str] = e.what  # type: ignore[assignment]
+        if omit_manager:
+            props = frozenset(p for p in props if p != "manager" and not p.startswith("manager-was:"))
+            if not props:
+                continue
         if tracked is None or "*" in props or not props.isdisjoint(tracked):
             changed.add(e.object_id)
             for p in props:
