@@ -103,7 +103,7 @@ MFA_FALLBACK = "mfa_fallback_at"
 MANAGERS = "managers_at"  # the last manager sweep
 LAST_FULL = "last_full"
 PENDING = "pending."
-# Audit and risk records can reach Graph minutes after the fact: read a little behind.
+# Audit records can reach Graph minutes after the fact: read a little behind.
 LOOK_BEHIND = timedelta(minutes=15)
 
 
