@@ -15,7 +15,7 @@
   the same tenant's sign-in stream in this process, on a virtual clock (windows and the
   reporting budget's waits), against the simulator's log (throttling off: requests are counted,
   not timed); Graph requests per run averaged over the day, with the default deep re-read and
-  without it, and the largest checkpoint (`seen` ids) the day needed. Takes about a minute.
+  without it, and the largest checkpoint (`seen` ids) the day needed. Takes about 3 minutes.
 
 Records come from the simulator (realistic shape: devices, locations, CA policies, failures).
 Prints the figures as Markdown rows for docs/performance.md. Takes about 6 minutes.
