@@ -264,6 +264,15 @@ class Tenant:
         self.delta_epoch = 0  # bumped by expire_delta_tokens; tokens of an older epoch are refused
         self.delta_reset_answer = "expired"  # or "reset": see expire_delta_tokens
         self.delta_replays = False
+        # Gaps Graph is reported to have; off by default, tests switch them on (the connector
+        # must survive them). `risky_filter_refused`: riskyUsers answers 400 to `$filter` on
+        # riskLastUpdatedDateTime, which is not among the filters learn.microsoft.com/graph/api/
+        # riskyuser-list documents (its examples filter riskLevel). `manager_delta_omitted`:
+        # users/delta never carries `manager@delta` and a manager-only change does not bring
+        # the user back (microsoft-graph-docs #15842, graph-explorer-v4 #4018; the stricter
+        # reading of those reports).
+        self.risky_filter_refused = False
+        self.manager_delta_omitted = False
         self.user_log = ChangeLog()
         self.group_log = ChangeLog()
         self.audit = AuditLog(spec.seed)

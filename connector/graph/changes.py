@@ -16,8 +16,13 @@ Which Graph source answers which fact (docs/changes.md has the pages behind each
 - MFA registration: the directory audit log (`/auditLogs/directoryAudits`, filtered on
   `activityDateTime` and `loggedByService eq 'Authentication Methods'`) names the users who
   registered or deleted security info; only they are read again.
-- user risk: `/identityProtection/riskyUsers?$filter=riskLastUpdatedDateTime ge ...`.
+- user risk: not here. `riskyUsers` documents no filter on `riskLastUpdatedDateTime` (Graph may
+  answer 400), so change tracking reads Identity Protection's whole list (`sources.risky_users`,
+  pages of 500) and diffs it against the previous one (`RiskTable.changes_since`).
 - last sign-in (its own cadence): `/users?$filter=signInActivity/lastSignInDateTime ge ...`.
+- managers (their own cadence), for when `users/delta` leaves `manager@delta` out (Graph's
+  trackers report it: microsoft-graph-docs #15842, graph-explorer-v4 #4018):
+  `/users?$select=id&$expand=manager(...)&$top=999`, one request per 999 users.
 
 A delta link Graph no longer honours (400 `syncStateNotFound` after its 7 days, 410 Gone
 `resyncRequired` after a reset, or an expired page token) raises `DeltaExpired`: the caller falls
@@ -27,7 +32,7 @@ back to a full collection.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -35,11 +40,9 @@ from typing import Any
 from connector.graph.client import EXPIRED_PAGE_TOKEN, BatchRequest, GraphClient, GraphError
 from connector.graph.sources import (
     GROUP_TYPE,
-    RISKY_USERS,
-    RISKY_USERS_PAGE,
+    MANAGER_EXPAND,
     SIGN_IN_FIELD,
     UNKNOWN_PROPERTY,
-    RiskTable,
     build_url,
     odata_datetime,
 )
@@ -52,8 +55,8 @@ __all__ = [
     "deleted_since",
     "group_changes",
     "latest_link",
+    "manager_pages",
     "mfa_changed_users",
-    "risk_changes",
     "sign_ins_since",
     "user_changes",
     "users_delta_url",
@@ -276,19 +279,22 @@ async def mfa_changed_users(client: GraphClient, since: datetime) -> list[AuditR
     return out
 
 
-async def risk_changes(client: GraphClient, since: datetime) -> RiskTable:
-    """riskyUsers whose risk changed since `since` (P2, IdentityRiskyUser.Read.All)."""
-    table = RiskTable()
-    url = build_url(RISKY_USERS, {
-        "$filter": f"riskLastUpdatedDateTime ge {odata_datetime(since)}",
-        "$select": "id,riskLevel,riskState,riskLastUpdatedDateTime,isDeleted",
-        "$top": RISKY_USERS_PAGE,
-    })
+async def manager_pages(client: GraphClient
+                        ) -> AsyncIterator[dict[str, dict[str, Any] | None]]:
+    """Every user's manager, a page at a time: user id -> {id, displayName,
+    userPrincipalName} or None."""
+    url = build_url("/users", {"$select": "id", "$expand": MANAGER_EXPAND, "$top": 999})
     async for page in client.pages(url):
+        out: dict[str, dict[str, Any] | None] = {}
         for item in page.items:
-            if isinstance(item, Mapping):
-                table.add(item)
-    return table
+            uid = _text(item.get("id")) if isinstance(item, Mapping) else None
+            if uid is None:
+                continue
+            manager = item.get("manager")
+            out[uid] = ({k: manager[k] for k in ("id", "displayName", "userPrincipalName")
+                         if manager.get(k) is not None}
+                        if isinstance(manager, Mapping) and _text(manager.get("id")) else None)
+        yield out
 
 
 async def sign_ins_since(client: GraphClient, since: datetime) -> dict[str, dict[str, Any]]:

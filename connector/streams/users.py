@@ -57,7 +57,6 @@ from connector.graph.sources import (
     mfa_registration_of,
     refusal_reason,
     risky_users,
-    risky_users_of,
     user_pages,
 )
 from connector.ocsf import user_inventory as ocsf
@@ -612,9 +611,11 @@ class Collection:
                  full: bool = False, summary: Summary | None = None) -> None:
         self.memory = memory
         self.full = full
-        # Risk changes since the previous run (change tracking reads them once): enough for
-        # users created since, so a small run asks Identity Protection (1 request/s) nothing more.
+        # Identity Protection's whole list as change tracking last read it: it serves new users
+        # too, so a run asks Identity Protection (1 request/s per tenant) nothing more.
         self.recent_risk: RiskTable | None = None
+        # The risk table this run used (change tracking keeps it to diff the next read against).
+        self.risk: RiskTable | None = None
         # The admin role map this run read (change tracking diffs it instead of re-reading).
         self.roles: dict[str, tuple[str, ...]] | None = None
         self.settings = settings
@@ -627,6 +628,13 @@ class Collection:
         self._raw_checkpoint = checkpoint
         self._keep = make_filter(bool(settings.include_guests), settings.domains or ())
         self._fallback: MfaFallback = settings.mfa_fallback
+
+    def _risk(self) -> Awaitable[RiskTable | None]:
+        """Identity Protection's whole list (a few requests of 500, never one per user: it
+        allows 1 request a second per tenant and throttles without Retry-After)."""
+        if self.recent_risk is not None:
+            return _ready(self.recent_risk)
+        return self._optional("risk", risky_users(self.client), licence="P2")
 
     async def _optional(self, feature: str, work: Awaitable[T], *,
                         licence: str = "P1/P2") -> T | None:
@@ -729,8 +737,7 @@ class Collection:
                 lookups.memberships, _, lookups.risk = await gather_all(
                     self._optional("groups", memberships_of(self.client, ids)),
                     mfa.fill(ids) if mfa.per_user else mfa.read_report(ids),
-                    self._optional("risk", risky_users_of(self.client, ids), licence="P2")
-                    if self.recent_risk is None else _ready(self.recent_risk),
+                    self._risk(),
                 )
             else:
                 self.summary.strategy = "bulk"
@@ -738,9 +745,10 @@ class Collection:
                     self._optional("groups", group_memberships(self.client)),
                     mfa.read_report(),
                     listing.peek(0),
-                    self._optional("risk", risky_users(self.client), licence="P2"),
+                    self._risk(),
                 )
             lookups.roles = self.roles = await roles
+            self.risk = lookups.risk
         finally:
             # Also when another source failed first: the roles task's own error must be
             # collected here, or asyncio prints its traceback when the task is collected.
@@ -802,6 +810,7 @@ class Collection:
 
 async def _ready(value: T) -> T:
     return value
+
 
 
 def _restore(progress: Progress, resume: Mapping[str, Any]) -> None:

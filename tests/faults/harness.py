@@ -120,9 +120,10 @@ def _on_virtual_time(settings: Settings, virtual: VirtualTime,
 
 def run_tracked(sim: SimulatedGraph, store: StateStore, *,
                 time_source: VirtualTime | None = None, full: bool = False,
-                **config: Any) -> Outcome:
+                clock: Callable[[], float] | None = None, **config: Any) -> Outcome:
     """One change-tracking run (`TrackedRun`) with waits on virtual time; each batch is
-    committed to `store` once "delivered" (kept in the outcome), as the CLI does."""
+    committed to `store` once "delivered" (kept in the outcome), as the CLI does. `clock`
+    says when the run starts (cadences), else the wall clock."""
     settings = load_settings(sim.connector_config(**config))
     virtual = time_source or VirtualTime()
 
@@ -133,7 +134,7 @@ def run_tracked(sim: SimulatedGraph, store: StateStore, *,
         client = GraphClient.from_settings(settings, throttle=throttle)
         summary = Summary()
         tracked = TrackedRun(settings, client, store, product=PRODUCT, cloud_name="global",
-                             summary=summary, full=full)
+                             summary=summary, full=full, clock=clock)
         outcome = Outcome([], summary, client)
         try:
             async for batch in tracked.batches():
@@ -179,15 +180,17 @@ def run_sign_ins(sim: SimulatedGraph, checkpoint: Mapping[str, Any] | None = Non
                  time_source: VirtualTime | None = None,
                  on_batch: Callable[[int], None] | None = None,
                  stop_after: int | None = None, sign_ins: Mapping[str, Any] | None = None,
-                 **config: Any) -> SignInOutcome:
+                 clock: Callable[[], float] | None = None, **config: Any) -> SignInOutcome:
     """One sign-in run through `SignInCollection`; waits (reporting budget, retries) on virtual
-    time, the window on the wall clock (the simulator's sign-in log is on it too). A failure is
-    kept in `error`; `stop_after` batches closes the stream there, as a kill would."""
+    time, the window on the wall clock (the simulator's sign-in log is on it too) unless `clock`
+    says when the run starts. A failure is kept in `error`; `stop_after` batches closes the
+    stream there, as a kill would."""
     options = {"enabled": True, "lookback_days": 1, **(sign_ins or {})}
     settings = load_settings(sim.connector_config(sign_ins=options, **config))
 
     def build(client: GraphClient) -> tuple[SignInCollection, SignInOutcome]:
-        collection = SignInCollection(settings, checkpoint, client, product=SIGN_IN_PRODUCT)
+        collection = SignInCollection(settings, checkpoint, client, product=SIGN_IN_PRODUCT,
+                                      clock=clock or time.time)
         return collection, SignInOutcome([], collection.summary, client)
 
     return _on_virtual_time(settings, time_source or VirtualTime(), build, on_batch, stop_after)

@@ -107,9 +107,11 @@ def test_optional_permissions_say_what_they_unlock() -> None:
         "AuditLog.Read.All",
         "UserAuthenticationMethod.Read.All",
         "Application.Read.All",
+        "Directory.Read.All",
         "IdentityRiskyUser.Read.All",
     }
     assert "P1" in optional["AuditLog.Read.All"] and "P2" in optional["IdentityRiskyUser.Read.All"]
+    assert "Sign-in logs only" in optional["Directory.Read.All"]
 
 
 # --- the configuration schema ------------------------------------------------------------------
