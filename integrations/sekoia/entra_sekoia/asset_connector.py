@@ -50,6 +50,7 @@ from entra_sekoia.assets import ASSET_MAPPING, DROPPED, AssetMappingError, to_as
 from entra_sekoia.manifest import module_values, settings_from_module
 from entra_sekoia.platform_logs import route_logs_to
 from entra_sekoia.push import poll_task, post
+from entra_sekoia.state_location import StateLocation
 
 __all__ = ["EntraIdUsersAssetConnector"]
 
@@ -134,6 +135,7 @@ class EntraIdUsersAssetConnector(AsyncAssetConnector):
         self._client: GraphClient | None = None
         self._checked_at: float | None = None
         self._cycle: _Cycle | None = None
+        self._location: StateLocation | None = None
         route_logs_to(self)
 
     # --- stop handling --------------------------------------------------------------------
@@ -183,10 +185,25 @@ class EntraIdUsersAssetConnector(AsyncAssetConnector):
 
     @property
     def store(self) -> StateStore:
-        """Our checkpoint file, in the SDK's data path (a local volume: /symphony_data)."""
+        """Our checkpoint database, in the SDK's data path: a local folder, or a local copy of
+        the one in object storage (`state_location.py`), pulled down on first use."""
         if self._store is None:
-            self._store = StateStore(self.data_path / self.STATE_FILE)
+            self._location = StateLocation(self.data_path, self.STATE_FILE)
+            if self._location.pull():
+                self.log(f"Checkpoint copied down from {self._location.description}",
+                         level="info")
+            self._store = StateStore(self._location.local)
         return self._store
+
+    def _save_state(self) -> None:
+        """After a cycle: upload the checkpoint when it lives in object storage."""
+        if self._location is None or self._location.remote is None:
+            return
+        try:
+            self._location.push()
+        except Exception as exc:  # the next upload carries it; the local copy is intact
+            self.log(f"Could not upload the checkpoint to {self._location.description}: "
+                     f"{type(exc).__name__}: {exc}", level="warning")
 
     def log(self, message: str, level: Any = "info", *args: Any, **kwargs: Any) -> None:
         """The SDK's log (stderr and the platform), with our secrets redacted first."""
@@ -449,7 +466,9 @@ class EntraIdUsersAssetConnector(AsyncAssetConnector):
                 started = time.monotonic()
                 try:
                     self.store.acquire()
-                    if not await self._until_stopped(self.asset_fetch_cycle()):
+                    finished = await self._until_stopped(self.asset_fetch_cycle())
+                    self._save_state()
+                    if not finished:
                         break
                     failures = 0
                     wait = self.frequency - (time.monotonic() - started)
@@ -462,6 +481,7 @@ class EntraIdUsersAssetConnector(AsyncAssetConnector):
                     if asked is not None and asked > wait:
                         wait = asked
                     self._checked_at = None  # the next cycle says again what it finds
+                    self._save_state()
                     await self._close_client()
                     what = "Configuration error" if isinstance(exc, ConfigError) else \
                         "Collection cycle failed"
