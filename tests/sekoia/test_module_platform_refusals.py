@@ -93,22 +93,24 @@ def test_a_retry_after_longer_than_the_push_deadline_is_honoured_by_the_next_cyc
     assert module.stop() < 3
 
 
-def test_a_record_the_platform_refuses_is_isolated_skipped_and_counted(
+def test_records_the_platform_refuses_are_isolated_skipped_and_counted(
     make_sim: MakeSim, platform: FakeSekoia, start_module: StartModule
 ) -> None:
     sim = make_sim(users=25)
     everyone = sorted(u.id for u in sim.tenant.users())
-    bad = everyone[7]
-    platform.refuse = {bad: 400}
+    bad, too_large = everyone[7], everyone[12]  # one refused as invalid, one as too large
+    platform.refuse = {bad: 400, too_large: 413}
     module = start_module(sim.connector_config())
-    wait_for(lambda: delivered_once(platform, set(everyone) - {bad}), 30,
+    wait_for(lambda: delivered_once(platform, set(everyone) - {bad, too_large}), 30,
              "every other user, once", module)
-    wait_for(lambda: any("1 refused" in m for m in platform.messages()), 10,
+    wait_for(lambda: "2 refused by Sekoia.io and skipped" in module.text(), 10,
              "the cycle's report", module)
-    skipped = [m for m in platform.messages() if "Skipped" in m]
-    assert len(skipped) == 1 and bad in skipped[0] and "HTTP 400" in skipped[0]
+    skipped = [line for line in module.text().splitlines() if "Skipped user" in line]
+    assert len(skipped) == 2
+    assert any(bad in line and "HTTP 400" in line for line in skipped)
+    assert any(too_large in line and "HTTP 413" in line for line in skipped)
     state = module.state
-    assert state is not None and state.get("watermark")  # the cycle completed past it
+    assert state is not None and state.get("watermark")  # the cycle completed past them
     module.stop()
 
 
@@ -122,21 +124,6 @@ def test_a_push_too_large_is_split_until_accepted(
     wait_for(lambda: delivered_once(platform, everyone), 30, "every user, once", module)
     assert all(len(p.items) <= 3 for p in platform.pushes if p.acknowledged)
     assert not any("Skipped" in m for m in platform.messages())
-    module.stop()
-
-
-def test_a_single_record_too_large_is_skipped_and_the_rest_delivered(
-    make_sim: MakeSim, platform: FakeSekoia, start_module: StartModule
-) -> None:
-    sim = make_sim(users=25)
-    everyone = sorted(u.id for u in sim.tenant.users())
-    bad = everyone[12]
-    platform.refuse = {bad: 413}
-    module = start_module(sim.connector_config())
-    wait_for(lambda: delivered_once(platform, set(everyone) - {bad}), 30,
-             "every other user, once", module)
-    wait_for(lambda: any("Skipped" in m and bad in m for m in platform.messages()), 10,
-             "the skipped record reported", module)
     module.stop()
 
 
@@ -161,7 +148,7 @@ def test_an_idle_cycle_reuses_its_token_and_checks_the_secret_once_a_day(
     # the module's own output: the platform receives logs in 5-s batches, too late to count by
     wait_for(lambda: "cycle 1 complete" in module.text(), 30, "the first cycle", module)
     tokens, applications = token_requests(sim), application_requests(sim)
-    wait_for(lambda: "cycle 4 complete" in module.text(), 30, "three idle cycles", module)
+    wait_for(lambda: "cycle 3 complete" in module.text(), 30, "two idle cycles", module)
     assert token_requests(sim) == tokens
     assert application_requests(sim) == applications
     assert module.text().count("client secret expires on") == 1

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from sekoia_automation.module import Module
 from sekoia_automation_models.ocsf.user import UserOCSFModel
 
-from connector.config import ConfigError, Settings
+from connector.config import ConfigError
 from connector.ocsf.user_inventory import (
     MAPPING,
     MappingError,

@@ -12,13 +12,20 @@ failures (read in `async_connector.py`; each point has a test in tests/sekoia/):
   a 429 without `Retry-After` pauses for an hour, and the sleep between cycles follows only idle
   cycles and is an `asyncio.sleep` a SIGTERM does not cut short.
 
-Here (`asset_fetch_cycle`, `async_run`): each of our batches (one push: the plugin's batch size is
-the SDK's) is pushed until the platform acknowledges it (`push.py`), retrying in place with
-backoff (429: its `Retry-After`, else `rate_limit_wait`, one minute); only then is its checkpoint
-committed (`update_checkpoint`). A push still refused after `PUSH_DEADLINE_SECONDS` ends the
-cycle with the checkpoint where it was; a failed cycle waits 30 s, doubling to an hour, before
-the next; every cycle starts `frequency` seconds after the previous one started; every wait ends
-at once on a stop request (SIGTERM, or the SDK's `stop()`), which also cancels a cycle in flight.
+Here (`asset_fetch_cycle`, `async_run`) a cycle is a pipeline of two tasks. The producer collects
+our batches (one push each: the plugin's batch size is the SDK's) and pushes them (`push.py`):
+transient refusals retried in place with backoff (429: its `Retry-After`, else `rate_limit_wait`,
+one minute), a push the platform rejects (400, 413, 422) split down to the one record it will not
+take, which is skipped and reported, a refused API key (401, 403) a configuration error. The
+acknowledger follows the oldest batch's ingestion tasks and commits its checkpoint once every one
+FINISHED, strictly in batch order; a task that FAILED, or is still pending `task_poll_timeout`
+after its push, has its items pushed again. Nothing else counts as delivered. A push not accepted
+within `PUSH_DEADLINE_SECONDS` ends the cycle with the checkpoint where it was (and a `Retry-After`
+longer than that delays the next cycle as asked); a failed cycle waits 30 s, doubling to an
+hour, before the next; every cycle starts `frequency` seconds after the previous one started;
+every wait ends at once on a stop request (SIGTERM, or the SDK's `stop()`), which also cancels a
+cycle in flight. One Graph client serves every cycle (no token request while its token lives);
+the credential and permission checks run on the first cycle, then daily and after a failure.
 """
 
 from __future__ import annotations
