@@ -25,6 +25,7 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
 from connector.ocsf import authentication as auth
+from connector.ocsf import directory_audit as audits
 from connector.ocsf.user_inventory import (
     ACCOUNT_TYPE_CAPTIONS,
     ACTIVITY_CAPTIONS,
@@ -52,11 +53,13 @@ SCHEMA_RESOURCE: Final = "schemas/user_inventory.1.8.0.schema.json"
 SCHEMA_RESOURCES: Final[Mapping[int, str]] = {
     5003: SCHEMA_RESOURCE,
     auth.CLASS_UID: "schemas/authentication.1.8.0.schema.json",
+    **audits.SCHEMA_RESOURCES,
 }
 #: Profiles the bundled 3002 schema was generated with (see schemas/PROVENANCE.md).
 SCHEMA_PROFILES: Final[Mapping[int, frozenset[str]]] = {
     5003: frozenset(),
     auth.CLASS_UID: frozenset(auth.PROFILE_ATTRIBUTES),
+    **dict.fromkeys(audits.SCHEMA_RESOURCES, frozenset()),
 }
 
 _OTHER: Final = 99  # an "Other" id lets the source choose the caption
@@ -81,6 +84,7 @@ _EVENT_CAPTIONS: Final = {
         ("action_id", "action", auth.ACTION_CAPTIONS),
         ("disposition_id", "disposition", auth.DISPOSITION_CAPTIONS),
     ),
+    **audits.CAPTION_CHECKS,
 }
 _DEVICE_CAPTIONS: Final = (("type_id", "type", auth.DEVICE_TYPE_CAPTIONS),)
 _OS_CAPTIONS: Final = (("type_id", "type", auth.OS_TYPE_CAPTIONS),)

@@ -9,12 +9,13 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from connector.ocsf import authentication, user_inventory
+from connector.ocsf import authentication, directory_audit, user_inventory
 
 
 def render_mapping_doc() -> str:
-    """User Inventory Info (5003) first, then Authentication (3002)."""
-    return user_inventory.render_mapping_doc() + "\n" + authentication.render_mapping_section()
+    """User Inventory Info (5003) first, then Authentication (3002), then directory audits."""
+    return (user_inventory.render_mapping_doc() + "\n" + authentication.render_mapping_section()
+            + "\n" + directory_audit.render_mapping_section())
 
 
 def main(argv: Sequence[str] | None = None) -> int:
