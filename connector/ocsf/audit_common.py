@@ -44,7 +44,9 @@ __all__ = [
     "class_header",
     "clean",
     "decode",
+    "email",
     "group_object",
+    "target_user",
     "targets",
     "user_object",
 ]

@@ -34,9 +34,21 @@ from connector.ocsf.user_inventory import (
     json_block,
 )
 
-__all__ = ["ACTIVITY_TABLE", "CAPTION_CHECKS", "CLASSES", "SCHEMA_RESOURCES", "EXAMPLE_PRODUCT", "EXAMPLE_TENANT_ID",
-           "MAPPED_ACTIVITIES", "MappingError", "class_for", "example_record", "is_mapped",
-           "render_mapping_section", "to_event"]
+__all__ = [
+    "ACTIVITY_TABLE",
+    "CAPTION_CHECKS",
+    "CLASSES",
+    "EXAMPLE_PRODUCT",
+    "EXAMPLE_TENANT_ID",
+    "MAPPED_ACTIVITIES",
+    "SCHEMA_RESOURCES",
+    "MappingError",
+    "class_for",
+    "example_record",
+    "is_mapped",
+    "render_mapping_section",
+    "to_event",
+]
 
 _Mapper = Callable[..., dict[str, Any] | None]
 # class module -> its mapper (the 3004 fallback is entity_management.to_event).

@@ -59,9 +59,9 @@ def _group(found: tuple[Target, ...], member: Target | None,
         return group_object(groups[0].uid, groups[0].name)
     if member is None:
         return None
-    uid, name = member.change("Group.ObjectID"), member.change("Group.DisplayName")
-    pick = (lambda c: c.new_text) if adding else (lambda c: c.old_text)
-    return group_object(pick(uid) if uid else None, pick(name) if name else None)
+    values = [(c.new_text if adding else c.old_text) if c is not None else None
+              for c in (member.change("Group.ObjectID"), member.change("Group.DisplayName"))]
+    return group_object(values[0], values[1])
 
 
 def to_event(record: Mapping[str, Any], activity_id: int, *, tenant_id: str,
