@@ -49,8 +49,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from entrasim import audit as audit_log
 from entrasim import catalog
-from entrasim.audit import AUTH_METHODS_SERVICE, CORE_DIRECTORY, AuditLog, Target
+from entrasim.audit import AUTH_METHODS_SERVICE, CORE_DIRECTORY, AuditLog, Modified, Target
 from entrasim.changelog import ChangeLog
 from entrasim.sign_ins import EVENT_TYPES, Actor, SignInLog
 from entrasim.spec import TenantSpec
@@ -264,6 +265,10 @@ class Tenant:
         self.user_log = ChangeLog()
         self.group_log = ChangeLog()
         self.audit = AuditLog(spec.seed)
+        self.audit_on = False  # generation writes no audit records; mutations afterwards do
+        self.audit_app: audit_log.App | None = None  # set: mutations are initiated by this app
+        self.audit_lag_listings = 0  # set: mutation records stay out of the next N listings
+        self.eligible: list[RoleAssignment] = []  # PIM eligible assignments (not active)
         self._purged_users: dict[str, User] = {}
         self._deleted_groups: dict[str, Group] = {}
         self._lagging: list[User] = []
@@ -278,6 +283,7 @@ class Tenant:
             if was_enabled:
                 gc.enable()
         gc.freeze()
+        self.audit_on = True
         self.change_seq = next(self._seq)
         self.sign_in_log = self._new_sign_in_log()
 
@@ -555,13 +561,25 @@ class Tenant:
             self._audit("Add user", "UserManagement", "Add", u)
             return u
 
-    def _audit(self, activity: str, category: str, operation: str, user: User,
+    def _audit(self, activity: str, category: str, operation: str, user: User | None,
                service: str = CORE_DIRECTORY, initiator: User | None = None,
-               details: tuple[tuple[str, str], ...] = ()) -> None:
-        def target(x: User) -> Target:
-            return Target(x.id, "User", x.display, x.upn)
+               details: tuple[tuple[str, str], ...] = (), *, modified: tuple[Modified, ...] = (),
+               also: tuple[Target, ...] = (), result: str = "success", reason: str = "") -> None:
+        """One audit record: `user` (with `modified`) then `also` as targets; initiated by
+        `initiator`, else the acting app (`audit_app`), else an administrator of the tenant."""
+        if not self.audit_on:
+            return
+        app = self.audit_app if initiator is None else None
+        if initiator is None and app is None:
+            initiator = self._an_admin()
+        targets = ((Target(user.id, "User", user.display, user.upn, modified),)
+                   if user is not None else ()) + also
         self.audit.write(activity, category, service, operation,
-                         target(initiator) if initiator is not None else None, (target(user),), details)
+                         Target(initiator.id, "User", initiator.display, initiator.upn)
+                         if initiator is not None else None, targets, details, app=app,
+                         ip=audit_log.initiator_ip(initiator.id) if initiator is not None else None,
+                         result=result, reason=reason,
+                         visible_after_listings=self.audit_lag_listings)
 
     def update_user(self, user_id: str, **props: object) -> None:
         """Change profile or account properties, named as Graph names them (`displayName`,
@@ -571,6 +589,7 @@ class Tenant:
         with self.lock:
             u = self._require(user_id)
             changed: list[str] = []
+            modified: list[Modified] = []
             for name, value in props.items():
                 if name not in _PROFILE_ATTRS:
                     raise ValueError(f"not a modelled user property: {name}")
@@ -590,15 +609,18 @@ class Tenant:
                         raise ValueError("userPrincipalName needs an @")
                     self._by_upn.pop(u.upn.lower(), None)
                     self._by_upn[value.lower()] = u
+                modified.append(audit_log.user_property(name, getattr(u, attr), value))
                 setattr(u, attr, value)
                 changed += (name, *also)
             if not changed:
                 return
             self._touch(u, changed)
             if "accountEnabled" in props and len(props) == 1:
-                self._audit("Disable account" if not u.enabled else "Enable account", "UserManagement", "Update", u)
+                self._audit("Disable account" if not u.enabled else "Enable account", "UserManagement", "Update", u,
+                            modified=tuple(modified))
             else:
-                self._audit("Update user", "UserManagement", "Update", u)
+                self._audit("Update user", "UserManagement", "Update", u,
+                            modified=audit_log.with_included(modified))
 
     def set_profile(self, user_id: str, **props: object) -> None:
         """Same as `update_user`."""
@@ -765,7 +787,8 @@ class Tenant:
                 u.groups.append(g)
                 g.members.append(u)
                 self._member_change(g, u, True)
-                self._audit("Add member to group", "GroupManagement", "Assign", u)
+                self._audit("Add member to group", "GroupManagement", "Assign", u,
+                            modified=audit_log.group_props(g.id, g.name, added=True), also=(audit_log.group_target(g),))
 
     def remove_from_group(self, user_id: str, group_id: str) -> None:
         with self.lock:
@@ -774,7 +797,8 @@ class Tenant:
                 u.groups.remove(g)
                 g.members.remove(u)
                 self._member_change(g, u, False)
-                self._audit("Remove member from group", "GroupManagement", "Unassign", u)
+                self._audit("Remove member from group", "GroupManagement", "Unassign", u,
+                            modified=audit_log.group_props(g.id, g.name, added=False), also=(audit_log.group_target(g),))
 
     def rename_group(self, group_id: str, name: str) -> None:
         with self.lock:
@@ -799,9 +823,11 @@ class Tenant:
                 child.parents.remove(g)
             self.assignments = [a for a in self.assignments if a.principal is not g]
             self.group_log.record(self._bump(), g.id, ("removed", "changed" if g.kind == "m365" else "deleted"))
+            self._audit("Delete group", "GroupManagement", "Delete", None, also=(audit_log.group_target(g),))
 
-    def assign_role(self, principal_id: str, role_name: str) -> RoleAssignment:
-        """Assign a built-in role to a user or a role-assignable group."""
+    def assign_role(self, principal_id: str, role_name: str, *, eligible: bool = False) -> RoleAssignment:
+        """Assign a built-in role to a user or a role-assignable group; `eligible`: a PIM
+        eligible assignment, audited but not active (not in `assignments`)."""
         with self.lock:
             role = catalog.ROLES_BY_NAME[role_name]
             principal: Principal | None = self.user(principal_id) or self._groups_by_id.get(principal_id)
@@ -810,18 +836,114 @@ class Tenant:
             if isinstance(principal, Group) and not principal.role_assignable:
                 raise ValueError(f"group {principal.name} is not role-assignable")
             a = RoleAssignment(_assignment_id(role, principal.id), role, principal)
+            self._audit_role(a, added=True, eligible=eligible)
+            if eligible:
+                self.eligible.append(a)
+                return a
             self.assignments.append(a)
             self.directory_role_ids.setdefault(role.template_id, str(uuid.uuid5(_ID_NAMESPACE, f"{self.spec.seed}:dr:{role.template_id}")))
             self._bump()
             return a
 
-    def remove_role(self, principal_id: str, role_name: str) -> None:
+    def remove_role(self, principal_id: str, role_name: str, *, eligible: bool = False) -> None:
         with self.lock:
+            held = self.eligible if eligible else self.assignments
+            for a in held:
+                if a.principal.id == principal_id and a.role.display_name == role_name:
+                    self._audit_role(a, added=False, eligible=eligible)
+            if eligible:
+                self.eligible = [a for a in held if not (a.principal.id == principal_id
+                                                         and a.role.display_name == role_name)]
+                return
             self.assignments = [
                 a for a in self.assignments
                 if not (a.principal.id == principal_id and a.role.display_name == role_name)
             ]
             self._bump()
+
+    # ---- audit-only activities (the directory state they touch is not modelled) --------------
+    def _audit_role(self, a: RoleAssignment, *, added: bool, eligible: bool) -> None:
+        activity = audit_log.role_activity(added, eligible)
+        props = audit_log.role_props(a.role.display_name, a.role.template_id, added=added)
+        p = a.principal
+        if isinstance(p, User):
+            self._audit(activity, "RoleManagement", "Assign" if added else "Unassign", p, modified=props)
+        else:
+            kind = "Group" if isinstance(p, Group) else "ServicePrincipal"
+            self._audit(activity, "RoleManagement", "Assign" if added else "Unassign", None,
+                        also=(Target(p.id, kind, p.name, None, props),))
+
+    def add_group_to_group(self, child_id: str, parent_id: str) -> None:
+        """Nest a group: groups/delta reports it in the parent's `members@delta`."""
+        with self.lock:
+            child, parent = self._groups_by_id[child_id], self._groups_by_id[parent_id]
+            if child in parent.member_groups:
+                return
+            parent.member_groups.append(child)
+            child.parents.append(parent)
+            self._member_change(parent, child, True)
+            self._audit("Add member to group", "GroupManagement", "Assign", None, also=(
+                audit_log.group_target(child, audit_log.group_props(parent.id, parent.name, added=True)),
+                audit_log.group_target(parent)))
+
+    def remove_group_from_group(self, child_id: str, parent_id: str) -> None:
+        with self.lock:
+            child, parent = self._groups_by_id[child_id], self._groups_by_id[parent_id]
+            if child not in parent.member_groups:
+                return
+            parent.member_groups.remove(child)
+            child.parents.remove(parent)
+            self._member_change(parent, child, False)
+            self._audit("Remove member from group", "GroupManagement", "Unassign", None, also=(
+                audit_log.group_target(child, audit_log.group_props(parent.id, parent.name, added=False)),
+                audit_log.group_target(parent)))
+
+    def reset_password(self, user_id: str, *, by_admin: bool = True, failed: str | None = None) -> None:
+        """An administrator resets (or the user changes) the password; `failed`: the reason of
+        a refused attempt (`result` failure). Passwords are not modelled: audit only."""
+        with self.lock:
+            u = self._require(user_id)
+            self._audit("Reset user password" if by_admin else "Change user password", "UserManagement",
+                        "Update", u, initiator=None if by_admin else u,
+                        result="failure" if failed else "success", reason=failed or "")
+
+    def grant_app_role(self, client_sp_id: str, resource_sp_id: str, value: str, *,
+                       revoke: bool = False) -> None:
+        """An app role of `resource` granted to (revoked from) the `client` application."""
+        with self.lock:
+            sps = {sp.id: sp for sp in self.service_principals}
+            client, resource = sps[client_sp_id], sps[resource_sp_id]
+            activity = ("Remove app role assignment from service principal" if revoke
+                        else "Add app role assignment to service principal")
+            self._audit(activity, "ApplicationManagement", "Unassign" if revoke else "Assign", None,
+                        also=(Target(resource.id, "ServicePrincipal", resource.name, None,
+                                     audit_log.app_role_props(value, client.id, client.name, revoke)),))
+
+    def consent_to_application(self, user_id: str, sp_id: str, scopes: Iterable[str]) -> None:
+        """The user consents to delegated `scopes` of the application (initiated by the user)."""
+        with self.lock:
+            u = self._require(user_id)
+            sp = next(s for s in self.service_principals if s.id == sp_id)
+            self._audit("Consent to application", "ApplicationManagement", "Assign", None, initiator=u,
+                        also=(Target(sp.id, "ServicePrincipal", sp.name, None,
+                                     audit_log.consent_props(u.id, scopes)),))
+
+    def add_audit_history(self, count: int, *, since: datetime, until: datetime, seed: int = 0) -> int:
+        """`count` background audit records over [since, until] (a benchmark's day)."""
+        with self.lock:
+            users = [Target(u.id, "User", u.display, u.upn) for u in self._sorted]
+            admins = [Target(a.principal.id, "User", a.principal.display, a.principal.upn)
+                      for a in self.assignments if isinstance(a.principal, User)]
+            roles = [Target(r.template_id, "Role", r.display_name) for r in catalog.ROLE_DEFINITIONS]
+            apps = [audit_log.App(sp.app_id, sp.name, sp.id) for sp in self.service_principals]
+            return audit_log.history(self.audit, count, since=since, until=until, seed=seed, users=users,
+                                     groups=[audit_log.group_target(g) for g in self.groups_list],
+                                     roles=roles, admins=admins, apps=apps)
+
+    def release_audits(self) -> int:
+        """Every late audit record becomes visible now; returns how many were waiting."""
+        with self.lock:
+            return self.audit.release()
 
     def expire_delta_tokens(self, answer: str = "expired") -> None:
         """Delta and next links issued so far stop working, for users and groups.
