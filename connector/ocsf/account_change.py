@@ -24,8 +24,8 @@ from connector.ocsf.audit_common import (
 )
 from connector.ocsf.user_inventory import MappingRow, Product, _text
 
-__all__ = ["ACTIVITIES", "ACTIVITY_CAPTIONS", "CLASS_CAPTIONS", "CLASS_UID", "MAPPING",
-           "TYPE_CAPTIONS", "to_event"]
+__all__ = ["ACTIVITIES", "ACTIVITY_CAPTIONS", "CLASS_CAPTIONS", "CLASS_UID", "FACTOR_TYPES",
+           "FACTOR_TYPE_CAPTIONS", "MAPPING", "TYPE_CAPTIONS", "to_event"]
 
 CLASS_UID: Final = 3001
 CLASS_CAPTIONS: Final[Mapping[int, str]] = {CLASS_UID: "Account Change"}
@@ -62,6 +62,19 @@ _TEXT_RESULTS: Final = (("DisplayName", ("name", "display_name")),
                         ("Surname", ("ldap_person", "surname")),
                         ("JobTitle", ("ldap_person", "job_title")))
 _CHANGED: Final = "Included Updated Properties"
+_MFA_ACTIVITIES: Final = frozenset({10, 11})
+FACTOR_TYPE_CAPTIONS: Final[Mapping[int, str]] = {
+    0: "Unknown", 1: "SMS", 2: "Security Question", 3: "Phone Call", 4: "Biometric",
+    5: "Push Notification", 6: "Hardware Token", 7: "OTP", 8: "Email", 9: "U2F", 10: "WebAuthn",
+    11: "Password", 99: "Other"}
+#: Registration-report method name -> auth_factor.factor_type_id. A method that is more than
+#: one factor type (a mobile phone: SMS or voice; Windows Hello: PIN or biometric) is Other,
+#: with Graph's name as `factor_type`.
+FACTOR_TYPES: Final[Mapping[str, int]] = {
+    "microsoftAuthenticatorPush": 5, "microsoftAuthenticatorPasswordless": 5,
+    "fido2SecurityKey": 10, "passKeyDeviceBound": 10, "passKeyDeviceBoundAuthenticator": 10,
+    "softwareOneTimePasscode": 7, "hardwareOneTimePasscode": 6, "officePhone": 3, "email": 8,
+}
 
 
 def _user_target(found: tuple[Target, ...]) -> Target | None:
@@ -97,6 +110,29 @@ def _user_result(target: Target) -> dict[str, Any] | None:
     return result
 
 
+def _auth_factors(record: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The method of a security-info record, from `additionalDetails` key `Method` (the
+    registration report's name; see entrasim.audit for the assumption)."""
+    details = record.get("additionalDetails")
+    out: list[dict[str, Any]] = []
+    if not isinstance(details, list):
+        return out
+    for item in details:
+        if not isinstance(item, Mapping) or _text(item.get("key")) != "Method":
+            continue
+        method = _text(item.get("value"))
+        if method is None:
+            continue
+        type_id = FACTOR_TYPES.get(method, 99)
+        factor: dict[str, Any] = {"factor_type_id": type_id,
+                                  "factor_type": FACTOR_TYPE_CAPTIONS[type_id] if type_id != 99
+                                  else method}
+        if method == "softwareOneTimePasscode":
+            factor["is_totp"] = True
+        out.append(factor)
+    return out
+
+
 def _changed_names(target: Target) -> list[str]:
     listed = target.change(_CHANGED)
     if listed is not None and (text := listed.new_text) is not None:
@@ -120,6 +156,8 @@ def to_event(record: Mapping[str, Any], activity_id: int, *, tenant_id: str,
     result = _user_result(target)
     if result is not None:
         event["user_result"] = result
+    if activity_id in _MFA_ACTIVITIES and (factors := _auth_factors(record)):
+        event["auth_factors"] = factors
     if activity_id == 99:
         changed = _changed_names(target)
         if changed and "message" in event:
@@ -145,6 +183,13 @@ MAPPING: Final[tuple[MappingRow, ...]] = (
     MappingRow("`modifiedProperties[Surname].newValue`", "user_result.ldap_person.surname", ""),
     MappingRow("`modifiedProperties[JobTitle].newValue`", "user_result.ldap_person.job_title",
                ""),
+    MappingRow("`additionalDetails[Method]`", "auth_factors[].factor_type_id",
+               "security info records (MFA Factor Enable / Disable): Authenticator 5 (Push "
+               "Notification), FIDO2 and passkeys 10 (WebAuthn), software OATH 7 (OTP, "
+               "`is_totp`), hardware OATH 6, office phone 3 (Phone Call), email 8; mobile "
+               "phone, Windows Hello, Temporary Access Pass 99 (Other)"),
+    MappingRow("`additionalDetails[Method]`", "auth_factors[].factor_type",
+               "caption of the id, or the method's name for Other"),
     MappingRow("`modifiedProperties[Included Updated Properties]`", "message",
                "`Update user: DisplayName, JobTitle` (the properties that changed)"),
 )

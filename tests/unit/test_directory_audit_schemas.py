@@ -107,6 +107,11 @@ def test_entity_type_captions_agree_with_the_managed_entity_object(
     assert captions(attribute) == dict(entity_management.ENTITY_TYPE_CAPTIONS)
 
 
+def test_factor_type_captions_agree_with_the_auth_factor_object(export: dict[str, Any]) -> None:
+    attribute = export["objects"]["auth_factor"]["attributes"]["factor_type_id"]
+    assert captions(attribute) == dict(account_change.FACTOR_TYPE_CAPTIONS)
+
+
 def test_a_declared_profile_is_rejected_on_a_directory_audit_event() -> None:
     from connector.ocsf import directory_audit
 

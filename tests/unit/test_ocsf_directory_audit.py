@@ -97,6 +97,20 @@ def test_update_user_names_the_changed_properties_and_carries_the_new_values() -
     assert event["user_result"]["uid"] == ALICE["id"]
 
 
+@pytest.mark.parametrize(("method", "factor"), [
+    ("fido2SecurityKey", {"factor_type_id": 10, "factor_type": "WebAuthn"}),
+    ("microsoftAuthenticatorPush", {"factor_type_id": 5, "factor_type": "Push Notification"}),
+    ("mobilePhone", {"factor_type_id": 99, "factor_type": "mobilePhone"}),
+])
+def test_security_info_records_name_the_factor(method: str, factor: dict[str, Any]) -> None:
+    rec = record("User registered security info", target(ALICE), operation="Add")
+    rec["loggedByService"] = "Authentication Methods"
+    rec["additionalDetails"] = [{"key": "Method", "value": method}]
+    event = event_of(rec)
+    assert kind(event) == (3001, 10)
+    assert event["auth_factors"] == [factor]
+
+
 def test_old_values_stay_in_unmapped_as_graph_sent_them() -> None:
     rec = record("Update user", target(ALICE, prop("DisplayName", ["Alice"], ["Alice Smith"])))
     event = event_of(rec)

@@ -57,7 +57,7 @@ records = st.fixed_dictionaries({
     "resultReason": maybe, "initiatedBy": st.one_of(identities, maybe),
     "targetResources": st.one_of(st.lists(targets, max_size=3), maybe),
     "additionalDetails": st.one_of(st.lists(st.fixed_dictionaries(
-        {"key": maybe, "value": maybe}), max_size=2), maybe)})
+        {"key": st.one_of(st.just("Method"), maybe), "value": maybe}), max_size=2), maybe)})
 
 
 def _usable(record: dict[str, Any]) -> bool:
