@@ -36,8 +36,8 @@ from datetime import UTC, datetime
 from connector.graph.client import GraphClient, Page
 from connector.graph.sources import build_url, odata_datetime
 
-__all__ = ["DIRECTORY_AUDITS_PATH", "MAX_PAGE_SIZE", "AuditQuery", "directory_audit_pages",
-           "whole_second"]
+__all__ = ["DIRECTORY_AUDITS_PATH", "FREE_RETENTION_DAYS", "MAX_PAGE_SIZE",
+           "PREMIUM_RETENTION_DAYS", "AuditQuery", "directory_audit_pages", "whole_second"]
 
 DIRECTORY_AUDITS_PATH = "/auditLogs/directoryAudits"
 MAX_PAGE_SIZE = 999
