@@ -132,8 +132,9 @@ def _role(found: tuple[Target, ...], revoke: bool) -> tuple[list[str], dict[str,
 def _app(found: tuple[Target, ...], revoke: bool) -> tuple[list[str], dict[str, Any] | None]:
     """(privileges, resource) of an app role assignment, grant or consent."""
     pick = _pick(revoke)
-    value = _first(found, ("AppRole.Value",), pick) or _first(
-        found, ("AppRole.DisplayName",), pick)
+    # The role's value, else its name, else its id (all zeros: the app's default access).
+    value = (_first(found, ("AppRole.Value",), pick) or _first(found, ("AppRole.DisplayName",), pick)
+             or _first(found, ("AppRole.Id",), pick))
     privileges = [value] if value else _scopes(found, revoke)
     apps = [t for t in found if _kind(t) in ("serviceprincipal", "application")]
     resource = None
@@ -204,7 +205,7 @@ MAPPING: Final[tuple[MappingRow, ...]] = (
     MappingRow("`targetResources[type=Role].displayName`", "privileges",
                "the role's display name (else `modifiedProperties[Role.DisplayName]`), as the "
                "inventory's `admin_roles`; app roles: `AppRole.Value` (else "
-               "`AppRole.DisplayName`); grants and consents: the scopes of "
+               "`AppRole.DisplayName`, else `AppRole.Id`, all zeros for default access); grants and consents: the scopes of "
                "`DelegatedPermissionGrant.Scope` / `ConsentAction.Permissions`. New values on "
                "an assignment, old ones on a removal"),
     MappingRow("`modifiedProperties[Role.TemplateId]`", "resource.uid",

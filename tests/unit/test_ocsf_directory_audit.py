@@ -207,6 +207,20 @@ def test_an_app_role_granted_to_an_application_names_its_service_principal() -> 
     assert event["resource"]["name"] == "Office 365 Exchange Online"
 
 
+def test_a_default_access_assignment_to_a_user_names_the_app_role_id() -> None:
+    app = {"id": "5a000000-0000-4000-8000-000000000006", "displayName": "Payroll",
+           "type": "ServicePrincipal"}
+    zeros = "00000000-0000-0000-0000-000000000000"
+    rec = record("Add app role assignment grant to user", target(
+        app, prop("AppRole.Id", None, zeros), prop("User.ObjectID", None, ALICE["id"]),
+        prop("User.UPN", None, "alice@contoso.com")), operation="Assign")
+    event = event_of(rec)
+    assert kind(event) == (3005, 1)
+    assert event["privileges"] == [zeros]
+    assert event["user"]["uid"] == ALICE["id"]
+    assert event["resource"] == {"uid": app["id"], "name": "Payroll", "type": "ServicePrincipal"}
+
+
 def test_a_consent_lists_the_consented_scopes_for_the_consenting_user() -> None:
     app = {"id": "5a000000-0000-4000-8000-000000000005", "displayName": "Shady app",
            "type": "ServicePrincipal"}
