@@ -52,6 +52,7 @@ from typing import TYPE_CHECKING, Any
 from entrasim import audit as audit_log
 from entrasim import catalog
 from entrasim.audit import AUTH_METHODS_SERVICE, CORE_DIRECTORY, AuditLog, Modified, Target
+from entrasim.audit_activities import AuditedActivities
 from entrasim.changelog import ChangeLog
 from entrasim.sign_ins import EVENT_TYPES, Actor, SignInLog
 from entrasim.spec import TenantSpec
@@ -237,7 +238,7 @@ class ExpectedUser:
     deleted_at: datetime | None = None
 
 
-class Tenant:
+class Tenant(AuditedActivities):
     """The generated directory plus the mutations tests apply between connector runs."""
 
     def __init__(self, spec: TenantSpec) -> None:
@@ -861,7 +862,6 @@ class Tenant:
             ]
             self._bump()
 
-    # ---- audit-only activities (the directory state they touch is not modelled) --------------
     def _audit_role(self, a: RoleAssignment, *, added: bool, eligible: bool) -> None:
         activity = audit_log.role_activity(added, eligible)
         props = audit_log.role_props(a.role.display_name, a.role.template_id, added=added)
@@ -872,78 +872,6 @@ class Tenant:
             kind = "Group" if isinstance(p, Group) else "ServicePrincipal"
             self._audit(activity, "RoleManagement", "Assign" if added else "Unassign", None,
                         also=(Target(p.id, kind, p.name, None, props),))
-
-    def add_group_to_group(self, child_id: str, parent_id: str) -> None:
-        """Nest a group: groups/delta reports it in the parent's `members@delta`."""
-        with self.lock:
-            child, parent = self._groups_by_id[child_id], self._groups_by_id[parent_id]
-            if child in parent.member_groups:
-                return
-            parent.member_groups.append(child)
-            child.parents.append(parent)
-            self._member_change(parent, child, True)
-            self._audit("Add member to group", "GroupManagement", "Assign", None, also=(
-                audit_log.group_target(child, audit_log.group_props(parent.id, parent.name, added=True)),
-                audit_log.group_target(parent)))
-
-    def remove_group_from_group(self, child_id: str, parent_id: str) -> None:
-        with self.lock:
-            child, parent = self._groups_by_id[child_id], self._groups_by_id[parent_id]
-            if child not in parent.member_groups:
-                return
-            parent.member_groups.remove(child)
-            child.parents.remove(parent)
-            self._member_change(parent, child, False)
-            self._audit("Remove member from group", "GroupManagement", "Unassign", None, also=(
-                audit_log.group_target(child, audit_log.group_props(parent.id, parent.name, added=False)),
-                audit_log.group_target(parent)))
-
-    def reset_password(self, user_id: str, *, by_admin: bool = True, failed: str | None = None) -> None:
-        """An administrator resets (or the user changes) the password; `failed`: the reason of
-        a refused attempt (`result` failure). Passwords are not modelled: audit only."""
-        with self.lock:
-            u = self._require(user_id)
-            self._audit("Reset user password" if by_admin else "Change user password", "UserManagement",
-                        "Update", u, initiator=None if by_admin else u,
-                        result="failure" if failed else "success", reason=failed or "")
-
-    def grant_app_role(self, client_sp_id: str, resource_sp_id: str, value: str, *,
-                       revoke: bool = False) -> None:
-        """An app role of `resource` granted to (revoked from) the `client` application."""
-        with self.lock:
-            sps = {sp.id: sp for sp in self.service_principals}
-            client, resource = sps[client_sp_id], sps[resource_sp_id]
-            activity = ("Remove app role assignment from service principal" if revoke
-                        else "Add app role assignment to service principal")
-            self._audit(activity, "ApplicationManagement", "Unassign" if revoke else "Assign", None,
-                        also=(Target(resource.id, "ServicePrincipal", resource.name, None,
-                                     audit_log.app_role_props(value, client.id, client.name, revoke)),))
-
-    def consent_to_application(self, user_id: str, sp_id: str, scopes: Iterable[str]) -> None:
-        """The user consents to delegated `scopes` of the application (initiated by the user)."""
-        with self.lock:
-            u = self._require(user_id)
-            sp = next(s for s in self.service_principals if s.id == sp_id)
-            self._audit("Consent to application", "ApplicationManagement", "Assign", None, initiator=u,
-                        also=(Target(sp.id, "ServicePrincipal", sp.name, None,
-                                     audit_log.consent_props(u.id, scopes)),))
-
-    def add_audit_history(self, count: int, *, since: datetime, until: datetime, seed: int = 0) -> int:
-        """`count` background audit records over [since, until] (a benchmark's day)."""
-        with self.lock:
-            users = [Target(u.id, "User", u.display, u.upn) for u in self._sorted]
-            admins = [Target(a.principal.id, "User", a.principal.display, a.principal.upn)
-                      for a in self.assignments if isinstance(a.principal, User)]
-            roles = [Target(r.template_id, "Role", r.display_name) for r in catalog.ROLE_DEFINITIONS]
-            apps = [audit_log.App(sp.app_id, sp.name, sp.id) for sp in self.service_principals]
-            return audit_log.history(self.audit, count, since=since, until=until, seed=seed, users=users,
-                                     groups=[audit_log.group_target(g) for g in self.groups_list],
-                                     roles=roles, admins=admins, apps=apps)
-
-    def release_audits(self) -> int:
-        """Every late audit record becomes visible now; returns how many were waiting."""
-        with self.lock:
-            return self.audit.release()
 
     def expire_delta_tokens(self, answer: str = "expired") -> None:
         """Delta and next links issued so far stop working, for users and groups.
