@@ -106,6 +106,8 @@ def class_for(record: Mapping[str, Any]) -> tuple[int, int] | None:
 
 def to_event(record: Mapping[str, Any], *, tenant_id: str, product: Product) -> dict[str, Any]:
     """The OCSF event of one audit record; MappingError only without a usable id or time."""
+    if not isinstance(record, Mapping):
+        raise MappingError(f"audit record is a {type(record).__name__}, not an object")
     chosen = class_for(record)
     if chosen is not None:
         class_uid, activity_id = chosen

@@ -303,6 +303,12 @@ def test_a_record_without_id_or_time_raises_mapping_error(missing: str) -> None:
         audits.to_event(rec, tenant_id=TENANT, product=PRODUCT)
 
 
+@pytest.mark.parametrize("junk", [None, [], "Add user", 3])
+def test_a_record_that_is_not_an_object_raises_mapping_error(junk: Any) -> None:
+    with pytest.raises(MappingError):
+        audits.to_event(junk, tenant_id=TENANT, product=PRODUCT)
+
+
 def test_the_activity_table_covers_every_class_module_table() -> None:
     assert set(audits.ACTIVITY_TABLE) == audits.MAPPED_ACTIVITIES
     assert {class_uid for class_uid, _ in audits.ACTIVITY_TABLE.values()} == {3001, 3005, 3006}
