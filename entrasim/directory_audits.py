@@ -9,7 +9,8 @@ Graph (learn.microsoft.com "List directoryAudits", "directoryAudit resource type
   `initiatedBy/user/id` and `initiatedBy/app/appId` (eq), joined with `and`/`or`.
   STRICTER (ASSUMED): `gt` and `lt` on `activityDateTime` are refused with 400, since the page
   documents only eq, ge and le.
-- `$orderby=activityDateTime [asc|desc]`; newest first by default.
+- `$orderby=activityDateTime [asc|desc]`; newest first by default. `$select` (not listed on
+  the page, accepted by Graph as on other resources) projects the record's properties.
 - `$top`: the page names no maximum; ASSUMED as for directory listings ("Use query
   parameters"): 1..999, default 100. `@odata.nextLink` carries a keyset `$skiptoken` on
   (activityDateTime, id), so a late record that becomes visible mid-listing neither shifts nor
@@ -35,7 +36,14 @@ from typing import TYPE_CHECKING, Any
 
 from entrasim import graph as _graph
 from entrasim.audit import AUDIT_FILTER, AuditRecord, record_json
-from entrasim.odata import CompiledFilter, bad_request, compile_filter, parse_top, unsupported
+from entrasim.odata import (
+    CompiledFilter,
+    bad_request,
+    compile_filter,
+    parse_select,
+    parse_top,
+    unsupported,
+)
 
 if TYPE_CHECKING:
     from entrasim.graph import GraphApi, Request
@@ -46,7 +54,11 @@ Json = dict[str, Any]
 DEFAULT_PAGE = 100
 MAX_PAGE = 999
 RETENTION_DAYS = {"free": 7, "P1": 30, "P2": 30}
-_SUPPORTED = frozenset({"$top", "$skiptoken", "$filter", "$orderby"})
+_SUPPORTED = frozenset({"$top", "$skiptoken", "$filter", "$orderby", "$select"})
+_PROPERTIES = dict.fromkeys((
+    "id", "category", "correlationId", "result", "resultReason", "activityDisplayName",
+    "activityDateTime", "loggedByService", "operationType", "initiatedBy", "targetResources",
+    "additionalDetails"))
 _STRICT_TIME = re.compile(r"activityDateTime\s+(gt|lt)\s", re.IGNORECASE)
 
 
@@ -86,6 +98,7 @@ def directory_audits(api: GraphApi, req: Request, claims: Claims, _m: re.Match[s
             raise unsupported(f"Query option '{option}' is not supported for 'directoryAudits'.")
     flt = _compiled(req.query["$filter"]) if req.query.get("$filter") else None
     top = parse_top(req.query, DEFAULT_PAGE, MAX_PAGE)
+    select = parse_select(req.query, _PROPERTIES, "microsoft.graph.directoryAudit")
     newest_first = _newest_first(req.query)
     token = _graph._untoken(req.query["$skiptoken"]) if "$skiptoken" in req.query else None
     page = api._page_number(token)
@@ -108,9 +121,10 @@ def directory_audits(api: GraphApi, req: Request, claims: Claims, _m: re.Match[s
             more = True
             break
         chosen.append(r)
-    out: Json = {"@odata.context": api._context(req, "auditLogs/directoryAudits", None)}
+    out: Json = {"@odata.context": api._context(req, "auditLogs/directoryAudits", select)}
     if more:
         out["@odata.nextLink"] = api._link(req, req.path, "$skiptoken",
                                            {"k": list(_key(chosen[-1])), "p": page + 1})
-    out["value"] = [record_json(r) for r in chosen]
+    rendered = [record_json(r) for r in chosen]
+    out["value"] = rendered if not select else [{k: item[k] for k in select} for item in rendered]
     return out

@@ -45,6 +45,13 @@ def test_an_update_writes_old_and_new_values_as_json_encoded_strings(
     assert record["initiatedBy"]["user"]["ipAddress"]
 
 
+def test_select_projects_the_record(sim: SimulatedGraph, graph: GraphClient) -> None:
+    client = graph(sim)
+    sim.tenant.disable_user(sim.tenant.users()[11].id)
+    record = client.get(URL, params={"$select": "id,targetResources", "$top": "1"}).json()
+    assert set(record["value"][0]) == {"id", "targetResources"}
+
+
 def test_filters_on_initiator_and_correlation_select_records(
         sim: SimulatedGraph, graph: GraphClient) -> None:
     client = graph(sim)
@@ -60,6 +67,7 @@ def test_filters_on_initiator_and_correlation_select_records(
     ({"$top": "1000"}, 400), ({"$top": "0"}, 400), ({"$top": "999"}, 200),
     ({"$filter": "activityDateTime lt 2026-01-01T00:00:00Z"}, 400),
     ({"$orderby": "category"}, 400), ({"$count": "true"}, 400),
+    ({"$select": "id,activityDateTime"}, 200), ({"$select": "nope"}, 400),
     ({"$skiptoken": "not-a-token"}, 400),
 ])
 def test_the_documented_options_are_accepted_and_others_refused(
