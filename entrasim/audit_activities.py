@@ -11,16 +11,22 @@ activities"), with the modified properties Graph logs; see `entrasim.audit`.
 from __future__ import annotations
 
 import threading
+import time
+import uuid
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, TypeGuard
 
 from entrasim import audit as audit_log
 from entrasim import catalog
 from entrasim.audit import AuditLog, Modified, Target
+from entrasim.changelog import ChangeLog
 
 if TYPE_CHECKING:
     from entrasim.tenant import Group, RoleAssignment, ServicePrincipal, User
+
+
+_GROUP_NAMESPACE = uuid.UUID("a0d17000-0000-4000-8000-0000000a0d1e")
 
 
 class AuditedActivities:
@@ -32,6 +38,9 @@ class AuditedActivities:
         groups_list: list[Group]
         _groups_by_id: dict[str, Group]
         _sorted: list[User]
+        group_log: ChangeLog
+
+        def _bump(self) -> int: ...
 
         def _require(self, user_id: str) -> User: ...
 
@@ -42,6 +51,21 @@ class AuditedActivities:
                    details: tuple[tuple[str, str], ...] = (), *,
                    modified: tuple[Modified, ...] = (), also: tuple[Target, ...] = (),
                    result: str = "success", reason: str = "") -> None: ...
+
+    def add_group(self, name: str, *, kind: str = "security") -> Group:
+        """A new, empty group: groups/delta reports it, the audit log says who added it."""
+        from entrasim.tenant import Group, iso
+
+        with self.lock:
+            n = len(self.groups_list) + 1
+            g = Group(str(uuid.uuid5(_GROUP_NAMESPACE, f"{n}:{name}:{time.time_ns()}")), name, kind,
+                      iso(datetime.now(UTC)))
+            self.groups_list.append(g)
+            self._groups_by_id[g.id] = g
+            self.group_log.record(self._bump(), g.id, ("props", frozenset({"displayName"})))
+            self._audit("Add group", "GroupManagement", "Add", None, also=(
+                audit_log.group_target(g, (Modified("DisplayName", None, [name]),)),))
+            return g
 
     def add_group_to_group(self, child_id: str, parent_id: str) -> None:
         """Nest a group: groups/delta reports it in the parent's `members@delta`."""

@@ -62,6 +62,7 @@ def mutate(sim: SimulatedGraph) -> dict[str, Any]:
                   and group not in g.member_groups and not g.role_assignable)
     doomed = next(g for g in t.groups() if g not in (group, nested) and not g.role_assignable)
     new = t.add_user(display_name="Dana New")
+    created = t.add_group("SG-Audit-New")
     t.update_user(alice.id, jobTitle="Controller", displayName="Alice Renamed")
     t.disable_user(bob.id)
     t.add_to_group(alice.id, group.id)
@@ -75,7 +76,7 @@ def mutate(sim: SimulatedGraph) -> dict[str, Any]:
     t.grant_app_role(client.id, resource.id, "Directory.Read.All")
     t.consent_to_application(alice.id, resource.id, ["User.Read", "Mail.Read"])
     return {"alice": alice, "bob": bob, "carol": carol, "new": new, "group": group,
-            "nested": nested, "doomed": doomed, "client": client}
+            "nested": nested, "doomed": doomed, "client": client, "created": created}
 
 
 @pytest.fixture()
@@ -99,7 +100,7 @@ def test_every_mutation_is_listed_once_newest_first_and_maps_as_the_table_says(
     assert sorted((name, e["class_uid"], e["activity_id"]) for name, e in mapped) == sorted([
         ("Add user", 3001, 1), ("Update user", 3001, 99), ("Disable account", 3001, 5),
         ("Add member to group", 3006, 3), ("Remove member from group", 3006, 4),
-        ("Add member to group", 3006, 7), ("Delete group", 3006, 5),
+        ("Add member to group", 3006, 7), ("Delete group", 3006, 5), ("Add group", 3006, 6),
         ("Add member to role", 3005, 1), ("Add eligible member to role", 3005, 1),
         ("Reset user password", 3001, 4),
         ("Add app role assignment to service principal", 3005, 1),
@@ -130,6 +131,7 @@ def test_every_mutation_is_listed_once_newest_first_and_maps_as_the_table_says(
         done["client"].id
     assert singles["Consent to application"]["privileges"] == ["User.Read", "Mail.Read"]
     assert singles["Delete group"]["group"]["uid"] == done["doomed"].id
+    assert singles["Add group"]["group"] == {"uid": done["created"].id, "name": "SG-Audit-New"}
 
 
 def test_pages_follow_the_page_size_and_ascending_order_is_honoured(

@@ -93,3 +93,14 @@ def test_a_record_visible_mid_listing_neither_shifts_nor_repeats_the_pages(
         seen += [r["id"] for r in page["value"]]
         link = page.get("@odata.nextLink")
     assert len(seen) == len(set(seen)) >= 6
+
+
+def test_an_added_group_is_in_the_directory_and_in_the_log(
+        make_sim: MakeSim, graph: GraphClient) -> None:
+    fresh = make_sim(seed=63, users=50)
+    client = graph(fresh)
+    group = fresh.tenant.add_group("SG-New")
+    assert client.get(f"/groups/{group.id}").json()["displayName"] == "SG-New"
+    record = client.get(URL, params={"$top": "1"}).json()["value"][0]
+    assert (record["activityDisplayName"], record["targetResources"][0]["id"]) == (
+        "Add group", group.id)
