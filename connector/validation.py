@@ -1,8 +1,10 @@
 """Validation of emitted events against the bundled OCSF 1.8.0 schema of their class.
 
 Each event is checked against the schema of its `class_uid`: User Inventory Info (5003, no
-profiles), Device Inventory Info (5001, no profiles) or Authentication (3002, generated with the
-`host` and `security_control` profiles, the only ones the connector's 3002 events may declare).
+profiles), Device Inventory Info (5001, no profiles), Authentication (3002, generated with the
+`host` and `security_control` profiles, the only ones the connector's 3002 events may declare),
+or the directory audit classes Account Change (3001), Entity Management (3004), User Access
+Management (3005) and Group Management (3006), none with profiles.
 An NDJSON file may mix the classes.
 
 The JSON Schema catches structure, types, enums and unknown keys; it cannot see that a caption
@@ -27,6 +29,7 @@ from jsonschema.exceptions import ValidationError
 
 from connector.ocsf import authentication as auth
 from connector.ocsf import device_inventory as dev
+from connector.ocsf import directory_audit as audits
 from connector.ocsf.user_inventory import (
     ACCOUNT_TYPE_CAPTIONS,
     ACTIVITY_CAPTIONS,
@@ -55,12 +58,14 @@ SCHEMA_RESOURCES: Final[Mapping[int, str]] = {
     5003: SCHEMA_RESOURCE,
     auth.CLASS_UID: "schemas/authentication.1.8.0.schema.json",
     dev.CLASS_UID: "schemas/device_inventory.1.8.0.schema.json",
+    **audits.SCHEMA_RESOURCES,
 }
 #: Profiles the bundled 3002 schema was generated with (see schemas/PROVENANCE.md).
 SCHEMA_PROFILES: Final[Mapping[int, frozenset[str]]] = {
     5003: frozenset(),
     auth.CLASS_UID: frozenset(auth.PROFILE_ATTRIBUTES),
     dev.CLASS_UID: frozenset(),
+    **dict.fromkeys(audits.SCHEMA_RESOURCES, frozenset()),
 }
 
 _OTHER: Final = 99  # an "Other" id lets the source choose the caption
@@ -92,6 +97,7 @@ _EVENT_CAPTIONS: Final = {
         ("type_uid", "type_name", dev.TYPE_CAPTIONS),
         ("severity_id", "severity", SEVERITY_CAPTIONS),
     ),
+    **audits.CAPTION_CHECKS,
 }
 # Every official caption (the 3002 table lists only the ids its mapping emits).
 _DEVICE_CAPTIONS: Final = (("type_id", "type", dev.DEVICE_TYPE_CAPTIONS),)

@@ -9,14 +9,15 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from connector.ocsf import authentication, device_inventory, user_inventory
+from connector.ocsf import authentication, device_inventory, directory_audit, user_inventory
 
 
 def render_mapping_doc() -> str:
-    """User Inventory Info (5003) first, then Authentication (3002), then Device Inventory Info
-    (5001)."""
-    return (user_inventory.render_mapping_doc() + "\n" + authentication.render_mapping_section()
-            + "\n" + device_inventory.render_mapping_section())
+    """User Inventory Info (5003) first, then Authentication (3002), Device Inventory Info (5001)
+    and the directory audit classes."""
+    return "\n".join((user_inventory.render_mapping_doc(), authentication.render_mapping_section(),
+                      device_inventory.render_mapping_section(),
+                      directory_audit.render_mapping_section()))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
