@@ -104,7 +104,7 @@ class RunTracker:
         users = plugins.get("users")
         if users is not None:
             summary = users.summary.as_dict()
-        elif self.plugin is not None:  # sign-ins alone: no inventory figures to show
+        elif self.plugin is not None:  # log streams alone: no inventory figures to show
             summary = {"graph_requests": self.plugin.graph_requests,
                        "completed": all(p.summary.completed for p in plugins.values())}
         else:
@@ -218,6 +218,9 @@ def _streams(settings: Settings, choice: str) -> tuple[str, ...] | None:
         return None
     if choice == "sign_ins" and not settings.sign_ins.enabled:
         raise UsageError("--stream sign_ins needs sign_ins.enabled: true in the configuration")
+    if choice == "directory_audits" and not settings.directory_audits.enabled:
+        raise UsageError("--stream directory_audits needs directory_audits.enabled: true in the "
+                         "configuration")
     return (choice,)
 
 
@@ -348,7 +351,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="no progress line on a terminal")
     run.add_argument("--stream", choices=("all", *STREAMS), default="all",
                      help="which stream to collect: users (inventory, class 5003), sign_ins "
-                          "(class 3002), or all: users plus sign-ins when sign_ins.enabled "
+                          "(class 3002), directory_audits (classes 3001, 3004, 3005, 3006), "
+                          "or all: users plus each log stream enabled in the configuration "
                           "(default). Each keeps its own checkpoint in --state")
     run.add_argument("--full", action="store_true",
                      help="a full collection of the inventory now, whatever the state holds "

@@ -1,8 +1,9 @@
 """The runtime-facing plugins: configuration and checkpoint in, (events, checkpoint) batches out.
 
 `EntraIdUserInventory` is the user inventory (class 5003), `EntraIdSignIns` the sign-in logs
-(class 3002), each for a runtime that schedules them apart (sign-ins every few minutes, the
-inventory hourly or daily). `EntraIdConnector` runs several streams in one process over one
+(class 3002), `EntraIdDirectoryAudits` the directory audit log (classes 3001, 3004, 3005,
+3006), each for a runtime that schedules them apart (logs every few minutes, the inventory
+hourly or daily). `EntraIdConnector` runs several streams in one process over one
 Graph client, so the single reporting budget (5 requests / 10 s) is shared first come, first
 served between them; its batches interleave and each names its stream.
 
@@ -26,18 +27,19 @@ from connector.diagnostics import describe_login_failure, start_of_run_checks
 from connector.graph.client import AuthenticationFailed, GraphClient
 from connector.ocsf import user_inventory as ocsf
 from connector.state import StateStore
-from connector.streams import sign_ins
+from connector.streams import directory_audits, sign_ins
 from connector.streams.batch import Batch
 from connector.streams.changes import TrackedRun
+from connector.streams.directory_audits import AuditSummary, DirectoryAuditCollection
 from connector.streams.sign_ins import SignInCollection, SignInSummary
 from connector.streams.users import Collection, Summary
 
-__all__ = ["PRODUCT", "SIGN_IN_PRODUCT", "STREAMS", "Batch", "EntraIdConnector",
-           "EntraIdSignIns", "EntraIdUserInventory", "SignInSummary", "Summary",
-           "default_streams"]
+__all__ = ["AUDIT_PRODUCT", "PRODUCT", "SIGN_IN_PRODUCT", "STREAMS", "AuditSummary", "Batch",
+           "EntraIdConnector", "EntraIdDirectoryAudits", "EntraIdSignIns", "EntraIdUserInventory",
+           "SignInSummary", "Summary", "default_streams"]
 
 #: Stream names, in the order a combined run starts them.
-STREAMS = ("users", sign_ins.STREAM)
+STREAMS = ("users", sign_ins.STREAM, directory_audits.STREAM)
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +55,8 @@ PRODUCT = ocsf.Product(name="Microsoft Entra ID user inventory", vendor_name="Mi
                        version=_version())
 SIGN_IN_PRODUCT = ocsf.Product(name="Microsoft Entra ID sign-in logs", vendor_name="Microsoft",
                                version=_version())
+AUDIT_PRODUCT = ocsf.Product(name="Microsoft Entra ID directory audits", vendor_name="Microsoft",
+                             version=_version())
 
 
 def _settings(settings: Settings | Mapping[str, Any]) -> Settings:
@@ -60,8 +64,10 @@ def _settings(settings: Settings | Mapping[str, Any]) -> Settings:
 
 
 def default_streams(settings: Settings) -> tuple[str, ...]:
-    """What a run collects unless told otherwise: the inventory, and sign-ins when enabled."""
-    return STREAMS if settings.sign_ins.enabled else ("users",)
+    """What a run collects unless told otherwise: the inventory, and each log stream enabled."""
+    enabled = {"users": True, sign_ins.STREAM: settings.sign_ins.enabled,
+               directory_audits.STREAM: settings.directory_audits.enabled}
+    return tuple(name for name in STREAMS if enabled[name])
 
 
 class _StreamPlugin:
@@ -70,7 +76,7 @@ class _StreamPlugin:
     `abatches_on`."""
 
     STREAM: ClassVar[str]
-    summary: Summary | SignInSummary
+    summary: Summary | SignInSummary | AuditSummary
 
     def __init__(self, settings: Settings | Mapping[str, Any],
                  checkpoint: Mapping[str, Any] | None = None, *,
@@ -236,10 +242,55 @@ class EntraIdSignIns(_StreamPlugin):
             yield batch
 
 
+class EntraIdDirectoryAudits(_StreamPlugin):
+    """One directory audit run per instance: the audit log since the checkpoint, as account,
+    group, privilege and entity change events (3001, 3006, 3005, 3004).
+
+    The same contract as `EntraIdSignIns`. An app without AuditLog.Read.All yields no batch:
+    `summary.degraded["directory_audits"]` says why (logged once). With a `store`, batches also
+    carry the MFA registrations they deliver for the inventory's change tracking
+    (`connector.streams.mfa_handoff`), committed with them by `store.commit(batch)`.
+    """
+
+    STREAM = directory_audits.STREAM
+
+    def __init__(self, settings: Settings | Mapping[str, Any],
+                 checkpoint: Mapping[str, Any] | None = None, *,
+                 store: StateStore | None = None) -> None:
+        super().__init__(settings, checkpoint, store=store)
+        self.summary: AuditSummary = AuditSummary()
+
+    def _listed(self) -> dict[str, float]:
+        return {"audits_listed": self.summary.listed}
+
+    async def prepare(self, client: GraphClient) -> None:
+        """A login failure explained (AADSTS meaning and fix), as the inventory's checks do."""
+        try:
+            await client.token_claims()
+        except AuthenticationFailed as error:
+            raise AuthenticationFailed(
+                describe_login_failure(error, resolve(self.settings))) from None
+
+    async def abatches_on(self, client: GraphClient) -> AsyncGenerator[Batch, None]:
+        """The batches, through a client (and its throttle) shared with other streams."""
+        self._client = client
+        collection = DirectoryAuditCollection(
+            self.settings, self.checkpoint, client, product=AUDIT_PRODUCT,
+            handoff=self.store.cursors() if self.store is not None else None)
+        self.summary = collection.summary
+        async for batch in collection.batches():
+            yield batch
+
+
+_PLUGINS: dict[str, type[EntraIdSignIns] | type[EntraIdDirectoryAudits]] = {
+    sign_ins.STREAM: EntraIdSignIns, directory_audits.STREAM: EntraIdDirectoryAudits}
+
+
 class EntraIdConnector:
     """Several streams in one run, over one Graph client: the batches of all, as they come.
 
-    `streams` names them (`users`, `sign_ins`; default: `default_streams(settings)`); each
+    `streams` names them (`users`, `sign_ins`, `directory_audits`; default:
+    `default_streams(settings)`); each
     starts from its own checkpoint in `store` (or `checkpoints`); `full` forces the inventory to
     collect every user (see `EntraIdUserInventory`). They run concurrently, so the
     shared reporting budget is granted in turn (the throttle's window limiter is first come,
@@ -258,13 +309,13 @@ class EntraIdConnector:
         if unknown:
             raise ValueError(f"unknown stream(s) {', '.join(unknown)}; known: {', '.join(STREAMS)}")
         given = checkpoints or {}
-        self.plugins: dict[str, EntraIdUserInventory | EntraIdSignIns] = {}
+        self.plugins: dict[str, EntraIdUserInventory | EntraIdSignIns | EntraIdDirectoryAudits] = {}
         for name in STREAMS:
             if name not in names:
                 continue
             self.plugins[name] = (
                 EntraIdUserInventory(self.settings, given.get(name), store=store, full=full)
-                if name == "users" else EntraIdSignIns(self.settings, given.get(name), store=store))
+                if name == "users" else _PLUGINS[name](self.settings, given.get(name), store=store))
         self.failures: dict[str, BaseException] = {}
         self._client: GraphClient | None = None
 

@@ -21,11 +21,12 @@ _CLEAR: Final = "\r\x1b[K"
 
 def progress_line(counters: Counters, elapsed: float) -> str:
     """`users 12,000 listed | events 11,500 delivered | Graph 230 requests | ...` (with
-    `sign-ins N listed` beside or instead of the users when the sign-in stream runs)."""
+    `sign-ins N listed` / `audit records N listed` beside or instead of the users when a log
+    stream runs)."""
+    logs = (("sign_ins_listed", "sign-ins"), ("audits_listed", "audit records"))
     parts = [f"users {int(counters.get('users_listed', 0)):,} listed"] \
-        if "users_listed" in counters or "sign_ins_listed" not in counters else []
-    if "sign_ins_listed" in counters:
-        parts.append(f"sign-ins {int(counters['sign_ins_listed']):,} listed")
+        if "users_listed" in counters or not any(k in counters for k, _ in logs) else []
+    parts += [f"{label} {int(counters[key]):,} listed" for key, label in logs if key in counters]
     parts += [
         f"events {int(counters.get('events_delivered', 0)):,} delivered",
         f"Graph {int(counters.get('requests', 0)):,} requests",

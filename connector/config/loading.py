@@ -21,6 +21,7 @@ from pydantic_core import ErrorDetails
 from connector.config.files import read_small_file
 from connector.config.settings import (
     ENV_FALLBACKS,
+    DirectoryAudits,
     Intake,
     KeyProblem,
     Settings,
@@ -188,6 +189,8 @@ def _suggestion(loc: tuple[int | str, ...]) -> str:
             model = Intake
         elif part == "sign_ins":
             model = SignIns
+        elif part == "directory_audits":
+            model = DirectoryAudits
     close = difflib.get_close_matches(str(loc[-1]), list(model.model_fields), n=1)
     return f" (did you mean {close[0]!r}?)" if close else ""
 

@@ -42,6 +42,9 @@ FEATURES: tuple[Feature, ...] = (
     Feature("sign_ins", ("AuditLog.Read.All", "Directory.Read.All"), False,
             "sign-in logs as Authentication events (the sign-in stream)",
             licence="Entra ID P1 or P2"),
+    Feature("directory_audits", ("AuditLog.Read.All",), False,
+            "the directory audit log as account, group and privilege change events (the "
+            "directory audit stream); any licence"),
 )
 BY_KEY: dict[str, Feature] = {feature.key: feature for feature in FEATURES}
 
