@@ -7,7 +7,7 @@ leaves a "connected" connector with no data. A yes/no connectivity test explains
 so each check names what it found, what it means and what to do, for a person (`render_text`)
 and for a runtime (`Diagnosis.to_json`).
 
-A diagnosis spends a handful of requests: one token, one user, four licence probes, and the app
+A diagnosis spends a handful of requests: one token, one user, four licence probes, the audit log probe, and the app
 registration's secret end dates when `Application.Read.All` is granted.
 """
 
@@ -30,6 +30,7 @@ from connector.errors import ConfigError
 from connector.graph.client import AuthenticationFailed, GraphClient, GraphError, GraphUnavailable
 from connector.graph.dates import parse_graph_datetime
 from connector.graph.permissions import Grants
+from connector.graph.directory_audits import DIRECTORY_AUDITS_PATH
 from connector.graph.sign_ins import SIGN_INS_PATH
 from connector.graph.sources import (
     NON_PREMIUM,
@@ -585,6 +586,8 @@ async def _feature_checks(diagnosis: Diagnosis, client: GraphClient, grants: Gra
         ("mfa_report", "MFA registration report", build_url(REGISTRATION_REPORT, {"$top": 1})),
         ("sign_ins", "sign-in logs (signIns)",
          build_url(SIGN_INS_PATH, {"$top": 1})),
+        ("directory_audits", "directory audit log (directoryAudits)",
+         build_url(DIRECTORY_AUDITS_PATH, {"$top": 1})),
     )
     for key, label, url in licence_probes:
         missing = grants.missing(key)
