@@ -336,7 +336,7 @@ def history(log: AuditLog, count: int, *, since: datetime, until: datetime, seed
         user = rng.choice(users) if users else None
         if user is None:
             break
-        targets = _history_targets(rng, activity, user, groups, roles)
+        targets = _history_targets(rng, activity, user, groups, roles, apps)
         app = rng.choice(apps) if apps and rng.random() < 0.2 else None
         admin = None if app is not None or not admins else rng.choice(admins)
         if activity == "User registered security info":
@@ -355,7 +355,7 @@ def history(log: AuditLog, count: int, *, since: datetime, until: datetime, seed
 
 
 def _history_targets(rng: random.Random, activity: str, user: Target, groups: Sequence[Target],
-                     roles: Sequence[Target]) -> tuple[Target, ...]:
+                     roles: Sequence[Target], apps: Sequence[App] = ()) -> tuple[Target, ...]:
     if activity.endswith("group") and groups:
         group = rng.choice(groups)
         adding = activity.startswith("Add")
@@ -368,6 +368,16 @@ def _history_targets(rng: random.Random, activity: str, user: Target, groups: Se
         return (Target(user.id, "User", user.display_name, user.user_principal_name,
                        (Modified("Role.DisplayName", None, role.display_name),
                         Modified("Role.TemplateId", None, role.id))),)
+    if activity == "Add app role assignment grant to user" and apps:
+        app = rng.choice(apps)
+        # As Graph logs it: the resource application as a target, the role and the user in
+        # its modified properties, and the user as a target of its own.
+        return (Target(user.id, "User", user.display_name, user.user_principal_name),
+                Target(app.service_principal_id, "ServicePrincipal", app.display_name, None,
+                       (Modified("AppRole.Id", None, "00000000-0000-0000-0000-000000000000"),
+                        Modified("AppRole.Value", None, "User.Access"),
+                        Modified("User.ObjectID", None, user.id),
+                        Modified("User.UPN", None, user.user_principal_name))))
     if activity == "Update user":
         return (Target(user.id, "User", user.display_name, user.user_principal_name,
                        (Modified("JobTitle", ["Analyst"], ["Senior Analyst"]),
