@@ -26,10 +26,11 @@ import orjson
 from connector.config import Settings, load_settings
 from connector.graph.client import GraphClient
 from connector.graph.throttle import Throttle
-from connector.plugin import PRODUCT, SIGN_IN_PRODUCT
+from connector.plugin import AUDIT_PRODUCT, PRODUCT, SIGN_IN_PRODUCT
 from connector.state import StateStore
 from connector.streams.batch import Batch
 from connector.streams.changes import TrackedRun
+from connector.streams.directory_audits import AuditSummary, DirectoryAuditCollection
 from connector.streams.sign_ins import SignInCollection, SignInSummary
 from connector.streams.users import Collection, Summary
 from entrasim import SimulatedGraph
@@ -194,6 +195,40 @@ def run_sign_ins(sim: SimulatedGraph, checkpoint: Mapping[str, Any] | None = Non
         return collection, SignInOutcome([], collection.summary, client)
 
     return _on_virtual_time(settings, time_source or VirtualTime(), build, on_batch, stop_after)
+
+
+@dataclass
+class AuditOutcome(Outcome):
+    """What an in-process directory audit run produced; ids are audit record ids."""
+
+    summary: AuditSummary  # type: ignore[assignment]
+
+    @property
+    def ids(self) -> list[str]:
+        return [e["metadata"]["uid"] for e in self.events]
+
+    @property
+    def checkpoint(self) -> dict[str, Any]:
+        return self.batches[-1].checkpoint
+
+
+def run_directory_audits(sim: SimulatedGraph, checkpoint: Mapping[str, Any] | None = None, *,
+                         time_source: VirtualTime | None = None,
+                         stop_after: int | None = None, audits: Mapping[str, Any] | None = None,
+                         clock: Callable[[], float] | None = None,
+                         handoff: Mapping[str, str] | None = None,
+                         **config: Any) -> AuditOutcome:
+    """One directory audit run through `DirectoryAuditCollection`, as `run_sign_ins`;
+    `handoff` stands in for the store's cursors (the MFA notes go into the batches)."""
+    options = {"enabled": True, "lookback_days": 1, **(audits or {})}
+    settings = load_settings(sim.connector_config(directory_audits=options, **config))
+
+    def build(client: GraphClient) -> tuple[DirectoryAuditCollection, AuditOutcome]:
+        collection = DirectoryAuditCollection(settings, checkpoint, client, product=AUDIT_PRODUCT,
+                                              clock=clock or time.time, handoff=handoff)
+        return collection, AuditOutcome([], collection.summary, client)
+
+    return _on_virtual_time(settings, time_source or VirtualTime(), build, None, stop_after)
 
 
 # --- the CLI, as a separate process ----------------------------------------------------------
