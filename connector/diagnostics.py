@@ -29,8 +29,8 @@ from connector.config import Settings
 from connector.errors import ConfigError
 from connector.graph.client import AuthenticationFailed, GraphClient, GraphError, GraphUnavailable
 from connector.graph.dates import parse_graph_datetime
-from connector.graph.permissions import Grants
 from connector.graph.directory_audits import DIRECTORY_AUDITS_PATH
+from connector.graph.permissions import Grants
 from connector.graph.sign_ins import SIGN_INS_PATH
 from connector.graph.sources import (
     NON_PREMIUM,
