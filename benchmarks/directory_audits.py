@@ -188,8 +188,8 @@ def render(runs: Sequence[AuditRun], doubled: AuditRun | None,
     if doubled is not None:
         growth = doubled.peak_rss_mb - first.peak_rss_mb
         lines.append(
-            f"| peak RSS, twice the volume ({doubled.events:,} events, "
-            f"{doubled.wall_seconds:.0f} s, ratio {doubled.ratio:.2f}) | "
+            f"| peak RSS, twice the volume ({doubled.events:,} events, Graph holds "
+            f"{doubled.expected:,}, {doubled.wall_seconds:.0f} s, ratio {doubled.ratio:.2f}) | "
             f"{doubled.peak_rss_mb:.0f} MB ({growth:+.0f} MB) | flat: "
             f"{_verdict(abs(growth) <= 10)} |")
     if len(runs) > 1:
