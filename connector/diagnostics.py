@@ -586,7 +586,7 @@ async def _feature_checks(diagnosis: Diagnosis, client: GraphClient, grants: Gra
         ("mfa_report", "MFA registration report", build_url(REGISTRATION_REPORT, {"$top": 1})),
         ("sign_ins", "sign-in logs (signIns)",
          build_url(SIGN_INS_PATH, {"$top": 1})),
-        ("directory_audits", "directory audit log (directoryAudits)",
+        ("directory_audits", "audit log (directoryAudits)",
          build_url(DIRECTORY_AUDITS_PATH, {"$top": 1})),
     )
     for key, label, url in licence_probes:
