@@ -104,7 +104,9 @@ def test_mfa_change_detection_takes_the_audit_streams_read_instead_of_reading_ag
     sim = make_sim(seed=63, users=150, licence="P2")
     config = write_config(tmp_path, sim, directory_audits=AUDITS)
     state, out = tmp_path / "state.db", tmp_path / "out.ndjson"
-    run(config, state, out)  # both streams: the inventory's first (full) run, the audit log
+    first, _, _ = run(config, state, out)  # --stream all: the inventory and the audit log
+    assert {e["class_uid"] for e in first} == {5003}  # no audit record yet
+    assert StateStore(state).load("directory_audits") is not None
     truth = sim.tenant.truth()
     user = next(uid for uid, u in sorted(truth.items()) if not u.has_strong_mfa and u.enabled)
     sim.tenant.register_method(user, "microsoftAuthenticatorPush")

@@ -6,6 +6,7 @@ records ride with their batch as notes for change tracking."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -113,3 +114,19 @@ def test_mfa_records_ride_with_their_batch_as_notes_and_the_last_batch_says_how_
     factors = [e.get("auth_factors") for e in outcome.events if e["class_uid"] == 3001
                and e["activity_id"] == 10]
     assert factors == [[{"factor_type_id": 10, "factor_type": "WebAuthn"}]]
+
+
+def test_a_record_without_an_id_is_counted_and_skipped_and_the_run_goes_on(
+        make_sim: MakeSim) -> None:
+    sim = make_sim(seed=76, users=200, licence="P2")
+    t = sim.tenant
+    t.update_user(t.users()[2].id, jobTitle="Before")
+    with t.lock:
+        t.audit.records.append(dataclasses.replace(t.audit.records[-1], id=""))
+    t.update_user(t.users()[3].id, jobTitle="After")
+    outcome = run_directory_audits(sim)
+
+    assert outcome.error is None and outcome.summary.completed
+    assert len(outcome.ids) == 2 and outcome.summary.skipped_count == 1
+    assert outcome.summary.as_dict()["skipped"] == [
+        {"record_id": None, "reason": "no id or no usable activityDateTime"}]
