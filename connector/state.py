@@ -5,7 +5,8 @@ of the last delivered batch (`checkpoints`), and the state that grows with the t
 document per delivered user (`users`: the last delivered Graph record and facts, see
 `connector.streams.facts`; JSON, zlib-compressed: a tenant's records repeat their keys), two indexes derived from those documents (`members`: group ->
 users, `admins`: users holding a directory role) and the change sources' cursors (`cursors`:
-delta links, "read up to" times of cadences). `commit(batch)` writes a batch's checkpoint and
+delta links, "read up to" times of cadences), and the ids an unfinished full collection has
+listed so far (`listed`, for its deletion sweep). `commit(batch)` writes a batch's checkpoint and
 its `writes` in ONE transaction, after the caller delivered its events: a crash at any instant
 leaves the state of the last committed batch, whole. This is the shape of Elastic's Entra ID
 entity-analytics provider (users, groups, relationships and delta links in an embedded store),
@@ -337,6 +338,12 @@ class StateStore:
             out.update(db.execute(f"SELECT id, name FROM groups WHERE id IN ({marks})", chunk))
         return out
 
+    def listed_ids(self) -> set[str]:
+        """Ids the current full collection's listing showed in its committed batches."""
+        if not self._exists():
+            return set()
+        return {r[0] for r in self._conn().execute("SELECT id FROM listed")}
+
     def present_ids(self) -> set[str]:
         """Ids of every stored user not marked deleted."""
         return {r[0] for r in self._conn().execute("SELECT id FROM users WHERE deleted = 0")}
@@ -469,6 +476,9 @@ def _put_checkpoint(db: sqlite3.Connection, checkpoint: Mapping[str, Any], strea
 
 def _apply(db: sqlite3.Connection, writes: StoreWrites) -> None:
     """A batch's documents and cursors; the indexes follow each document."""
+    if writes.clear_listed:
+        db.execute("DELETE FROM listed")
+    db.executemany("INSERT OR IGNORE INTO listed VALUES (?)", ((i,) for i in writes.listed))
     for name, value in writes.cursors.items():
         if value is None:
             db.execute("DELETE FROM cursors WHERE name = ?", (name,))

@@ -209,10 +209,14 @@ class TrackedRun:
                     *, start: bool) -> AsyncIterator[Batch]:
         """A full collection that starts (or resumes) change tracking."""
         memory = self._memory()
+        memory.keep_listed = True
         if start:
             pending = await self._start_tracking()
+            pending.clear_listed = True
             cursors = {**cursors, **{k: v for k, v in pending.cursors.items() if v}}
             memory.first_writes = pending
+        else:  # what the interrupted part listed counts for the sweep
+            memory.listed = self.store.listed_ids()
         promoted: dict[str, str | None] = {
             name: cursors.get(PENDING + name)
             for name in (USERS, GROUPS, MFA_AUDIT, RISK, SIGN_INS, LAST_FULL, MFA_FALLBACK)}
@@ -223,11 +227,12 @@ class TrackedRun:
             last = batch.checkpoint
             yield batch
         # Tracking starts in the very last batch, after the sweep's events: a run killed before
-        # it makes the next run a full collection again, never one that skips the sweep.
+        # it resumes the full collection, whose sweep covers what every part of it listed.
         sweep = StoreWrites()
         events: list[bytes] = []
-        if start and self.collection is not None and self.collection.summary.listing_restarts == 0:
+        if self.collection is not None and self.collection.summary.listing_restarts == 0:
             events, sweep = await self._sweep(memory.listed)
+        sweep.clear_listed = True
         sweep.cursors.update(promoted)
         yield Batch(events, dict(last), writes=sweep)
         self.summary.cadences = {"full_resync": cursors.get(PENDING + LAST_FULL),

@@ -453,8 +453,17 @@ class Memory:
     first_writes: StoreWrites | None = None
     prior: dict[str, dict[str, Any]] = field(default_factory=dict)
     docs: dict[str, dict[str, Any]] = field(default_factory=dict)
-    # Every id the listing showed (a full run's sweep marks the others deleted).
+    # Every id the listing showed (a full run's sweep marks the others deleted); with
+    # `keep_listed`, the ids each batch's pages showed are committed with it (`StoreWrites.listed`).
     listed: set[str] = field(default_factory=set)
+    keep_listed: bool = False
+    _unsaved_listed: set[str] = field(default_factory=set)
+
+    def note_listed(self, ids: Iterable[str]) -> None:
+        fresh = set(ids) - self.listed
+        self.listed |= fresh
+        if self.keep_listed:
+            self._unsaved_listed |= fresh
 
     def load(self, user_ids: Iterable[str]) -> None:
         self.prior = self.store.user_docs(user_ids)
@@ -470,6 +479,10 @@ class Memory:
             writes = writes or StoreWrites()
             writes.users.update(self.docs)
             self.docs = {}
+        if self._unsaved_listed:
+            writes = writes or StoreWrites()
+            writes.listed |= self._unsaved_listed
+            self._unsaved_listed = set()
         return writes
 
 @dataclass(slots=True)
@@ -764,8 +777,8 @@ class Collection:
             progress.query = listing.query_flags()
             fresh = join.fresh(page.items, seen, progress, restarted=listing.restarts > 0)
             if memory is not None:
-                memory.listed.update(u["id"] for u in page.items
-                                     if isinstance(u, dict) and isinstance(u.get("id"), str))
+                memory.note_listed(u["id"] for u in page.items
+                                   if isinstance(u, dict) and isinstance(u.get("id"), str))
                 memory.load(u["id"] for u in fresh)
             await mfa.fill([u["id"] for u in fresh],
                            memory.remembers_mfa if memory is not None else None)

@@ -120,9 +120,10 @@ def _on_virtual_time(settings: Settings, virtual: VirtualTime,
 
 def run_tracked(sim: SimulatedGraph, store: StateStore, *,
                 time_source: VirtualTime | None = None, full: bool = False,
-                **config: Any) -> Outcome:
+                stop_after: int | None = None, **config: Any) -> Outcome:
     """One change-tracking run (`TrackedRun`) with waits on virtual time; each batch is
-    committed to `store` once "delivered" (kept in the outcome), as the CLI does."""
+    committed to `store` once "delivered" (kept in the outcome), as the CLI does. `stop_after`
+    committed batches ends the run there, as a kill right after a commit would."""
     settings = load_settings(sim.connector_config(**config))
     virtual = time_source or VirtualTime()
 
@@ -136,9 +137,13 @@ def run_tracked(sim: SimulatedGraph, store: StateStore, *,
                              summary=summary, full=full)
         outcome = Outcome([], summary, client)
         try:
-            async for batch in tracked.batches():
+            stream = tracked.batches()
+            async for batch in stream:
                 outcome.batches.append(batch)
                 store.commit(batch)
+                if stop_after is not None and len(outcome.batches) >= stop_after:
+                    await stream.aclose()
+                    break
         except Exception as exc:
             outcome.error = exc
         finally:
