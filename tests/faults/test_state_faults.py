@@ -49,3 +49,21 @@ def test_a_full_collection_killed_midway_still_reports_deletions_when_resumed(
     found = inventory_problems(held, truth)
     assert not found, f"{len(found)} problems, first: {found[:10]}"
     assert store.listed_ids() == set()
+
+
+def test_a_plain_run_right_after_a_full_one_emits_no_unchanged_user(tmp_path: Path) -> None:
+    with SimulatedGraph(TenantSpec(seed=64, users=USERS, licence="P2")) as sim:
+        store = StateStore(tmp_path / "state.db")
+        first = run_tracked(sim, store)
+        # Risk updated minutes ago is read again by the next run (the look-behind): these
+        # users are re-examined with unchanged facts, several groups each.
+        grouped = [u.id for u in sim.tenant.users() if len(u.groups) >= 3][:20]
+        for uid in grouped:
+            sim.tenant.set_risk(uid, "low")
+        full = run_tracked(sim, store, full=True)
+        plain = run_tracked(sim, store)
+
+    assert first.error is None and full.error is None and plain.error is None
+    assert plain.summary.full_reason is None
+    assert len(grouped) == 20
+    assert plain.ids == [], f"{len(plain.ids)} unchanged users emitted again"
