@@ -141,7 +141,13 @@ async def _rounds(client: GraphClient, link: str, source: str) -> tuple[list[Any
                                    f"{error.code}: {error.message})") from error
             raise
         values = body.get("value")
-        items.extend(values if isinstance(values, list) else ())
+        if not isinstance(values, list):
+            # Never "no changes": the link would move past changes nobody read.
+            raise GraphError(502, "MalformedDeltaPage",
+                             f"a {source} delta page has no 'value' list "
+                             f"({'missing' if values is None else type(values).__name__}); "
+                             "the delta link is kept, the next run reads these changes again")
+        items.extend(values)
         next_url = _text(body.get("@odata.nextLink"))
         if next_url is None:
             delta = _text(body.get("@odata.deltaLink"))
@@ -163,6 +169,13 @@ class UserChanges:
     removed: dict[str, str] = field(default_factory=dict)
     managers: dict[str, str | None] = field(default_factory=dict)
     link: str = ""
+    # Items that could not be read (not an object, no id), for the run's skipped records.
+    dropped: list[str] = field(default_factory=list)
+
+
+def _unreadable(item: Any, source: str) -> str:
+    kind = "an object without an id" if isinstance(item, Mapping) else type(item).__name__
+    return f"a {source}/delta item is {kind}"
 
 
 async def user_changes(client: GraphClient, link: str) -> UserChanges:
@@ -171,6 +184,7 @@ async def user_changes(client: GraphClient, link: str) -> UserChanges:
     for item in items:
         uid = _text(item.get("id")) if isinstance(item, Mapping) else None
         if uid is None:
+            out.dropped.append(_unreadable(item, "users"))
             continue
         removed = item.get("@removed")
         if isinstance(removed, Mapping):
@@ -196,6 +210,7 @@ class GroupChanges:
     added: dict[str, set[str]] = field(default_factory=dict)
     removed: dict[str, set[str]] = field(default_factory=dict)
     link: str = ""
+    dropped: list[str] = field(default_factory=list)  # as `UserChanges.dropped`
 
     def users(self) -> set[str]:
         return {uid for members in (*self.added.values(), *self.removed.values())
@@ -208,6 +223,7 @@ async def group_changes(client: GraphClient, link: str) -> GroupChanges:
     for item in items:
         gid = _text(item.get("id")) if isinstance(item, Mapping) else None
         if gid is None:
+            out.dropped.append(_unreadable(item, "groups"))
             continue
         if isinstance(item.get("@removed"), Mapping):
             out.deleted.add(gid)
@@ -217,6 +233,7 @@ async def group_changes(client: GraphClient, link: str) -> GroupChanges:
             out.names[gid] = name if isinstance(name, str) else None
         for member in item.get("members@delta") or ():
             if not isinstance(member, Mapping) or _text(member.get("id")) is None:
+                out.dropped.append(f"a member of group {gid} in groups/delta is unreadable")
                 continue
             if member.get("@odata.type") == GROUP_TYPE:
                 continue  # nested groups: direct user memberships only

@@ -71,6 +71,7 @@ from connector.streams.users import (
     Checkpoint,
     Collection,
     Memory,
+    SkippedRecord,
     Summary,
     make_filter,
 )
@@ -345,6 +346,9 @@ class ChangeReader:
         if self.cursors.get(GROUPS):
             self.groups = await group_changes(self.client, self.cursors[GROUPS])
             self._source("groups/delta")
+        for reason in (*self.users.dropped, *self.groups.dropped):
+            self.summary.skipped.append(SkippedRecord(None, reason))
+            log.warning("skipped a change record: %s", reason)
         sign_in_due = self._sign_in_due()
         known_roles = self.run.collection.roles if self.run.collection else None
         if known_roles is not None:
@@ -485,6 +489,11 @@ class ChangeReader:
                      if uid not in docs and uid in users.present and keep(users.present[uid])]
         docs.update(await self._strangers(strangers, mfa_table))
         self.strangers.update(strangers)
+        unknown = [uid for uid in users.removed if uid not in docs and uid not in exclude]
+        if unknown:  # deleted before any run delivered them, or never in scope
+            self.summary.unknown_removals += len(unknown)
+            log.info("%d users/delta removals of users never delivered: nothing to emit",
+                     len(unknown))
         soft = [uid for uid, reason in users.removed.items()
                 if reason == "changed" and uid in docs and uid not in exclude]
         deleted_at = await deleted_since(self.client, soft) if soft else {}

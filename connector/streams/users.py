@@ -117,6 +117,8 @@ class Summary:
     changed_users: int = 0
     deleted_users: int = 0
     restored_users: int = 0
+    # users/delta removals of users the store never held (nothing to emit, counted).
+    unknown_removals: int = 0
     change_sources: list[str] = field(default_factory=list)
     full_reason: str | None = None
     cadences: dict[str, str | None] = field(default_factory=dict)
@@ -127,7 +129,8 @@ class Summary:
         return {
             "tracking": self.tracking, "new_users": self.new_users,
             "changed_users": self.changed_users, "deleted_users": self.deleted_users,
-            "restored_users": self.restored_users, "change_sources": list(self.change_sources),
+            "restored_users": self.restored_users, "unknown_removals": self.unknown_removals,
+            "change_sources": list(self.change_sources),
             "full_reason": self.full_reason, "cadences": dict(self.cadences),
             "mfa_unknown": self.mfa_unknown, "mfa_learned": self.mfa_learned,
             "mode": self.mode, "strategy": self.strategy, "users_listed": self.users_listed,
@@ -164,6 +167,8 @@ class Summary:
             shown = ", ".join(str(s.user_id) for s in self.skipped[:5])
             more = f" and {len(self.skipped) - 5} more" if len(self.skipped) > 5 else ""
             out.append(f"skipped {len(self.skipped)} bad records: {shown}{more}")
+        if self.unknown_removals:
+            out.append(f"ignored {self.unknown_removals} removals of users never delivered")
         if self.full_reason:
             out.append(f"full collection: {self.full_reason}")
         if self.full_reason or self.mode == "full":

@@ -6,6 +6,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
+from connector.graph.client import GraphError
 from connector.state import StateStore
 from entrasim import SimulatedGraph, TenantSpec
 from tests.cli.truth import inventory_problems, latest_per_user
@@ -67,3 +70,46 @@ def test_a_plain_run_right_after_a_full_one_emits_no_unchanged_user(tmp_path: Pa
     assert plain.summary.full_reason is None
     assert len(grouped) == 20
     assert plain.ids == [], f"{len(plain.ids)} unchanged users emitted again"
+
+
+@pytest.mark.parametrize("kind", ["no_value", "value_not_list"])
+@pytest.mark.parametrize("resource", ["users", "groups"])
+def test_a_delta_page_without_a_value_list_fails_the_run_and_keeps_the_link(
+        tmp_path: Path, kind: str, resource: str) -> None:
+    with SimulatedGraph(TenantSpec(seed=65, users=USERS, licence="P2")) as sim:
+        store = StateStore(tmp_path / "state.db")
+        first = run_tracked(sim, store)
+        changed = _members(sim, 1)[0]
+        group = next(g.id for g in sim.tenant.groups())
+        sim.tenant.set_profile(changed, jobTitle="Changed while the page broke")
+        sim.tenant.add_to_group(changed, group)
+        links = {k: v for k, v in store.cursors().items() if k.endswith("_delta")}
+        sim.faults.malformed_delta, sim.faults.malformed_delta_resource = kind, resource
+        broken = run_tracked(sim, store)
+        links_after_failure = {k: v for k, v in store.cursors().items() if k.endswith("_delta")}
+        recovered = run_tracked(sim, store)
+        truth = sim.tenant.truth(include_deleted=True)
+
+    assert isinstance(broken.error, GraphError) and "'value' list" in str(broken.error)
+    assert links_after_failure == links
+    assert recovered.error is None, recovered.error
+    assert changed in recovered.ids
+    held = latest_per_user([*first.events, *broken.events, *recovered.events])
+    found = inventory_problems(held, truth)
+    assert not found, f"{len(found)} problems, first: {found[:10]}"
+
+
+def test_unreadable_delta_items_and_removals_of_unknown_users_are_counted(
+        tmp_path: Path) -> None:
+    with SimulatedGraph(TenantSpec(seed=66, users=USERS, licence="P2")) as sim:
+        store = StateStore(tmp_path / "state.db")
+        assert run_tracked(sim, store).error is None
+        sim.tenant.set_profile(_members(sim, 1)[0], jobTitle="Changed")
+        sim.faults.malformed_delta = "junk_items"
+        second = run_tracked(sim, store)
+
+    assert second.error is None, second.error
+    assert [s.reason for s in second.summary.skipped] == [
+        "a users/delta item is str", "a users/delta item is int"]
+    assert second.summary.unknown_removals == 1
+    assert any("removals of users never delivered" in line for line in second.summary.lines())
