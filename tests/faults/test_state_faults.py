@@ -4,14 +4,21 @@ against small simulated tenants; every outcome is checked against the simulator'
 
 from __future__ import annotations
 
+import functools
+import sqlite3
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from connector.cli import RunFailed, collect
+from connector.config import load_settings
 from connector.graph.client import GraphError
+from connector.sinks import FileSink
 from connector.state import StateStore
 from entrasim import SimulatedGraph, TenantSpec
 from tests.cli.truth import inventory_problems, latest_per_user
+from tests.faults.conftest import FAST_PERMISSIONS
 from tests.faults.harness import run_tracked
 
 USERS = 200
@@ -113,3 +120,33 @@ def test_unreadable_delta_items_and_removals_of_unknown_users_are_counted(
         "a users/delta item is str", "a users/delta item is int"]
     assert second.summary.unknown_removals == 1
     assert any("removals of users never delivered" in line for line in second.summary.lines())
+
+
+class DiskFillsOnThirdCommit(sqlite3.Connection):
+    """The disk fills up as the third batch's checkpoint is written."""
+
+    commits = 0
+
+    def execute(self, sql: str, *args: Any) -> sqlite3.Cursor:  # type: ignore[override]
+        if sql.startswith("INSERT OR REPLACE INTO checkpoints"):
+            type(self).commits += 1
+            if type(self).commits == 3:
+                raise sqlite3.OperationalError("database or disk is full")
+        return super().execute(sql, *args)
+
+
+def test_a_failed_commit_says_how_many_events_were_committed_not_only_delivered(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sqlite3, "connect",
+                        functools.partial(sqlite3.connect, factory=DiskFillsOnThirdCommit))
+    with SimulatedGraph(TenantSpec(seed=67, users=USERS, licence="P2",
+                                   permissions=FAST_PERMISSIONS)) as sim:
+        settings = load_settings(sim.connector_config(batch_size=BATCH))
+        store = StateStore(tmp_path / "state.db")
+        with pytest.raises(RunFailed) as failed:
+            collect(settings, store, FileSink(str(tmp_path / "events.ndjson")))
+    store.close()
+
+    message = str(failed.value)
+    assert f"{3 * BATCH} events delivered, {2 * BATCH} of them committed" in message
+    assert "disk is full" in message
