@@ -54,6 +54,7 @@ __all__ = [
     "latest_link",
     "mfa_changed_users",
     "risk_changes",
+    "sign_ins_of",
     "sign_ins_since",
     "user_changes",
     "users_delta_url",
@@ -322,4 +323,22 @@ async def sign_ins_since(client: GraphClient, since: datetime) -> dict[str, dict
             activity = item.get(SIGN_IN_FIELD) if uid else None
             if uid is not None and isinstance(activity, Mapping):
                 out[uid] = dict(activity)
+    return out
+
+
+async def sign_ins_of(client: GraphClient, user_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """user id -> `signInActivity`, per user through `$batch` (`GET /users/{id}?$select=`
+    works where delta cannot select it): for changed users the store never held. Users without
+    one, or no longer found, are absent; a refusal raises for the caller to degrade on."""
+    responses = await client.batch([
+        BatchRequest(str(i), build_url(f"/users/{uid}", {"$select": f"id,{SIGN_IN_FIELD}"}))
+        for i, uid in enumerate(user_ids)])
+    out: dict[str, dict[str, Any]] = {}
+    for uid, response in zip(user_ids, responses, strict=True):
+        if response.status in (401, 403):
+            raise response.error()
+        body = response.body if response.status == 200 else None
+        activity = body.get(SIGN_IN_FIELD) if isinstance(body, Mapping) else None
+        if isinstance(activity, Mapping):
+            out[uid] = dict(activity)
     return out

@@ -44,6 +44,7 @@ from connector.graph.changes import (
     latest_link,
     mfa_changed_users,
     risk_changes,
+    sign_ins_of,
     sign_ins_since,
     user_changes,
     users_latest_link,
@@ -499,6 +500,7 @@ class ChangeReader:
         deleted_at = await deleted_since(self.client, soft) if soft else {}
         if soft:
             self._source("directory/deletedItems")
+        gone_managers = self._gone_managers(docs)
 
         out: dict[str, dict[str, Any]] = {}
         for uid in affected:
@@ -514,6 +516,9 @@ class ChangeReader:
             if uid in users.managers:
                 mid = users.managers[uid]
                 change["manager"] = _manager_ref(mid, docs.get(mid) if mid else None)
+            manager = change["manager"] if "manager" in change else doc.get("manager")
+            if isinstance(manager, Mapping) and manager.get("id") in gone_managers:
+                change["manager"] = None
             reason = users.removed.get(uid)
             if reason is not None:
                 kind = "soft" if reason == "changed" and uid in deleted_at else "hard"
@@ -543,6 +548,19 @@ class ChangeReader:
                 change["sign_in"] = self.sign_ins[uid]
             out[uid] = remembered.with_changes(doc, **change)
         return docs, out, affected
+
+    def _gone_managers(self, docs: dict[str, dict[str, Any]]) -> set[str]:
+        """Ids of managers deleted in this run or before it, among those of the affected users:
+        Entra ID drops a deleted manager from their reports, and a report deleted at the time
+        (restored since) was not told (users/delta brings no `manager@delta` for it)."""
+        gone = set(self.users.removed)
+        wanted = {str(m["id"]) for doc in docs.values()
+                  if isinstance(m := doc.get("manager"), Mapping) and m.get("id")}
+        unknown = [mid for mid in wanted - gone if mid not in docs]
+        stored = {**docs, **(self.store.user_docs(unknown) if unknown else {})}
+        gone.update(mid for mid in wanted if mid not in self.users.present
+                    and (stored.get(mid) or {}).get("deleted"))
+        return gone & wanted
 
     def _name(self, gid: str) -> str | None:
         return self.store.group_names([gid]).get(gid)
@@ -587,6 +605,9 @@ class ChangeReader:
         risk = self.risk
         await mfa_methods(self.client, [u for u in ids if mfa_table.get(u) is None], mfa_table) \
             if self.grants.allows("mfa_methods") else None
+        sign_ins = await self._optional(
+            "last_sign_in", "signInActivity (users not stored)", sign_ins_of(self.client, ids)) \
+            if self.grants.allows("last_sign_in") else None
         out: dict[str, dict[str, Any]] = {}
         for uid in ids:
             found = mfa_table.get(uid)
@@ -600,7 +621,10 @@ class ChangeReader:
                     NO_RISK.level if r is NO_RISK else r.level, r.state, r.updated),
             )
             # An empty document: everything the user is now comes in as a change.
-            doc = remembered.make_doc({"id": uid}, facts, mfa_at=self.now_iso)
+            user: dict[str, Any] = {"id": uid}
+            if sign_ins and uid in sign_ins:  # delta cannot bring it: kept by `with_changes`
+                user["signInActivity"] = sign_ins[uid]
+            doc = remembered.make_doc(user, facts, mfa_at=self.now_iso)
             doc["fp"] = ""
             out[uid] = doc
         return out

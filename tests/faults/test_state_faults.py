@@ -150,3 +150,43 @@ def test_a_failed_commit_says_how_many_events_were_committed_not_only_delivered(
     message = str(failed.value)
     assert f"{3 * BATCH} events delivered, {2 * BATCH} of them committed" in message
     assert "disk is full" in message
+
+
+def test_a_user_restored_after_their_manager_was_purged_has_no_manager(tmp_path: Path) -> None:
+    with SimulatedGraph(TenantSpec(seed=68, users=USERS, licence="P2")) as sim:
+        store = StateStore(tmp_path / "state.db")
+        first = run_tracked(sim, store)
+        report = next(u for u in sim.tenant.users() if u.manager is not None)
+        manager = report.manager.id
+        sim.tenant.delete_user(report.id)
+        sim.tenant.delete_user(manager, permanent=True)
+        sim.tenant.restore_user(report.id)
+        second = run_tracked(sim, store)
+        truth = sim.tenant.truth(include_deleted=True)
+
+    assert second.error is None, second.error
+    latest = latest_per_user([*first.events, *second.events])
+    assert manager in second.ids and report.id in second.ids
+    assert truth[report.id].manager_id is None
+    found = inventory_problems(latest, truth)
+    assert not found, f"{len(found)} problems, first: {found[:10]}"
+
+
+def test_a_restored_user_the_store_never_held_comes_with_their_last_sign_in(
+        tmp_path: Path) -> None:
+    with SimulatedGraph(TenantSpec(seed=69, users=USERS, licence="P2")) as sim:
+        stranger = next(u.id for u in sim.tenant.users() if u.last_sign_in is not None
+                        and u.id in _members(sim, USERS))
+        sim.tenant.delete_user(stranger)
+        store = StateStore(tmp_path / "state.db")
+        first = run_tracked(sim, store)
+        sim.tenant.restore_user(stranger)
+        second = run_tracked(sim, store)
+        truth = sim.tenant.truth(include_deleted=True)
+
+    assert first.error is None and second.error is None, second.error
+    assert stranger not in first.ids and second.ids == [stranger]
+    event = second.events[0]
+    assert event["user"]["ldap_person"].get("last_login_time") is not None
+    found = inventory_problems(latest_per_user([*first.events, *second.events]), truth)
+    assert not found, f"{len(found)} problems, first: {found[:10]}"
