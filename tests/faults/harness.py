@@ -15,6 +15,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -217,15 +218,33 @@ def write_run_config(directory: Path, sim: SimulatedGraph, receiver: IntakeRecei
     return Paths(path, directory / "state.json")
 
 
+class Running(subprocess.Popen[str]):
+    """A started run whose output goes to files, never to pipes: nobody reads a pipe while the
+    test waits for batches, and a talkative run (`--debug -v`) blocks once a pipe's 64 KiB are
+    full, however long the test waits (how soon depends on the machine's load)."""
+
+    def __init__(self, args: Sequence[str], env: Mapping[str, str] | None) -> None:
+        self.out_file = tempfile.TemporaryFile()  # noqa: SIM115 (closed by `texts`)
+        self.err_file = tempfile.TemporaryFile()  # noqa: SIM115
+        super().__init__(args, cwd=REPO, stdout=self.out_file, stderr=self.err_file,
+                         env=None if env is None else dict(env))
+
+    def texts(self) -> tuple[str, str]:
+        out = []
+        for handle in (self.out_file, self.err_file):
+            handle.seek(0)
+            out.append(handle.read().decode("utf-8", "replace"))
+            handle.close()
+        return out[0], out[1]
+
+
 def start_run(paths: Paths, *extra: str, env: Mapping[str, str] | None = None,
-              run_args: Sequence[str] = ()) -> subprocess.Popen[str]:
+              run_args: Sequence[str] = ()) -> Running:
     """`python -m connector [extra] run [run_args]` into the configured intake, started and
     left running."""
-    return subprocess.Popen(
+    return Running(
         [sys.executable, "-m", "connector", *extra, "run", "--config", str(paths.config),
-         "--state", str(paths.state), *run_args],
-        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        env=None if env is None else dict(env))
+         "--state", str(paths.state), *run_args], env)
 
 
 @dataclass(frozen=True)
@@ -235,8 +254,9 @@ class Finished:
     stderr: str
 
 
-def finish(process: subprocess.Popen[str], timeout: float = 120) -> Finished:
-    stdout, stderr = process.communicate(timeout=timeout)
+def finish(process: Running, timeout: float = 120) -> Finished:
+    process.wait(timeout=timeout)
+    stdout, stderr = process.texts()
     return Finished(process.returncode, stdout, stderr)
 
 
@@ -245,7 +265,7 @@ def run_to_end(paths: Paths, *extra: str, timeout: float = 120,
     return finish(start_run(paths, *extra, run_args=run_args), timeout)
 
 
-def wait_for_batches(receiver: IntakeReceiver, count: int, process: subprocess.Popen[str],
+def wait_for_batches(receiver: IntakeReceiver, count: int, process: Running,
                      timeout: float = 60) -> None:
     """Return as soon as the receiver has acknowledged `count` batches (polling every 2 ms)."""
     give_up = time.monotonic() + timeout
@@ -272,7 +292,7 @@ def wait_until_listening(receiver: IntakeReceiver, timeout: float = 30) -> None:
             time.sleep(0.05)
 
 
-def kill(process: subprocess.Popen[str]) -> Finished:
+def kill(process: Running) -> Finished:
     """SIGKILL, as the OOM killer or a lost machine would; what it had printed is returned."""
     process.send_signal(signal.SIGKILL)
     killed = finish(process, timeout=30)
