@@ -567,7 +567,12 @@ def _make_private(path: Path) -> None:
         except FileNotFoundError:
             continue
         if mode & 0o077:
-            os.chmod(name, mode & 0o700)
+            try:
+                os.chmod(name, mode & 0o700)
+            except PermissionError:  # another owner's file: say so, it is still usable
+                log.warning("%s is readable by others (mode %o) and not ours to change: it "
+                            "holds personal data, make it private (chmod 600)", name, mode)
+                continue
             log.info("made %s private to its owner (it was mode %o)", name, mode)
 
 
