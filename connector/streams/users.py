@@ -164,7 +164,7 @@ class Summary:
             out.append(f"not emitted: {self.filtered_out} filtered out (guests/domains), "
                        f"{self.already_delivered} already delivered")
         if self.skipped:
-            shown = ", ".join(str(s.user_id) for s in self.skipped[:5])
+            shown = ", ".join(str(s.user_id or s.reason) for s in self.skipped[:5])
             more = f" and {len(self.skipped) - 5} more" if len(self.skipped) > 5 else ""
             out.append(f"skipped {len(self.skipped)} bad records: {shown}{more}")
         if self.unknown_removals:

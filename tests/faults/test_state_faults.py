@@ -119,7 +119,9 @@ def test_unreadable_delta_items_and_removals_of_unknown_users_are_counted(
     assert [s.reason for s in second.summary.skipped] == [
         "a users/delta item is str", "a users/delta item is int"]
     assert second.summary.unknown_removals == 1
-    assert any("removals of users never delivered" in line for line in second.summary.lines())
+    lines = second.summary.lines()
+    assert any("removals of users never delivered" in line for line in lines)
+    assert any("skipped 2 bad records: a users/delta item is str" in line for line in lines)
 
 
 class DiskFillsOnThirdCommit(sqlite3.Connection):
