@@ -109,8 +109,11 @@ def intake_refuses_echoing_the_key(sim: SimulatedGraph, receiver: IntakeReceiver
 
 
 def intake_down(sim: SimulatedGraph, receiver: IntakeReceiver, directory: Path) -> Finished:
-    receiver.go_down(10)  # down longer than the run takes to reach its first delivery
-    return _cli(directory, sim, receiver)
+    receiver.go_down()  # down until the run gave up, however slow the machine
+    try:
+        return _cli(directory, sim, receiver)
+    finally:
+        receiver.come_back()
 
 
 def graph_unavailable(sim: SimulatedGraph, receiver: IntakeReceiver, directory: Path) -> Finished:
