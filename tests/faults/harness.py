@@ -224,18 +224,27 @@ def run_directory_audits(sim: SimulatedGraph, checkpoint: Mapping[str, Any] | No
                          stop_after: int | None = None, audits: Mapping[str, Any] | None = None,
                          clock: Callable[[], float] | None = None,
                          handoff: Mapping[str, str] | None = None,
-                         **config: Any) -> AuditOutcome:
+                         store: StateStore | None = None, **config: Any) -> AuditOutcome:
     """One directory audit run through `DirectoryAuditCollection`, as `run_sign_ins`;
-    `handoff` stands in for the store's cursors (the MFA notes go into the batches)."""
+    `handoff` stands in for the store's cursors (the MFA notes go into the batches). With a
+    `store`, the run starts from its checkpoint and cursors and every batch is committed to it
+    afterwards, in order, as delivered."""
     options = {"enabled": True, "lookback_days": 1, **(audits or {})}
     settings = load_settings(sim.connector_config(directory_audits=options, **config))
+    if store is not None:
+        checkpoint = checkpoint or store.load("directory_audits")
+        handoff = store.cursors() if handoff is None else handoff
 
     def build(client: GraphClient) -> tuple[DirectoryAuditCollection, AuditOutcome]:
         collection = DirectoryAuditCollection(settings, checkpoint, client, product=AUDIT_PRODUCT,
                                               clock=clock or time.time, handoff=handoff)
         return collection, AuditOutcome([], collection.summary, client)
 
-    return _on_virtual_time(settings, time_source or VirtualTime(), build, None, stop_after)
+    outcome = _on_virtual_time(settings, time_source or VirtualTime(), build, None, stop_after)
+    if store is not None and outcome.error is None:
+        for batch in outcome.batches:
+            store.commit(batch)
+    return outcome
 
 
 # --- the CLI, as a separate process ----------------------------------------------------------

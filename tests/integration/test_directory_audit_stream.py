@@ -9,13 +9,15 @@ from __future__ import annotations
 import dataclasses
 from collections import Counter
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import orjson
 
+from connector.state import StateStore
 from connector.streams import mfa_handoff
 from tests.conftest import MakeSim
-from tests.faults.harness import run_directory_audits
+from tests.faults.harness import run_directory_audits, run_tracked
 
 SMALL_PAGES = {"page_size": 40}
 
@@ -130,3 +132,42 @@ def test_a_record_without_an_id_is_counted_and_skipped_and_the_run_goes_on(
     assert len(outcome.ids) == 2 and outcome.summary.skipped_count == 1
     assert outcome.summary.as_dict()["skipped"] == [
         {"record_id": None, "reason": "no id or no usable activityDateTime"}]
+
+
+AUDIT_ROUTE = "GET /auditLogs/directoryAudits"
+
+
+def _audit_requests(sim: Any) -> int:
+    return int(sim.counters.snapshot().get(AUDIT_ROUTE, {}).get("requests", 0))
+
+
+def _without_mfa(sim: Any, n: int) -> list[str]:
+    return [uid for uid, u in sorted(sim.tenant.truth().items())
+            if not u.has_strong_mfa and u.enabled][:n]
+
+
+def test_separate_schedules_hand_every_mfa_change_over_and_fall_back_when_the_stream_lags(
+        make_sim: MakeSim, tmp_path: Path) -> None:
+    sim = make_sim(seed=77, users=150, licence="P2")
+    store = StateStore(tmp_path / "state.db")
+    enabled = {"enabled": True}
+    t0 = datetime.now(UTC).timestamp()
+    assert run_tracked(sim, store, clock=lambda: t0, directory_audits=enabled).error is None
+    run_directory_audits(sim, store=store, clock=lambda: t0 + 60)
+    first, second, third = _without_mfa(sim, 3)
+    sim.tenant.register_method(first, "microsoftAuthenticatorPush")
+    run_directory_audits(sim, store=store, clock=lambda: t0 + 120)
+    sim.tenant.register_method(second, "fido2SecurityKey")
+    run_directory_audits(sim, store=store, clock=lambda: t0 + 180)
+    before = _audit_requests(sim)
+    shared = run_tracked(sim, store, clock=lambda: t0 + 240, directory_audits=enabled)
+
+    assert shared.error is None and _audit_requests(sim) == before  # no second read
+    assert {first, second} <= set(shared.ids)
+    assert not [k for k in store.cursors() if k.startswith(mfa_handoff.PREFIX)]
+
+    sim.tenant.register_method(third, "microsoftAuthenticatorPush")  # the stream did not run
+    lagging = run_tracked(sim, store, clock=lambda: t0 + 300, directory_audits=enabled)
+
+    assert lagging.error is None and _audit_requests(sim) == before + 1  # its own read
+    assert third in lagging.ids and first not in lagging.ids
