@@ -2,7 +2,8 @@
 virtual time: a run killed between delivering and committing a batch re-delivers that batch and
 nothing else; an expired page token restarts from the resume point; a straggler listed later
 than the overlap is delivered once by the deep re-read; a quiet run costs one request; MFA
-records ride with their batch as notes for change tracking."""
+records ride with their batch as notes for change tracking, and separate schedules of the audit
+stream and the inventory hand every MFA change over with one read of the log."""
 
 from __future__ import annotations
 
