@@ -50,6 +50,7 @@ ACTIVITIES: Final[Mapping[str, int]] = {
     "Disable account": 5,
     "Delete user": 6,
     "Hard Delete user": 6,
+    "Unlock user account (self-service)": 12,
     "User registered security info": 10,
     "Admin registered security info": 10,
     "User deleted security info": 11,

@@ -65,3 +65,13 @@ def test_an_additional_details_method_wins_over_the_text() -> None:
                [{"key": "Method", "value": "fido2SecurityKey"}]), tenant_id="t", product=PRODUCT)
 
     assert event["auth_factors"] == [{"factor_type_id": 10, "factor_type": "WebAuthn"}]
+
+
+def test_a_self_service_unlock_is_an_account_unlock() -> None:
+    unlocked = {**record("Unlock user account (self-service)", ""),
+                "loggedByService": "Self-service Password Management", "operationType": "Update"}
+    event = directory_audit.to_event(unlocked, tenant_id="t", product=PRODUCT)
+
+    assert (event["class_uid"], event["activity_id"], event["activity_name"]) == (3001, 12, "Unlock")
+    assert event["user"]["uid"] == USER["id"]
+    assert EventValidator().errors(event) == []
