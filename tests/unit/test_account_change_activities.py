@@ -1,5 +1,6 @@
-"""The security-info method of an MFA Factor Enable / Disable event: Graph's records name it in
-`resultReason`'s text; an `additionalDetails` Method, when present, wins."""
+"""Account Change details the activity reference calls for: the security-info method of an MFA
+Factor Enable / Disable event (Graph's records name it in `resultReason`'s text; an
+`additionalDetails` Method, when present, wins), and the self-service unlock."""
 
 from __future__ import annotations
 
