@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncGenerator, Iterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterator, Mapping, Sequence
 from importlib import metadata
 from typing import Any, ClassVar
 
@@ -27,7 +27,7 @@ from connector.diagnostics import describe_login_failure, start_of_run_checks
 from connector.graph.client import AuthenticationFailed, GraphClient
 from connector.ocsf import user_inventory as ocsf
 from connector.state import StateStore
-from connector.streams import directory_audits, sign_ins
+from connector.streams import directory_audits, mfa_handoff, sign_ins
 from connector.streams.batch import Batch
 from connector.streams.changes import TrackedRun
 from connector.streams.directory_audits import AuditSummary, DirectoryAuditCollection
@@ -155,6 +155,8 @@ class EntraIdUserInventory(_StreamPlugin):
         self.tracking = store is not None and checkpoint is None
         self.full = full
         self.start_checks = start_checks
+        # The audit stream of the same run, when there is one (`EntraIdConnector` sets it).
+        self.audit_feed: Callable[[], Awaitable[mfa_handoff.Shared]] | None = None
         super().__init__(settings, checkpoint, store=store)
         self.summary: Summary = Summary()
 
@@ -169,7 +171,8 @@ class EntraIdUserInventory(_StreamPlugin):
         if self.tracking and self.store is not None:
             self.summary = Summary()
             run = TrackedRun(self.settings, client, self.store, product=PRODUCT,
-                             cloud_name=cloud_name, summary=self.summary, full=self.full)
+                             cloud_name=cloud_name, summary=self.summary, full=self.full,
+                             audit_feed=self.audit_feed)
         else:
             run = Collection(self.settings, None if self.full else self.checkpoint, client,
                              product=PRODUCT, cloud_name=cloud_name)
@@ -259,9 +262,18 @@ class EntraIdDirectoryAudits(_StreamPlugin):
                  store: StateStore | None = None) -> None:
         super().__init__(settings, checkpoint, store=store)
         self.summary: AuditSummary = AuditSummary()
+        self._collection: DirectoryAuditCollection | None = None
+        self._finished = asyncio.Event()
 
     def _listed(self) -> dict[str, float]:
         return {"audits_listed": self.summary.listed}
+
+    async def shared_read(self) -> mfa_handoff.Shared:
+        """This run's MFA notes, once the run is over (for the inventory of the same run)."""
+        await self._finished.wait()
+        if self._collection is None:
+            return mfa_handoff.Shared({}, None)
+        return self._collection.shared()
 
     async def prepare(self, client: GraphClient) -> None:
         """A login failure explained (AADSTS meaning and fix), as the inventory's checks do."""
@@ -274,12 +286,15 @@ class EntraIdDirectoryAudits(_StreamPlugin):
     async def abatches_on(self, client: GraphClient) -> AsyncGenerator[Batch, None]:
         """The batches, through a client (and its throttle) shared with other streams."""
         self._client = client
-        collection = DirectoryAuditCollection(
-            self.settings, self.checkpoint, client, product=AUDIT_PRODUCT,
-            handoff=self.store.cursors() if self.store is not None else None)
-        self.summary = collection.summary
-        async for batch in collection.batches():
-            yield batch
+        try:
+            collection = self._collection = DirectoryAuditCollection(
+                self.settings, self.checkpoint, client, product=AUDIT_PRODUCT,
+                handoff=self.store.cursors() if self.store is not None else None)
+            self.summary = collection.summary
+            async for batch in collection.batches():
+                yield batch
+        finally:
+            self._finished.set()
 
 
 _PLUGINS: dict[str, type[EntraIdSignIns] | type[EntraIdDirectoryAudits]] = {
@@ -316,6 +331,9 @@ class EntraIdConnector:
             self.plugins[name] = (
                 EntraIdUserInventory(self.settings, given.get(name), store=store, full=full)
                 if name == "users" else _PLUGINS[name](self.settings, given.get(name), store=store))
+        users, audits = self.plugins.get("users"), self.plugins.get(directory_audits.STREAM)
+        if isinstance(users, EntraIdUserInventory) and isinstance(audits, EntraIdDirectoryAudits):
+            users.audit_feed = audits.shared_read  # one read of the audit log serves both
         self.failures: dict[str, BaseException] = {}
         self._client: GraphClient | None = None
 

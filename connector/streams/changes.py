@@ -48,7 +48,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -130,8 +130,10 @@ class TrackedRun:
 
     def __init__(self, settings: Any, client: GraphClient, store: StateStore, *,
                  product: ocsf.Product, cloud_name: str, summary: Summary,
-                 full: bool = False, clock: Callable[[], float] | None = None) -> None:
+                 full: bool = False, clock: Callable[[], float] | None = None,
+                 audit_feed: Callable[[], Awaitable[mfa_handoff.Shared]] | None = None) -> None:
         self.settings = settings
+        self.audit_feed = audit_feed  # the audit stream of the same run (mfa_handoff)
         self.client = client
         self.store = store
         self.product = product
@@ -386,7 +388,8 @@ class ChangeReader:
         known_roles = self.run.collection.roles if self.run.collection else None
         if known_roles is not None:
             self._source("role assignments (re-read)")
-        self.handoff = mfa_handoff.notes_of(self.cursors)
+        shared = await self.run.audit_feed() if self.run.audit_feed is not None else None
+        self.handoff = mfa_handoff.notes_of(mfa_handoff.with_shared(self.cursors, shared))
         self.mfa_shared = mfa_handoff.use_shared(
             bool(self.settings.directory_audits.enabled), self.handoff,
             parse_graph_datetime(self.cursors.get(MFA_AUDIT)))

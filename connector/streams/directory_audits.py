@@ -311,6 +311,7 @@ class DirectoryAuditCollection:
         self._raw_checkpoint = checkpoint
         self._clock = clock
         self._handoff = handoff
+        self.notes: dict[str, str] = {}  # the MFA notes this run wrote (mfa_handoff.Shared)
         options = settings.directory_audits
         self.query = AuditQuery(page_size=int(options.page_size))
         self.overlap = timedelta(minutes=int(options.overlap_minutes))
@@ -337,6 +338,11 @@ class DirectoryAuditCollection:
             self.summary.completed = True
         finally:
             self.summary.duration_seconds = time.monotonic() - started
+
+    def shared(self) -> mfa_handoff.Shared:
+        """This run's notes and, once it completed, how far it read."""
+        covered = parse_graph_datetime(self.summary.until) if self.summary.completed else None
+        return mfa_handoff.Shared(dict(self.notes), covered)
 
     async def _oldest(self, now: datetime, wanted: datetime) -> datetime:
         """The oldest instant Graph still lists, asking the licence only when it matters."""
@@ -490,6 +496,7 @@ class DirectoryAuditCollection:
                     if users:
                         key, value = mfa_handoff.note(record_id, item["activityDateTime"], users)
                         notes[key] = value
+                        self.notes[key] = value
                         summary.mfa_notes += 1
                 window.note_delivered(record_id, second)
                 if len(events) >= batch_size:

@@ -20,6 +20,12 @@ Records the audit stream delivers late (its overlap and deep re-read) arrive as 
 are taken by the next tracked run: a late arrival is not lost between the two. A note the
 inventory never takes (the inventory not run at all) is dropped by the audit stream once it is
 older than Graph's 30-day retention.
+
+In one combined run (both streams in one process) the inventory waits, before reading its
+change sources, for the audit stream to finish and takes this run's notes from it (`Shared`)
+as well as the store's, so the MFA changes of this run's audit records reach this run's
+inventory. The audit batches are queued before the inventory's later batches, so the store
+receives a note before the inventory's removal of it.
 """
 
 from __future__ import annotations
@@ -32,7 +38,8 @@ import orjson
 
 from connector.graph.dates import parse_graph_datetime
 
-__all__ = ["COVERED", "PREFIX", "Handoff", "note", "notes_of", "stale_keys", "use_shared"]
+__all__ = ["COVERED", "PREFIX", "Handoff", "Shared", "note", "notes_of", "stale_keys",
+           "use_shared", "with_shared"]
 
 PREFIX = "audit_mfa."
 COVERED = "audit_mfa_upto"
@@ -67,6 +74,25 @@ def notes_of(cursors: Mapping[str, str]) -> Handoff:
     keys = tuple(sorted(k for k in cursors if k.startswith(PREFIX)))
     users = frozenset(u for k in keys for u in _users(cursors[k]))
     return Handoff(keys, users, parse_graph_datetime(cursors.get(COVERED)))
+
+
+@dataclass(frozen=True, slots=True)
+class Shared:
+    """What the audit stream of the same process read this run: its notes, and how far it read
+    (None when it did not complete)."""
+
+    notes: Mapping[str, str]
+    covered: datetime | None
+
+
+def with_shared(cursors: Mapping[str, str], shared: Shared | None) -> dict[str, str]:
+    """The store's cursors with this run's notes and coverage added."""
+    out = {**cursors, **(shared.notes if shared is not None else {})}
+    if shared is not None and shared.covered is not None:
+        stored = parse_graph_datetime(cursors.get(COVERED))
+        if stored is None or shared.covered > stored:
+            out[COVERED] = shared.covered.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return out
 
 
 def use_shared(enabled: bool, handoff: Handoff, own_cursor: datetime | None) -> bool:

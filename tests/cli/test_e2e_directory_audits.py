@@ -99,7 +99,7 @@ def test_a_second_run_after_mutations_and_late_arrivals_emits_exactly_the_new_re
     assert stream["mode"] == "incremental" and stream["already_delivered"] >= len(first)
 
 
-def test_mfa_change_detection_takes_the_audit_streams_read_instead_of_reading_again(
+def test_mfa_change_detection_takes_the_audit_streams_read_in_the_same_run(
         make_sim: MakeSim, tmp_path: Path) -> None:
     sim = make_sim(seed=63, users=150, licence="P2")
     config = write_config(tmp_path, sim, directory_audits=AUDITS)
@@ -110,14 +110,12 @@ def test_mfa_change_detection_takes_the_audit_streams_read_instead_of_reading_ag
     truth = sim.tenant.truth()
     user = next(uid for uid, u in sorted(truth.items()) if not u.has_strong_mfa and u.enabled)
     sim.tenant.register_method(user, "microsoftAuthenticatorPush")
-    audits_before = audit_requests(sim)
-    audited, _, _ = run(config, state, out, "--stream", "directory_audits")
-    audit_reads = audit_requests(sim) - audits_before
-    users, report, _ = run(config, state, out, "--stream", "users")
+    before = audit_requests(sim)
+    events, report, _ = run(config, state, out)
 
-    assert [e["user"]["uid"] for e in audited if e["class_uid"] == 3001] == [user]
-    assert audit_requests(sim) - audits_before == audit_reads == 1
-    emitted = {e["user"]["uid"]: e for e in users}
+    assert audit_requests(sim) - before == 1  # the audit stream's read, and no other
+    assert [e["user"]["uid"] for e in audits_of(events)] == [user]
+    emitted = {e["user"]["uid"]: e for e in events if e["class_uid"] == 5003}
     assert user in emitted
     assert inventory_problems({user: emitted[user]}, {user: sim.tenant.truth()[user]},
                               Known(risk=True)) == []

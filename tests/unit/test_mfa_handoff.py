@@ -45,3 +45,17 @@ def test_notes_older_than_the_retention_are_stale() -> None:
     cursors[mfa_handoff.COVERED] = "2020-01-01T00:00:00Z"
 
     assert sorted(mfa_handoff.stale_keys(cursors, NOW)) == ["audit_mfa.broken", "audit_mfa.old"]
+
+
+def test_this_runs_notes_and_coverage_join_the_stored_ones() -> None:
+    stored = dict([mfa_handoff.note("r1", "2026-12-07T07:00:00Z", ["u1"])])
+    stored[mfa_handoff.COVERED] = "2026-12-07T07:00:00Z"
+    key, value = mfa_handoff.note("r2", "2026-12-07T07:50:00Z", ["u2"])
+    shared = mfa_handoff.Shared({key: value}, NOW)
+
+    found = mfa_handoff.notes_of(mfa_handoff.with_shared(stored, shared))
+
+    assert found.users == {"u1", "u2"} and found.covered == NOW
+    unfinished = mfa_handoff.with_shared(stored, mfa_handoff.Shared({}, None))
+    assert unfinished[mfa_handoff.COVERED] == "2026-12-07T07:00:00Z"
+    assert mfa_handoff.with_shared(stored, None) == stored
