@@ -22,22 +22,22 @@ from operator import itemgetter
 from socket import AF_INET, AF_INET6, inet_pton
 from typing import Any, Final
 
-from connector.ocsf.user_inventory import (
-    _PLACEHOLDERS,
+from connector.ocsf.common import (
     ACCOUNT_TYPE_CAPTIONS,
     OCSF_VERSION,
-    RISK_LEVEL_CAPTIONS,
+    PLACEHOLDERS,
     SEVERITY_CAPTIONS,
     MappingError,
     MappingRow,
     Product,
-    _epoch_ms,
-    _product,
-    _text,
     cell,
     constant_rows,
     json_block,
 )
+from connector.ocsf.common import epoch_ms as _epoch_ms
+from connector.ocsf.common import product_json as _product
+from connector.ocsf.common import text as _text
+from connector.ocsf.user_inventory import RISK_LEVEL_CAPTIONS
 
 __all__ = [
     "ACTION_CAPTIONS",
@@ -153,7 +153,7 @@ _HEADER: Final[dict[str, Any]] = {
 
 
 # First letters of the placeholders: most strings are told apart without hashing them.
-_PLACEHOLDER_STARTS: Final = "".join(sorted({p[0] for p in _PLACEHOLDERS}))
+_PLACEHOLDER_STARTS: Final = "".join(sorted({p[0] for p in PLACEHOLDERS}))
 
 
 def _s(value: Any) -> str | None:
@@ -161,7 +161,7 @@ def _s(value: Any) -> str | None:
     nothing to strip, so a clean string costs one call and no copy."""
     if value.__class__ is str:
         value = value.strip()
-        if not value or (value[0] in _PLACEHOLDER_STARTS and value in _PLACEHOLDERS):
+        if not value or (value[0] in _PLACEHOLDER_STARTS and value in PLACEHOLDERS):
             return None
         return value  # type: ignore[no-any-return]
     return _text(value)
@@ -178,7 +178,7 @@ def _texts(source: Mapping[str, Any], pairs: tuple[tuple[str, str], ...]) -> dic
             continue
         if value.__class__ is str:
             value = value.strip()
-            if not value or (value[0] in starts and value in _PLACEHOLDERS):
+            if not value or (value[0] in starts and value in PLACEHOLDERS):
                 continue
         else:
             value = _text(value)
@@ -246,7 +246,7 @@ def _strings(values: tuple[Any, ...]) -> list[str | None]:
     for value in values:
         if value.__class__ is str:
             value = value.strip()
-            if not value or (value[0] in starts and value in _PLACEHOLDERS):
+            if not value or (value[0] in starts and value in PLACEHOLDERS):
                 value = None
         elif value is not None:
             value = _text(value)

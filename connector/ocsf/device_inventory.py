@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Final, Literal
+from typing import Any, Final
 
 from connector.ocsf.common import (
     ACCOUNT_TYPE_CAPTIONS,
@@ -30,6 +30,7 @@ from connector.ocsf.common import (
     SEVERITY_CAPTIONS,
     MappingError,
     MappingRow,
+    Origin,
     Product,
     cell,
     constant_rows,
@@ -366,12 +367,8 @@ def to_event(
 
 # --------------------------------------------------------------------------- the table
 
-Origin = Literal["device", "intune", "facts", "context", "constant"]
-
-
 def _row(source: str, path: str, rule: str, origin: Origin = "device") -> MappingRow:
-    # MappingRow's origin vocabulary is the user module's; "device"/"intune" name this class's.
-    return MappingRow(source, path, rule, origin)  # type: ignore[arg-type]
+    return MappingRow(source, path, rule, origin)
 
 
 def _status_row(source: str, key: str, rule: str, origin: Origin) -> MappingRow:
