@@ -29,16 +29,10 @@ from connector.config import Settings
 from connector.errors import ConfigError
 from connector.graph.client import AuthenticationFailed, GraphClient, GraphError, GraphUnavailable
 from connector.graph.dates import parse_graph_datetime
+from connector.graph.odata import NON_PREMIUM, build_url, is_refusal, odata_datetime, refusal_reason
 from connector.graph.permissions import Grants
 from connector.graph.sign_ins import SIGN_INS_PATH
-from connector.graph.sources import (
-    NON_PREMIUM,
-    REGISTRATION_REPORT,
-    build_url,
-    is_refusal,
-    odata_datetime,
-    refusal_reason,
-)
+from connector.graph.sources import REGISTRATION_REPORT
 from connector.graph.throttle import Throttle
 
 log = logging.getLogger(__name__)

@@ -45,16 +45,18 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Final
 
-from connector.graph.changes import DeltaExpired, _rounds, latest_link
 from connector.graph.client import EXPIRED_PAGE_TOKEN, BatchRequest, GraphClient, GraphError, Page
-from connector.graph.permissions import Feature, Grants
-from connector.graph.sources import (
+from connector.graph.odata import (
     UNKNOWN_PROPERTY,
     Availability,
-    _complete_listing,
+    DeltaExpired,
     build_url,
+    complete_listing,
+    delta_rounds,
     is_refusal,
+    latest_link,
 )
+from connector.graph.permissions import Feature, Grants
 from connector.ocsf.device_inventory import (
     GRAPH_DEVICE_FIELDS,
     INTUNE_DEVICE_FIELDS,
@@ -228,7 +230,7 @@ async def registered_users(client: GraphClient) -> dict[str, tuple[Owner, ...]]:
         full.clear()
 
     url = build_url(DEVICES, {"$select": "id", "$expand": USERS_EXPAND, "$top": 999})
-    await _complete_listing(client, url, consume, reset)
+    await complete_listing(client, url, consume, reset)
     if full:
         found.update(await links_of(client, full, "registeredUsers"))
     return found
@@ -270,7 +272,7 @@ class DeviceChanges:
 
 async def device_changes(client: GraphClient, link: str) -> DeviceChanges:
     """Raises `DeltaExpired` when Graph no longer honours `link` (the caller resyncs)."""
-    items, new_link = await _rounds(client, link, "devices")
+    items, new_link = await delta_rounds(client, link, "devices")
     out = DeviceChanges(link=new_link)
     for item in items:
         oid = item.get("id") if isinstance(item, Mapping) else None
@@ -353,7 +355,7 @@ async def managed_devices(client: GraphClient, availability: Availability,
 
     url = build_url(MANAGED_DEVICES, {"$select": ",".join(INTUNE_DEVICE_FIELDS)})
     try:
-        await _complete_listing(client, url, consume, reset)
+        await complete_listing(client, url, consume, reset)
     except GraphError as error:
         if not is_refusal(error) or error.code == EXPIRED_PAGE_TOKEN:
             raise

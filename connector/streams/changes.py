@@ -36,12 +36,10 @@ import orjson
 
 from connector.graph.changes import (
     GROUPS_DELTA,
-    DeltaExpired,
     GroupChanges,
     UserChanges,
     deleted_since,
     group_changes,
-    latest_link,
     mfa_changed_users,
     risk_changes,
     sign_ins_since,
@@ -49,18 +47,22 @@ from connector.graph.changes import (
     users_latest_link,
 )
 from connector.graph.client import GraphClient, GraphError, gather_all
-from connector.graph.dates import parse_graph_datetime
+from connector.graph.dates import format_graph_datetime, parse_graph_datetime
+from connector.graph.odata import (
+    Availability,
+    DeltaExpired,
+    is_refusal,
+    latest_link,
+    refusal_reason,
+)
 from connector.graph.permissions import Grants
 from connector.graph.sources import (
     NO_RISK,
-    Availability,
     MfaTable,
     RiskTable,
     admin_roles,
-    is_refusal,
     memberships_of,
     mfa_methods,
-    refusal_reason,
 )
 from connector.ocsf import user_inventory as ocsf
 from connector.state import StateStore
@@ -90,9 +92,6 @@ PENDING = "pending."
 LOOK_BEHIND = timedelta(minutes=15)
 
 
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
 
 def _hours_since(cursor: str | None, now: datetime) -> float | None:
     when = parse_graph_datetime(cursor)
@@ -113,12 +112,12 @@ class TrackedRun:
         self.summary = summary
         self.force_full = full
         self.now = datetime.fromtimestamp(clock(), UTC) if clock else datetime.now(UTC)
-        self.now_iso = _iso(self.now)
+        self.now_iso = format_graph_datetime(self.now)
         self.collection: Collection | None = None
 
     def _memory(self) -> Memory:
         stale = self.now - timedelta(days=int(self.settings.mfa_refresh_days))
-        return Memory(self.store, self.now_iso, _iso(stale))
+        return Memory(self.store, self.now_iso, format_graph_datetime(stale))
 
     def _collection(self, checkpoint: Mapping[str, Any] | None, memory: Memory,
                     full: bool = False) -> Collection:
@@ -357,7 +356,7 @@ class ChangeReader:
         self.roles = known_roles if known_roles is not None else roles
         self.sign_ins = sign_ins
         seen = set(orjson.loads(self.cursors.get(MFA_AUDIT_SEEN) or "[]"))
-        horizon = _iso(self.now - LOOK_BEHIND)
+        horizon = format_graph_datetime(self.now - LOOK_BEHIND)
         self.audit_seen = sorted({r.id for r in audits or () if r.when >= horizon})
         self.mfa_audited = {r.user_id for r in audits or () if r.id not in seen}
 
@@ -543,7 +542,7 @@ class ChangeReader:
         audited = [u for u in sorted(self.mfa_audited) if u not in exclude]
         if not self.grants.allows("mfa_methods") or self.run.cloud_name == "china":
             return table, set()
-        stale = _iso(self.now - timedelta(days=int(settings.mfa_refresh_days)))
+        stale = format_graph_datetime(self.now - timedelta(days=int(settings.mfa_refresh_days)))
         age = _hours_since(self.cursors.get(MFA_FALLBACK), self.now)
         self.fallback_due = age is None or age >= int(settings.mfa_fallback_hours)
         room = max(0, budget - len(audited)) if self.fallback_due else 0

@@ -40,9 +40,9 @@ import orjson
 
 from connector.graph.client import EXPIRED_PAGE_TOKEN, GraphClient, GraphError
 from connector.graph.dates import parse_graph_datetime
+from connector.graph.odata import is_refusal, odata_datetime, refusal_reason
 from connector.graph.permissions import Grants
 from connector.graph.sign_ins import SignInQuery, sign_in_pages, whole_second
-from connector.graph.sources import is_refusal, odata_datetime, refusal_reason
 from connector.ocsf import authentication as ocsf
 from connector.ocsf.user_inventory import MappingError, Product
 from connector.streams.batch import Batch

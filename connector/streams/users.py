@@ -38,11 +38,11 @@ from typing import Any, Literal, Protocol, TypeVar
 import orjson
 
 from connector.graph.client import EXPIRED_PAGE_TOKEN, GraphClient, GraphError, Page, gather_all
-from connector.graph.dates import parse_graph_datetime
+from connector.graph.dates import format_graph_datetime, parse_graph_datetime
+from connector.graph.odata import Availability, is_refusal, refusal_reason
 from connector.graph.permissions import Grants
 from connector.graph.sources import (
     NO_RISK,
-    Availability,
     Memberships,
     MfaFacts,
     MfaTable,
@@ -50,12 +50,10 @@ from connector.graph.sources import (
     UserQuery,
     admin_roles,
     group_memberships,
-    is_refusal,
     memberships_of,
     mfa_methods,
     mfa_registration,
     mfa_registration_of,
-    refusal_reason,
     risky_users,
     risky_users_of,
     user_pages,
@@ -188,9 +186,6 @@ class Summary:
 
 # --- checkpoint ---------------------------------------------------------------------------------
 
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
 
 @dataclass(slots=True)
 class Progress:
@@ -258,13 +253,13 @@ class Progress:
     def to_json(self, resume_url: str, skip_ids: Sequence[str]) -> dict[str, Any]:
         return {
             "collected_at_ms": self.collected_at_ms,
-            "since": _iso(self.since) if self.since else None,
+            "since": format_graph_datetime(self.since) if self.since else None,
             "query": dict(self.query),
             "resume_url": resume_url,
             "skip_ids": list(skip_ids),
-            "max_created": _iso(self.max_created) if self.max_created else None,
-            "recent": [[uid, _iso(c)] for uid, c in self.recent.items()],
-            "started": _iso(self.started),
+            "max_created": format_graph_datetime(self.max_created) if self.max_created else None,
+            "recent": [[uid, format_graph_datetime(c)] for uid, c in self.recent.items()],
+            "started": format_graph_datetime(self.started),
             "ordered_upto": self.upto if self.ordered else None,
         }
 
@@ -302,7 +297,7 @@ class Checkpoint:
         return {
             "version": CHECKPOINT_VERSION,
             "tenant_id": self.tenant_id,
-            "watermark": _iso(self.watermark) if self.watermark else None,
+            "watermark": format_graph_datetime(self.watermark) if self.watermark else None,
             "recent_ids": sorted(self.recent_ids),
             "in_progress": in_progress,
         }

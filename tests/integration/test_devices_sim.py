@@ -24,8 +24,8 @@ from connector.graph.devices import (
     owners_of,
     registered_users,
 )
+from connector.graph.odata import Availability
 from connector.graph.permissions import Grants
-from connector.graph.sources import Availability
 from connector.ocsf import device_inventory as dev
 from connector.validation import EventValidator
 from entrasim import DEFAULT_PERMISSIONS, SimulatedGraph, TenantSpec
