@@ -26,7 +26,7 @@ from connector.diagnostics import describe_login_failure, start_of_run_checks
 from connector.graph.client import AuthenticationFailed, GraphClient
 from connector.ocsf import user_inventory as ocsf
 from connector.state import StateStore
-from connector.streams import sign_ins
+from connector.streams import registry, sign_ins
 from connector.streams.batch import Batch
 from connector.streams.changes import TrackedRun
 from connector.streams.sign_ins import SignInCollection, SignInSummary
@@ -36,8 +36,8 @@ __all__ = ["PRODUCT", "SIGN_IN_PRODUCT", "STREAMS", "Batch", "EntraIdConnector",
            "EntraIdSignIns", "EntraIdUserInventory", "SignInSummary", "Summary",
            "default_streams"]
 
-#: Stream names, in the order a combined run starts them.
-STREAMS = ("users", sign_ins.STREAM)
+#: Stream names, in the order a combined run starts them (the stream registry's).
+STREAMS = registry.names()
 
 log = logging.getLogger(__name__)
 
@@ -60,8 +60,9 @@ def _settings(settings: Settings | Mapping[str, Any]) -> Settings:
 
 
 def default_streams(settings: Settings) -> tuple[str, ...]:
-    """What a run collects unless told otherwise: the inventory, and sign-ins when enabled."""
-    return STREAMS if settings.sign_ins.enabled else ("users",)
+    """What a run collects unless told otherwise: the inventory, and each stream whose settings
+    block is enabled (`sign_ins`, `devices`)."""
+    return registry.default_streams(settings)
 
 
 class _StreamPlugin:
@@ -70,11 +71,12 @@ class _StreamPlugin:
     `abatches_on`."""
 
     STREAM: ClassVar[str]
-    summary: Summary | SignInSummary
+    summary: Any  # the stream's summary: `as_dict()`, `lines()`, `events`, `completed`
 
     def __init__(self, settings: Settings | Mapping[str, Any],
                  checkpoint: Mapping[str, Any] | None = None, *,
-                 store: StateStore | None = None) -> None:
+                 store: StateStore | None = None, full: bool = False) -> None:
+        self.full = full
         self.settings = _settings(settings)
         if checkpoint is None and store is not None:
             checkpoint = store.load(self.STREAM)
@@ -145,8 +147,7 @@ class EntraIdUserInventory(_StreamPlugin):
                  checkpoint: Mapping[str, Any] | None = None, *,
                  store: StateStore | None = None, full: bool = False) -> None:
         self.tracking = store is not None and checkpoint is None
-        self.full = full
-        super().__init__(settings, checkpoint, store=store)
+        super().__init__(settings, checkpoint, store=store, full=full)
         self.summary: Summary = Summary()
 
     def _listed(self) -> dict[str, float]:
@@ -207,8 +208,8 @@ class EntraIdSignIns(_StreamPlugin):
 
     def __init__(self, settings: Settings | Mapping[str, Any],
                  checkpoint: Mapping[str, Any] | None = None, *,
-                 store: StateStore | None = None) -> None:
-        super().__init__(settings, checkpoint, store=store)
+                 store: StateStore | None = None, full: bool = False) -> None:
+        super().__init__(settings, checkpoint, store=store, full=full)  # `full`: no meaning here
         self.summary: SignInSummary = SignInSummary()
 
     def _listed(self) -> dict[str, float]:
@@ -254,13 +255,11 @@ class EntraIdConnector:
         if unknown:
             raise ValueError(f"unknown stream(s) {', '.join(unknown)}; known: {', '.join(STREAMS)}")
         given = checkpoints or {}
-        self.plugins: dict[str, EntraIdUserInventory | EntraIdSignIns] = {}
-        for name in STREAMS:
-            if name not in names:
-                continue
-            self.plugins[name] = (
-                EntraIdUserInventory(self.settings, given.get(name), store=store, full=full)
-                if name == "users" else EntraIdSignIns(self.settings, given.get(name), store=store))
+        self.plugins: dict[str, _StreamPlugin] = {}
+        for spec in registry.STREAMS:
+            if spec.name in names:
+                self.plugins[spec.name] = registry.plugin_class(spec)(
+                    self.settings, given.get(spec.name), store=store, full=full)
         self.failures: dict[str, BaseException] = {}
         self._client: GraphClient | None = None
 

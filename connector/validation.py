@@ -38,6 +38,7 @@ from connector.ocsf.user_inventory import (
     TYPE_CAPTIONS,
     USER_TYPE_CAPTIONS,
 )
+from connector.streams import registry
 
 __all__ = [
     "RISK_LEVEL_CAPTIONS",
@@ -49,19 +50,14 @@ __all__ = [
     "validate_ndjson",
 ]
 
-#: The packaged schemas, relative to the `connector` package, by class_uid.
-SCHEMA_RESOURCE: Final = "schemas/user_inventory.1.8.0.schema.json"
-SCHEMA_RESOURCES: Final[Mapping[int, str]] = {
-    5003: SCHEMA_RESOURCE,
-    auth.CLASS_UID: "schemas/authentication.1.8.0.schema.json",
-    dev.CLASS_UID: "schemas/device_inventory.1.8.0.schema.json",
-}
-#: Profiles the bundled 3002 schema was generated with (see schemas/PROVENANCE.md).
-SCHEMA_PROFILES: Final[Mapping[int, frozenset[str]]] = {
-    5003: frozenset(),
-    auth.CLASS_UID: frozenset(auth.PROFILE_ATTRIBUTES),
-    dev.CLASS_UID: frozenset(),
-}
+#: The packaged schemas, relative to the `connector` package, by class_uid (the stream registry
+#: names each stream's class and schema).
+SCHEMA_RESOURCE: Final = registry.get("users").schema
+SCHEMA_RESOURCES: Final[Mapping[int, str]] = {spec.class_uid: spec.schema
+                                              for spec in registry.STREAMS}
+#: Profiles each bundled schema was generated with (see schemas/PROVENANCE.md).
+SCHEMA_PROFILES: Final[Mapping[int, frozenset[str]]] = {spec.class_uid: frozenset(spec.profiles)
+                                                        for spec in registry.STREAMS}
 
 _OTHER: Final = 99  # an "Other" id lets the source choose the caption
 _MAX_MESSAGE: Final = 300
