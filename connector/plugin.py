@@ -27,6 +27,7 @@ from connector.graph.client import AuthenticationFailed, GraphClient
 from connector.ocsf import user_inventory as ocsf
 from connector.state import StateStore
 from connector.streams import registry, sign_ins
+from connector.streams.base import RunSummary
 from connector.streams.batch import Batch
 from connector.streams.changes import TrackedRun
 from connector.streams.sign_ins import SignInCollection, SignInSummary
@@ -71,7 +72,7 @@ class _StreamPlugin:
     `abatches_on`."""
 
     STREAM: ClassVar[str]
-    summary: Any  # the stream's summary: `as_dict()`, `lines()`, `events`, `completed`
+    summary: RunSummary
 
     def __init__(self, settings: Settings | Mapping[str, Any],
                  checkpoint: Mapping[str, Any] | None = None, *,
