@@ -15,20 +15,25 @@ class StoreWrites:
     or fall behind, the events delivered for them.
 
     `users`: user id -> the user's document (`connector.streams.facts`: last delivered record and
-    facts); the store derives its indexes (memberships, admins, MFA age) from it.
-    `cursors`: change-source cursors and cadence times (a delta link, "sign-ins read up to ...");
-    a value of None removes one.
+    facts), the store's entities of type "user"; it derives its user indexes (memberships,
+    admins, MFA age) from them. `entities`: documents of any other entity type (type -> id ->
+    document, None removes one; a document's `fp` (fingerprint) and `deleted` keys are indexed).
+    `cursors`: the batch's stream's change-source cursors and cadence times (a delta link,
+    "sign-ins read up to ..."); a value of None removes one.
     """
 
     users: dict[str, dict[str, Any]] = field(default_factory=dict)
     cursors: dict[str, str | None] = field(default_factory=dict)
+    entities: dict[str, dict[str, dict[str, Any] | None]] = field(default_factory=dict)
 
     def __bool__(self) -> bool:
-        return bool(self.users or self.cursors)
+        return bool(self.users or self.cursors or any(self.entities.values()))
 
     def merge(self, other: StoreWrites) -> None:
         self.users.update(other.users)
         self.cursors.update(other.cursors)
+        for kind, docs in other.entities.items():
+            self.entities.setdefault(kind, {}).update(docs)
 
 
 @dataclass(frozen=True, slots=True)
