@@ -56,7 +56,7 @@ from connector.graph.odata import (
     is_refusal,
     latest_link,
 )
-from connector.graph.permissions import Feature, Grants
+from connector.graph.permissions import Grants
 from connector.ocsf.device_inventory import (
     GRAPH_DEVICE_FIELDS,
     INTUNE_DEVICE_FIELDS,
@@ -65,7 +65,6 @@ from connector.ocsf.device_inventory import (
 )
 
 __all__ = [
-    "DEVICE_FEATURES",
     "INTUNE_FEATURE",
     "DeltaExpired",
     "DeviceChanges",
@@ -80,7 +79,6 @@ __all__ = [
     "intune_refusal_reason",
     "links_of",
     "managed_devices",
-    "missing_permission",
     "owners_of",
     "registered_users",
 ]
@@ -100,28 +98,6 @@ OWNERS_FEATURE: Final = "device_owners"
 _NOT_APPLICABLE = "Request not applicable to target tenant"
 # lastSyncDateTime moves at every check-in; a fingerprint without it changes with the facts.
 _VOLATILE: Final = frozenset({"lastSyncDateTime"})
-
-#: The permissions of the device stream, in `connector.graph.permissions.Feature` form. Kept
-#: here until the stream registry adds them to `FEATURES` together with the manifest's
-#: permission list (a test requires every feature's permission to be declared there).
-DEVICE_FEATURES: Final[tuple[Feature, ...]] = (
-    Feature("devices", ("Device.Read.All", "Directory.Read.All"), False,
-            "Entra ID devices, their owners and registered users (the device stream)"),
-    Feature(INTUNE_FEATURE, ("DeviceManagementManagedDevices.Read.All",
-                             "DeviceManagementManagedDevices.ReadWrite.All"), False,
-            "Intune compliance, ownership, serial number, IMEI, last sync (device stream)",
-            licence="Microsoft Intune"),
-)
-_FEATURES_BY_KEY: Final = {feature.key: feature for feature in DEVICE_FEATURES}
-
-
-def missing_permission(grants: Grants, key: str) -> str | None:
-    """Like `Grants.missing` for a device feature: a reason when the token lacks it, else None."""
-    feature = _FEATURES_BY_KEY[key]
-    if grants.roles is None or any(p in grants.roles for p in feature.any_of):
-        return None
-    return f"the app lacks the Graph application permission {' or '.join(feature.any_of)}"
-
 
 # --- Entra devices ---------------------------------------------------------------------------
 
@@ -333,7 +309,7 @@ async def managed_devices(client: GraphClient, availability: Availability,
     has no Intune or the app lacks the permission; Entra devices are collected either way."""
     if not availability.available(INTUNE_FEATURE):
         return None
-    missing = missing_permission(grants, INTUNE_FEATURE) if grants is not None else None
+    missing = grants.missing(INTUNE_FEATURE) if grants is not None else None
     if missing is not None:
         availability.degrade(INTUNE_FEATURE, missing)
         return None

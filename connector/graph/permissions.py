@@ -42,6 +42,12 @@ FEATURES: tuple[Feature, ...] = (
     Feature("sign_ins", ("AuditLog.Read.All", "Directory.Read.All"), False,
             "sign-in logs as Authentication events (the sign-in stream)",
             licence="Entra ID P1 or P2"),
+    Feature("devices", ("Device.Read.All", "Directory.Read.All"), False,
+            "Entra ID devices, their owners and registered users (the device stream)"),
+    Feature("intune_devices", ("DeviceManagementManagedDevices.Read.All",
+                               "DeviceManagementManagedDevices.ReadWrite.All"), False,
+            "Intune compliance, ownership, serial number, IMEI, last sync (device stream)",
+            licence="Microsoft Intune"),
 )
 BY_KEY: dict[str, Feature] = {feature.key: feature for feature in FEATURES}
 
