@@ -26,16 +26,17 @@ from connector.diagnostics import describe_login_failure, start_of_run_checks
 from connector.graph.client import AuthenticationFailed, GraphClient
 from connector.ocsf import user_inventory as ocsf
 from connector.state import StateStore
-from connector.streams import registry, sign_ins
+from connector.streams import devices, registry, sign_ins
 from connector.streams.base import RunSummary
 from connector.streams.batch import Batch
 from connector.streams.changes import TrackedRun
+from connector.streams.devices import DeviceRun, DeviceSummary
 from connector.streams.sign_ins import SignInCollection, SignInSummary
 from connector.streams.users import Collection, Summary
 
-__all__ = ["PRODUCT", "SIGN_IN_PRODUCT", "STREAMS", "Batch", "EntraIdConnector",
-           "EntraIdSignIns", "EntraIdUserInventory", "SignInSummary", "Summary",
-           "default_streams"]
+__all__ = ["DEVICE_PRODUCT", "PRODUCT", "SIGN_IN_PRODUCT", "STREAMS", "Batch", "DeviceSummary",
+           "EntraIdConnector", "EntraIdDevices", "EntraIdSignIns", "EntraIdUserInventory",
+           "SignInSummary", "Summary", "default_streams"]
 
 #: Stream names, in the order a combined run starts them (the stream registry's).
 STREAMS = registry.names()
@@ -54,6 +55,8 @@ PRODUCT = ocsf.Product(name="Microsoft Entra ID user inventory", vendor_name="Mi
                        version=_version())
 SIGN_IN_PRODUCT = ocsf.Product(name="Microsoft Entra ID sign-in logs", vendor_name="Microsoft",
                                version=_version())
+DEVICE_PRODUCT = ocsf.Product(name="Microsoft Entra ID device inventory", vendor_name="Microsoft",
+                              version=_version())
 
 
 def _settings(settings: Settings | Mapping[str, Any]) -> Settings:
@@ -102,6 +105,14 @@ class _StreamPlugin:
 
     async def prepare(self, client: GraphClient) -> None:
         """What a run of this stream alone does before collecting (nothing by default)."""
+
+    async def _explain_login(self, client: GraphClient) -> None:
+        """A login failure explained (AADSTS meaning and fix), as the inventory's checks do."""
+        try:
+            await client.token_claims()
+        except AuthenticationFailed as error:
+            raise AuthenticationFailed(
+                describe_login_failure(error, resolve(self.settings))) from None
 
     def abatches_on(self, client: GraphClient) -> AsyncGenerator[Batch, None]:
         raise NotImplementedError
@@ -217,12 +228,7 @@ class EntraIdSignIns(_StreamPlugin):
         return {"sign_ins_listed": self.summary.listed}
 
     async def prepare(self, client: GraphClient) -> None:
-        """A login failure explained (AADSTS meaning and fix), as the inventory's checks do."""
-        try:
-            await client.token_claims()
-        except AuthenticationFailed as error:
-            raise AuthenticationFailed(
-                describe_login_failure(error, resolve(self.settings))) from None
+        await self._explain_login(client)
 
     async def abatches_on(self, client: GraphClient) -> AsyncGenerator[Batch, None]:
         """The batches, through a client (and its throttle) shared with other streams."""
@@ -231,6 +237,38 @@ class EntraIdSignIns(_StreamPlugin):
                                       product=SIGN_IN_PRODUCT)
         self.summary = collection.summary
         async for batch in collection.batches():
+            yield batch
+
+
+class EntraIdDevices(_StreamPlugin):
+    """One device run per instance: Entra ID devices (with Intune's facts and their owners) as
+    5001 events. The same contract as the other plugins. With a `store`, runs track changes
+    (`streams/devices.py`): after the first, full, run only devices whose facts changed are
+    emitted; `full=True` forces a full collection. Without `Device.Read.All` the stream yields
+    no batch and `summary.degraded["devices"]` says why; without Intune (licence or
+    permission) Entra's devices still come, with one warning.
+    """
+
+    STREAM = devices.STREAM
+
+    def __init__(self, settings: Settings | Mapping[str, Any],
+                 checkpoint: Mapping[str, Any] | None = None, *,
+                 store: StateStore | None = None, full: bool = False) -> None:
+        super().__init__(settings, checkpoint, store=store, full=full)
+        self.summary: DeviceSummary = DeviceSummary()
+
+    def _listed(self) -> dict[str, float]:
+        return {"devices_listed": self.summary.devices_listed}
+
+    async def prepare(self, client: GraphClient) -> None:
+        await self._explain_login(client)
+
+    async def abatches_on(self, client: GraphClient) -> AsyncGenerator[Batch, None]:
+        self._client = client
+        self.summary = DeviceSummary()
+        run = DeviceRun(self.settings, client, self.store, checkpoint=self.checkpoint,
+                        product=DEVICE_PRODUCT, summary=self.summary, full=self.full)
+        async for batch in run.batches():
             yield batch
 
 
