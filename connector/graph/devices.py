@@ -43,6 +43,7 @@ import hashlib
 import logging
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from typing import Any, Final
 
 from connector.graph.client import EXPIRED_PAGE_TOKEN, BatchRequest, GraphClient, GraphError, Page
@@ -55,6 +56,7 @@ from connector.graph.odata import (
     delta_rounds,
     is_refusal,
     latest_link,
+    odata_datetime,
 )
 from connector.graph.permissions import Grants
 from connector.ocsf.device_inventory import (
@@ -71,6 +73,7 @@ __all__ = [
     "DeviceQuery",
     "IntuneTable",
     "device_changes",
+    "device_link_changes",
     "device_pages",
     "devices_delta_url",
     "devices_latest_link",
@@ -261,6 +264,39 @@ async def device_changes(client: GraphClient, link: str) -> DeviceChanges:
         else:
             out.removed.pop(oid, None)
             out.present[oid] = dict(item)
+    return out
+
+
+# --- owner changes: the directory audit log ---------------------------------------------------
+
+AUDITS: Final = "/auditLogs/directoryAudits"
+#: Core Directory activities (category "Device") that change a device's owner or users.
+LINK_ACTIVITIES: Final = frozenset({
+    "Add registered owner to device", "Remove registered owner from device",
+    "Add registered users to device", "Remove registered users from device",
+})
+
+
+async def device_link_changes(client: GraphClient, since: datetime) -> set[str]:
+    """Object ids of devices whose registered owners or users changed since `since`, from the
+    directory audit log (`category eq 'Device'`; one reporting request per 999 device
+    activities). `devices/delta` does not report these links; this is what notices them
+    between the stream's full owner re-reads."""
+    url = build_url(AUDITS, {
+        "$filter": f"activityDateTime ge {odata_datetime(since)} and category eq 'Device'",
+        "$select": "id,activityDisplayName,activityDateTime,targetResources",
+        "$top": 999,
+    })
+    out: set[str] = set()
+    async for page in client.pages(url):
+        for record in page.items:
+            if not isinstance(record, Mapping) or \
+                    record.get("activityDisplayName") not in LINK_ACTIVITIES:
+                continue
+            for target in record.get("targetResources") or ():
+                if isinstance(target, Mapping) and \
+                        str(target.get("type", "")).lower() == "device" and target.get("id"):
+                    out.add(str(target["id"]))
     return out
 
 

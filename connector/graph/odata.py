@@ -73,6 +73,8 @@ FEATURE_LABELS: Final = {
     "risk": "user risk level",
     "intune_devices": "Intune device facts (compliance, ownership, serial number)",
     "device_owners": "device owners",
+    "device_users": "device registered users",
+    "device_owner_changes": "device owner changes between owner re-reads",
 }
 
 

@@ -48,6 +48,9 @@ FEATURES: tuple[Feature, ...] = (
                                "DeviceManagementManagedDevices.ReadWrite.All"), False,
             "Intune compliance, ownership, serial number, IMEI, last sync (device stream)",
             licence="Microsoft Intune"),
+    Feature("device_owner_changes", ("AuditLog.Read.All", "Directory.Read.All"), False,
+            "device owner and registered-user changes from the directory audit log, between "
+            "the device stream's owner re-reads"),
 )
 BY_KEY: dict[str, Feature] = {feature.key: feature for feature in FEATURES}
 

@@ -34,7 +34,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 import orjson
@@ -48,6 +48,7 @@ from connector.graph.devices import (
     DeviceQuery,
     IntuneTable,
     device_changes,
+    device_link_changes,
     device_pages,
     devices_latest_link,
     fingerprint,
@@ -86,6 +87,9 @@ DELTA: Final = "devices_delta"
 LAST_FULL: Final = "last_full"
 INTUNE_AT: Final = "intune_read_at"
 LINKS_AT: Final = "links_read_at"
+LINKS_AUDIT: Final = "links_audit_since"
+# Audit records can reach Graph minutes after the fact: read a little behind.
+LOOK_BEHIND: Final = timedelta(minutes=15)
 # Facts that move without anything changing: a check-in, a sign-in.
 _VOLATILE: Final = {"device": ("approximateLastSignInDateTime",), "managed": ("lastSyncDateTime",)}
 
@@ -402,6 +406,7 @@ class DeviceRun:
         writes = self._writes(docs) or StoreWrites()
         if self.store is not None:
             writes.cursors.update({DELTA: link, LAST_FULL: self.now_iso, LINKS_AT: self.now_iso,
+                                   LINKS_AUDIT: self.now_iso,
                                    INTUNE_AT: self.now_iso if table is not None else None})
         self.summary.events += len(events)
         yield Batch(events, self._checkpoint(), stream=STREAM,
@@ -465,8 +470,9 @@ class DeviceRun:
         links_due = self._due(cursors.get(LINKS_AT), int(self.options.owners_refresh_hours))
         table = await self._intune_table() if intune_due else None
         links = await self._all_links() if links_due else None
+        audited = await self._audited_links(cursors) if links is None else set()
         keys = self.store.fingerprints(KEY) if table is not None or links is not None else {}
-        affected = set(changes.present) | set(changes.removed)
+        affected = set(changes.present) | set(changes.removed) | audited
         if keys:
             affected |= self._drifted(keys, table, links)
         stored = self.store.docs(DEVICE, affected)
@@ -476,7 +482,7 @@ class DeviceRun:
             if isinstance(record, Mapping):
                 present[oid] = record
         if links is None and present:
-            links = await self._links_of(sorted(changes.present))
+            links = await self._links_of(sorted((set(changes.present) | audited) & set(present)))
         managed = await self._managed_of(present, stored, table)
         events: list[bytes] = []
         docs: dict[str, dict[str, Any]] = {}
@@ -509,6 +515,9 @@ class DeviceRun:
             writes.cursors[INTUNE_AT] = self.now_iso
         if links_due and links is not None:
             writes.cursors[LINKS_AT] = self.now_iso
+        if (links_due and links is not None) or "device owner changes (audit log)" in \
+                self.summary.change_sources:
+            writes.cursors[LINKS_AUDIT] = self.now_iso
         self.summary.events += len(events)
         yield Batch(events, self._checkpoint(), stream=STREAM, writes=writes)
 
@@ -549,6 +558,28 @@ class DeviceRun:
                     changed.append(did)
         rows = self.store.docs(KEY, changed)
         return {str(row["oid"]) for row in rows.values() if row.get("oid")}
+
+    async def _audited_links(self, cursors: Mapping[str, str]) -> set[str]:
+        """Devices whose owners or users the directory audit log says changed since the last
+        read (minus a look-behind); nothing (and one warning) without AuditLog.Read.All, when
+        the owner cadence alone notices such changes."""
+        missing = self.grants.missing("device_owner_changes")
+        if missing or not self.availability.available("device_owner_changes"):
+            if missing:
+                self.availability.degrade("device_owner_changes", missing + "; owner changes "
+                                          "show at the next owner re-read "
+                                          "(devices.owners_refresh_hours)")
+            return set()
+        since = parse_graph_datetime(cursors.get(LINKS_AUDIT)) or self.now
+        try:
+            named = await device_link_changes(self.client, since - LOOK_BEHIND)
+        except GraphError as error:
+            if not is_refusal(error):
+                raise
+            self.availability.degrade("device_owner_changes", refusal_reason(error))
+            return set()
+        self.summary.change_sources.append("device owner changes (audit log)")
+        return named
 
     async def _all_links(self) -> _Links | None:
         """Every device's owners (one expanded listing) and registered users (when wanted)."""

@@ -74,7 +74,7 @@ STREAMS: Final[tuple[StreamSpec, ...]] = (
         name="devices", plugin="connector.plugin:EntraIdDevices",
         class_uid=5001, class_name="Device Inventory Info",
         schema="schemas/device_inventory.1.8.0.schema.json",
-        features=("devices", "intune_devices"),
+        features=("devices", "intune_devices", "device_owner_changes"),
         listed="devices_listed", progress_label="devices", schedule="hourly to daily",
         settings_block="devices", entity="device",
     ),

@@ -25,7 +25,7 @@ from entrasim.devices import ExpectedDevice
 from entrasim.spec import DEFAULT_PERMISSIONS
 from tests.cli.truth import connector, load_events, write_config
 
-DEVICES = {"enabled": True, "owners_refresh_hours": 0}
+DEVICES = {"enabled": True}
 
 
 @dataclass
@@ -171,10 +171,11 @@ def test_the_second_run_costs_requests_for_the_changes_not_the_tenant(story: Sto
     assert devices["mode"] == "changes"
     assert (devices["new_devices"], devices["changed_devices"], devices["deleted_devices"]) \
         == (1, 4, 1)
-    # delta, owner listing (owners_refresh_hours 0), registered users listing, owners and users
-    # of the changed devices, their Intune records: never the whole Intune table.
-    assert story.second.requests <= 8
+    # delta, the audit log (the owner change), owners and users of the changed devices, their
+    # Intune records: never a whole listing of devices, owners or Intune.
+    assert story.second.requests <= 6
     assert "intune" not in devices["change_sources"]
+    assert "device owner changes (audit log)" in devices["change_sources"]
 
 
 @pytest.mark.parametrize("spec", [
