@@ -41,10 +41,12 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Final
+
+import orjson
 
 from connector.graph.client import EXPIRED_PAGE_TOKEN, BatchRequest, GraphClient, GraphError, Page
 from connector.graph.odata import (
@@ -308,22 +310,44 @@ def fingerprint(record: Mapping[str, Any]) -> str:
     return hashlib.blake2b("\x1f".join(parts).encode(), digest_size=12).hexdigest()
 
 
-@dataclass(slots=True)
 class IntuneTable:
-    """Intune's managed devices by Entra `deviceId` (`azureADDeviceId`); records without one
-    (not registered in Entra) are counted, not joined."""
+    """Intune's managed devices by Entra `deviceId` (`azureADDeviceId`, lower-cased); records
+    without one (not registered in Entra) are counted, not joined.
 
-    by_device_id: dict[str, dict[str, Any]] = field(default_factory=dict)
-    unjoined: int = 0
+    Each record is kept as compact JSON of its non-empty mapped fields and parsed on lookup: a
+    100,000-device tenant's records as dicts would hold about 2 KB each for the whole run.
+    """
+
+    __slots__ = ("_raw", "unjoined")
+
+    def __init__(self, records: Mapping[str, Mapping[str, Any]] | None = None,
+                 unjoined: int = 0) -> None:
+        self._raw: dict[str, bytes] = {}
+        self.unjoined = unjoined
+        for did, record in (records or {}).items():
+            self.add(did, record)
+
+    def add(self, device_id: str, record: Mapping[str, Any]) -> None:
+        self._raw[device_id.lower()] = orjson.dumps(
+            {k: v for k, v in record.items() if v is not None and v != ""})
 
     def get(self, device_id: str) -> dict[str, Any] | None:
-        return self.by_device_id.get(device_id.lower())
+        raw = self._raw.get(device_id.lower())
+        return orjson.loads(raw) if raw is not None else None
+
+    def items(self) -> Iterator[tuple[str, dict[str, Any]]]:
+        for did, raw in self._raw.items():
+            yield did, orjson.loads(raw)
 
     def fingerprints(self) -> dict[str, str]:
-        return {did: fingerprint(record) for did, record in self.by_device_id.items()}
+        return {did: fingerprint(record) for did, record in self.items()}
+
+    def clear(self) -> None:
+        self._raw.clear()
+        self.unjoined = 0
 
     def __len__(self) -> int:
-        return len(self.by_device_id)
+        return len(self._raw)
 
 
 _EMPTY_ID = "00000000-0000-0000-0000-000000000000"
@@ -357,13 +381,12 @@ async def managed_devices(client: GraphClient, availability: Availability,
                 continue
             did = item.get("azureADDeviceId")
             if isinstance(did, str) and did and did != _EMPTY_ID:
-                table.by_device_id[did.lower()] = dict(item)
+                table.add(did, item)
             else:
                 table.unjoined += 1
 
     def reset() -> None:
-        table.by_device_id.clear()
-        table.unjoined = 0
+        table.clear()
 
     url = build_url(MANAGED_DEVICES, {"$select": ",".join(INTUNE_DEVICE_FIELDS)})
     try:

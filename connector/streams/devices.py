@@ -189,7 +189,8 @@ def make_doc(device: Mapping[str, Any], managed: Mapping[str, Any] | None,
     """The stored document of one device (what its event is made of) with its fingerprint."""
     doc: dict[str, Any] = {
         "device": {k: device[k] for k in ocsf.GRAPH_DEVICE_FIELDS if k in device},
-        "managed": {k: managed[k] for k in ocsf.INTUNE_DEVICE_FIELDS if k in managed}
+        "managed": {k: managed[k] for k in ocsf.INTUNE_DEVICE_FIELDS
+                    if managed.get(k) is not None and managed.get(k) != ""}
         if managed is not None else None,
         "owners": _owner_rows(owners), "users": _owner_rows(users),
         "deleted": {"at": deleted} if deleted is not None else None,
