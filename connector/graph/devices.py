@@ -328,8 +328,9 @@ class IntuneTable:
             self.add(did, record)
 
     def add(self, device_id: str, record: Mapping[str, Any]) -> None:
-        self._raw[device_id.lower()] = orjson.dumps(
-            {k: v for k, v in record.items() if v is not None and v != ""})
+        # orjson returns its 8 KB working buffer; a copy keeps only the record's bytes.
+        self._raw[device_id.lower()] = memoryview(orjson.dumps(
+            {k: v for k, v in record.items() if v is not None and v != ""})).tobytes()
 
     def get(self, device_id: str) -> dict[str, Any] | None:
         raw = self._raw.get(device_id.lower())

@@ -392,7 +392,6 @@ class DeviceRun:
                     query = in_force  # what a restart lists with (a refused part dropped)
                     for batch in self._full_page(page, table, users, listed, events, docs):
                         yield batch
-                        events, docs = [], {}
                 break
             except GraphError as error:
                 if not restarts.allow(error, "listing again (devices already delivered are "

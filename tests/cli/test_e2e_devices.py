@@ -25,7 +25,8 @@ from entrasim.devices import ExpectedDevice
 from entrasim.spec import DEFAULT_PERMISSIONS
 from tests.cli.truth import connector, load_events, write_config
 
-DEVICES = {"enabled": True}
+# Small pages and batches: a full run crosses page and batch boundaries.
+DEVICES = {"enabled": True, "page_size": 70}
 
 
 @dataclass
@@ -98,7 +99,7 @@ class Story:
 def story(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Story]:
     directory = tmp_path_factory.mktemp("devices")
     with SimulatedGraph(TenantSpec(seed=15, users=150, licence="P2")) as sim:
-        write_config(directory, sim, devices=DEVICES,
+        write_config(directory, sim, devices=DEVICES, batch_size=50,
                      sign_ins={"enabled": True, "lookback_days": 1})
         directory_devices = sim.tenant.devices
         truth_before = directory_devices.truth()
