@@ -26,22 +26,26 @@ from connector.diagnostics import describe_login_failure, start_of_run_checks
 from connector.graph.client import AuthenticationFailed, GraphClient
 from connector.ocsf import user_inventory as ocsf
 from connector.state import StateStore
-from connector.streams import devices, registry, sign_ins
+from connector.streams import registry, sign_ins
 from connector.streams.base import RunSummary
 from connector.streams.batch import Batch
 from connector.streams.changes import TrackedRun
-from connector.streams.devices import DeviceRun, DeviceSummary
 from connector.streams.sign_ins import SignInCollection, SignInSummary
 from connector.streams.users import Collection, Summary
 
-__all__ = ["DEVICE_PRODUCT", "PRODUCT", "SIGN_IN_PRODUCT", "STREAMS", "Batch", "DeviceSummary",
-           "EntraIdConnector", "EntraIdDevices", "EntraIdSignIns", "EntraIdUserInventory",
-           "SignInSummary", "Summary", "default_streams"]
+__all__ = ["PRODUCT", "SIGN_IN_PRODUCT", "STREAMS", "Batch", "EntraIdConnector", "EntraIdSignIns",
+           "EntraIdUserInventory", "SignInSummary", "StreamPlugin", "Summary", "default_streams",
+           "drive", "product"]
 
 #: Stream names, in the order a combined run starts them (the stream registry's).
 STREAMS = registry.names()
 
 log = logging.getLogger(__name__)
+
+
+def product(name: str) -> ocsf.Product:
+    """`metadata.product` of a stream's events: its name, Microsoft, the connector's version."""
+    return ocsf.Product(name=name, vendor_name="Microsoft", version=_version())
 
 
 def _version() -> str:
@@ -55,8 +59,6 @@ PRODUCT = ocsf.Product(name="Microsoft Entra ID user inventory", vendor_name="Mi
                        version=_version())
 SIGN_IN_PRODUCT = ocsf.Product(name="Microsoft Entra ID sign-in logs", vendor_name="Microsoft",
                                version=_version())
-DEVICE_PRODUCT = ocsf.Product(name="Microsoft Entra ID device inventory", vendor_name="Microsoft",
-                              version=_version())
 
 
 def _settings(settings: Settings | Mapping[str, Any]) -> Settings:
@@ -69,10 +71,11 @@ def default_streams(settings: Settings) -> tuple[str, ...]:
     return registry.default_streams(settings)
 
 
-class _StreamPlugin:
+class StreamPlugin:
     """What every stream's plugin shares: settings and checkpoint in, one Graph client, batches
     out (sync or async), live counters. A subclass names its `STREAM` and collects in
-    `abatches_on`."""
+    `abatches_on`; a new stream's plugin lives in its stream module (`streams/devices.py`) and
+    the stream registry names it."""
 
     STREAM: ClassVar[str]
     summary: RunSummary
@@ -132,7 +135,7 @@ class _StreamPlugin:
         return drive(self.abatches())
 
 
-class EntraIdUserInventory(_StreamPlugin):
+class EntraIdUserInventory(StreamPlugin):
     """One collection cycle per instance.
 
     `settings` is a `Settings` or a configuration mapping (validated here; `ConfigError` names
@@ -204,7 +207,7 @@ async def _next(stream: AsyncGenerator[Batch, None]) -> Batch:
     return await anext(stream)
 
 
-class EntraIdSignIns(_StreamPlugin):
+class EntraIdSignIns(StreamPlugin):
     """One sign-in run per instance: the sign-in logs since the checkpoint, as 3002 events.
 
     The same contract as `EntraIdUserInventory`: `checkpoint` is the `sign_ins` checkpoint of
@@ -240,38 +243,6 @@ class EntraIdSignIns(_StreamPlugin):
             yield batch
 
 
-class EntraIdDevices(_StreamPlugin):
-    """One device run per instance: Entra ID devices (with Intune's facts and their owners) as
-    5001 events. The same contract as the other plugins. With a `store`, runs track changes
-    (`streams/devices.py`): after the first, full, run only devices whose facts changed are
-    emitted; `full=True` forces a full collection. Without `Device.Read.All` the stream yields
-    no batch and `summary.degraded["devices"]` says why; without Intune (licence or
-    permission) Entra's devices still come, with one warning.
-    """
-
-    STREAM = devices.STREAM
-
-    def __init__(self, settings: Settings | Mapping[str, Any],
-                 checkpoint: Mapping[str, Any] | None = None, *,
-                 store: StateStore | None = None, full: bool = False) -> None:
-        super().__init__(settings, checkpoint, store=store, full=full)
-        self.summary: DeviceSummary = DeviceSummary()
-
-    def _listed(self) -> dict[str, float]:
-        return {"devices_listed": self.summary.devices_listed}
-
-    async def prepare(self, client: GraphClient) -> None:
-        await self._explain_login(client)
-
-    async def abatches_on(self, client: GraphClient) -> AsyncGenerator[Batch, None]:
-        self._client = client
-        self.summary = DeviceSummary()
-        run = DeviceRun(self.settings, client, self.store, checkpoint=self.checkpoint,
-                        product=DEVICE_PRODUCT, summary=self.summary, full=self.full)
-        async for batch in run.batches():
-            yield batch
-
-
 class EntraIdConnector:
     """Several streams in one run, over one Graph client: the batches of all, as they come.
 
@@ -294,7 +265,7 @@ class EntraIdConnector:
         if unknown:
             raise ValueError(f"unknown stream(s) {', '.join(unknown)}; known: {', '.join(STREAMS)}")
         given = checkpoints or {}
-        self.plugins: dict[str, _StreamPlugin] = {}
+        self.plugins: dict[str, StreamPlugin] = {}
         for spec in registry.STREAMS:
             if spec.name in names:
                 self.plugins[spec.name] = registry.plugin_class(spec)(

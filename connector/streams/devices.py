@@ -32,13 +32,14 @@ import asyncio
 import hashlib
 import logging
 import time
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 import orjson
 
+from connector.config import Settings
 from connector.graph.client import BatchRequest, GraphClient, GraphError, Page
 from connector.graph.dates import format_graph_datetime, parse_graph_datetime
 from connector.graph.devices import (
@@ -70,10 +71,13 @@ from connector.graph.odata import (
 from connector.graph.permissions import Grants
 from connector.ocsf import device_inventory as ocsf
 from connector.ocsf.common import MappingError, Product
+from connector.plugin import StreamPlugin, product
+from connector.state import StateStore
 from connector.streams.base import Restarts, Skips, usable_checkpoint
 from connector.streams.batch import Batch, StoreWrites
 
-__all__ = ["STREAM", "DeviceRun", "DeviceSummary", "device_fingerprint", "make_doc"]
+__all__ = ["PRODUCT", "STREAM", "DeviceRun", "DeviceSummary", "EntraIdDevices", "device_fingerprint",
+           "make_doc"]
 
 log = logging.getLogger(__name__)
 
@@ -150,8 +154,11 @@ class DeviceSummary:
 
 # --- the per-device document (pure) ----------------------------------------------------------
 
-def _owner_rows(owners: Sequence[ocsf.Owner] | None) -> list[list[str | None]] | None:
-    return None if owners is None else [[o.uid, o.name, o.upn] for o in owners]
+def _owner_rows(owners: Sequence[ocsf.Owner] | None, *, uid_only: bool = False
+                ) -> list[list[str | None]] | None:
+    if owners is None:
+        return None
+    return [[o.uid, None, None] if uid_only else [o.uid, o.name, o.upn] for o in owners]
 
 
 def _owners(rows: Any) -> tuple[ocsf.Owner, ...] | None:
@@ -180,7 +187,7 @@ def device_fingerprint(doc: Mapping[str, Any]) -> str:
 
 
 def links_digest(owners: Sequence[ocsf.Owner] | None, users: Sequence[ocsf.Owner] | None) -> str:
-    return _digest([_owner_rows(owners), _owner_rows(users)])
+    return _digest([_owner_rows(owners), _owner_rows(users, uid_only=True)])
 
 
 def make_doc(device: Mapping[str, Any], managed: Mapping[str, Any] | None,
@@ -192,7 +199,7 @@ def make_doc(device: Mapping[str, Any], managed: Mapping[str, Any] | None,
         "managed": {k: managed[k] for k in ocsf.INTUNE_DEVICE_FIELDS
                     if managed.get(k) is not None and managed.get(k) != ""}
         if managed is not None else None,
-        "owners": _owner_rows(owners), "users": _owner_rows(users),
+        "owners": _owner_rows(owners), "users": _owner_rows(users, uid_only=True),
         "deleted": {"at": deleted} if deleted is not None else None,
     }
     doc["fp"] = device_fingerprint(doc)
@@ -241,7 +248,7 @@ class DeviceRun:
     """One run of the device stream (see the module docstring); `batches()` yields `Batch`es of
     stream "devices"; the caller delivers, then commits each."""
 
-    def __init__(self, settings: Any, client: GraphClient, store: Any | None, *,
+    def __init__(self, settings: Any, client: GraphClient, store: StateStore | None, *,
                  checkpoint: Mapping[str, Any] | None, product: Product,
                  summary: DeviceSummary, full: bool = False, clock: Any = time.time) -> None:
         self.settings = settings
@@ -684,3 +691,39 @@ class DeviceRun:
             out[oid] = dict(body) if body.get("id") else None
         self.summary.change_sources.append("intune (changed devices)")
 
+
+# --- the plugin --------------------------------------------------------------------------------
+
+PRODUCT: Final = product("Microsoft Entra ID device inventory")
+
+
+class EntraIdDevices(StreamPlugin):
+    """One device run per instance: Entra ID devices (with Intune's facts and their owners) as
+    5001 events. The same contract as the other plugins. With a `store`, runs track changes
+    (`streams/devices.py`): after the first, full, run only devices whose facts changed are
+    emitted; `full=True` forces a full collection. Without `Device.Read.All` the stream yields
+    no batch and `summary.degraded["devices"]` says why; without Intune (licence or
+    permission) Entra's devices still come, with one warning.
+    """
+
+    STREAM = STREAM
+
+    def __init__(self, settings: Settings | Mapping[str, Any],
+                 checkpoint: Mapping[str, Any] | None = None, *,
+                 store: StateStore | None = None, full: bool = False) -> None:
+        super().__init__(settings, checkpoint, store=store, full=full)
+        self.summary: DeviceSummary = DeviceSummary()
+
+    def _listed(self) -> dict[str, float]:
+        return {"devices_listed": self.summary.devices_listed}
+
+    async def prepare(self, client: GraphClient) -> None:
+        await self._explain_login(client)
+
+    async def abatches_on(self, client: GraphClient) -> AsyncGenerator[Batch, None]:
+        self._client = client
+        self.summary = DeviceSummary()
+        run = DeviceRun(self.settings, client, self.store, checkpoint=self.checkpoint,
+                        product=PRODUCT, summary=self.summary, full=self.full)
+        async for batch in run.batches():
+            yield batch

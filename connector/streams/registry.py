@@ -22,12 +22,13 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 __all__ = ["STREAMS", "StreamSpec", "by_class_uid", "default_streams", "enabled", "get",
-           "names", "plugin_class"]
+           "mapping_module", "names", "plugin_class"]
 
 
 @dataclass(frozen=True, slots=True)
 class StreamSpec:
-    """One stream. `settings_block` names the `Settings` block whose `enabled` turns it on
+    """One stream. `mapping` is its OCSF class module (`to_event`, `MAPPING`, its section of
+    docs/mapping.md); `settings_block` names the `Settings` block whose `enabled` turns it on
     (None: always on); `features` are `connector.graph.permissions` keys it needs (the first is
     required for the stream to run at all); `entity` is the entity type whose documents the
     state store keeps for change tracking (None: the stream keeps only a checkpoint);
@@ -42,6 +43,7 @@ class StreamSpec:
     listed: str
     progress_label: str
     schedule: str
+    mapping: str = ""
     profiles: tuple[str, ...] = ()
     settings_block: str | None = None
     entity: str | None = None
@@ -55,7 +57,7 @@ STREAMS: Final[tuple[StreamSpec, ...]] = (
     StreamSpec(
         name="users", plugin="connector.plugin:EntraIdUserInventory",
         class_uid=5003, class_name="User Inventory Info",
-        schema="schemas/user_inventory.1.8.0.schema.json",
+        schema="schemas/user_inventory.1.8.0.schema.json", mapping="connector.ocsf.user_inventory",
         features=("users", "groups", "roles", "last_sign_in", "mfa_report", "mfa_methods",
                   "risk"),
         listed="users_listed", progress_label="users", schedule="hourly to daily",
@@ -64,16 +66,17 @@ STREAMS: Final[tuple[StreamSpec, ...]] = (
     StreamSpec(
         name="sign_ins", plugin="connector.plugin:EntraIdSignIns",
         class_uid=3002, class_name="Authentication",
-        schema="schemas/authentication.1.8.0.schema.json",
+        schema="schemas/authentication.1.8.0.schema.json", mapping="connector.ocsf.authentication",
         profiles=("host", "security_control"),
         features=("sign_ins",),
         listed="sign_ins_listed", progress_label="sign-ins", schedule="every 5 to 15 minutes",
         settings_block="sign_ins",
     ),
     StreamSpec(
-        name="devices", plugin="connector.plugin:EntraIdDevices",
+        name="devices", plugin="connector.streams.devices:EntraIdDevices",
         class_uid=5001, class_name="Device Inventory Info",
         schema="schemas/device_inventory.1.8.0.schema.json",
+        mapping="connector.ocsf.device_inventory",
         features=("devices", "intune_devices", "device_owner_changes"),
         listed="devices_listed", progress_label="devices", schedule="hourly to daily",
         settings_block="devices", entity="device",
@@ -110,6 +113,11 @@ def enabled(spec: StreamSpec, settings: Any) -> bool:
 def default_streams(settings: Any) -> tuple[str, ...]:
     """What a run collects unless told otherwise: every stream the configuration enables."""
     return tuple(spec.name for spec in STREAMS if enabled(spec, settings))
+
+
+def mapping_module(spec: StreamSpec) -> Any:
+    """The stream's OCSF class module, imported on first use."""
+    return importlib.import_module(spec.mapping)
 
 
 def plugin_class(spec: StreamSpec) -> Any:
