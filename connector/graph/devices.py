@@ -59,6 +59,7 @@ from connector.graph.odata import (
     is_refusal,
     latest_link,
     odata_datetime,
+    refusal_reason,
 )
 from connector.graph.permissions import Grants
 from connector.ocsf.device_inventory import (
@@ -99,6 +100,19 @@ USERS_EXPAND = f"registeredUsers($select={LINK_SELECT})"
 EXPAND_LIMIT: Final = 20
 INTUNE_FEATURE: Final = "intune_devices"
 OWNERS_FEATURE: Final = "device_owners"
+#: How the device features read in a warning (`Availability(LABELS)`).
+LABELS: Final = {
+    INTUNE_FEATURE: "Intune device facts (compliance, ownership, serial number)",
+    OWNERS_FEATURE: "device owners",
+    "device_users": "device registered users",
+    "device_owner_changes": "device owner changes between owner re-reads",
+}
+#: What `connector test` asks to report the device features: (feature, label, URL).
+PROBES: Final = (
+    ("devices", "devices (Entra ID)", build_url(DEVICES, {"$select": "id", "$top": 1})),
+    (INTUNE_FEATURE, "Intune managed devices",
+     build_url(MANAGED_DEVICES, {"$select": "id", "$top": 1})),
+)
 # Intune's gateway answers a tenant without an Intune licence with this (HTTP 400).
 _NOT_APPLICABLE = "Request not applicable to target tenant"
 # lastSyncDateTime moves at every check-in; a fingerprint without it changes with the facts.
@@ -354,6 +368,11 @@ class IntuneTable:
 
 
 _EMPTY_ID = "00000000-0000-0000-0000-000000000000"
+
+
+def probe_refusal(feature: str, error: GraphError) -> str:
+    """Why a `PROBES` request was refused, in the words the run's warning uses."""
+    return intune_refusal_reason(error) if feature == INTUNE_FEATURE else refusal_reason(error)
 
 
 def intune_refusal_reason(error: GraphError) -> str:

@@ -71,26 +71,24 @@ FEATURE_LABELS: Final = {
     "roles": "admin roles",
     "manager": "manager",
     "risk": "user risk level",
-    "intune_devices": "Intune device facts (compliance, ownership, serial number)",
-    "device_owners": "device owners",
-    "device_users": "device registered users",
-    "device_owner_changes": "device owner changes between owner re-reads",
 }
 
 
 # --- availability ----------------------------------------------------------------------------
 
 class Availability:
-    """Features left out of this run and why; each is logged once, as a warning."""
+    """Features left out of this run and why; each is logged once, as a warning, under its
+    label (`labels`: a stream's own, beside the inventory's `FEATURE_LABELS`)."""
 
-    def __init__(self) -> None:
+    def __init__(self, labels: Mapping[str, str] | None = None) -> None:
         self._reasons: dict[str, str] = {}
+        self._labels = {**FEATURE_LABELS, **(labels or {})}
 
     def degrade(self, feature: str, reason: str) -> None:
         if feature in self._reasons:
             return
         self._reasons[feature] = reason
-        log.warning("%s not collected: %s", FEATURE_LABELS.get(feature, feature), reason)
+        log.warning("%s not collected: %s", self._labels.get(feature, feature), reason)
 
     def available(self, feature: str) -> bool:
         return feature not in self._reasons

@@ -44,6 +44,7 @@ from connector.graph.client import BatchRequest, GraphClient, GraphError, Page
 from connector.graph.dates import format_graph_datetime, parse_graph_datetime
 from connector.graph.devices import (
     INTUNE_FEATURE,
+    LABELS,
     MANAGED_DEVICES,
     OWNERS_EXPAND,
     DeviceQuery,
@@ -262,7 +263,7 @@ class DeviceRun:
         self.now = datetime.fromtimestamp(clock(), UTC)
         self.now_iso = format_graph_datetime(self.now)
         self.collected_at_ms = int(self.now.timestamp() * 1000)
-        self.availability = Availability()
+        self.availability = Availability(LABELS)
         self.tenant_uid = str(settings.tenant_id)
         self.grants = Grants(None)
         self.batch_size = max(1, int(settings.batch_size))

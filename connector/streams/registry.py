@@ -22,13 +22,14 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 __all__ = ["STREAMS", "StreamSpec", "by_class_uid", "default_streams", "enabled", "get",
-           "mapping_module", "names", "plugin_class"]
+           "mapping_module", "names", "plugin_class", "source_module"]
 
 
 @dataclass(frozen=True, slots=True)
 class StreamSpec:
     """One stream. `mapping` is its OCSF class module (`to_event`, `MAPPING`, its section of
-    docs/mapping.md); `settings_block` names the `Settings` block whose `enabled` turns it on
+    docs/mapping.md); `source` its Graph source module when that declares `PROBES` (the
+    features `connector test` reports, with `probe_refusal(feature, error)`); `settings_block` names the `Settings` block whose `enabled` turns it on
     (None: always on); `features` are `connector.graph.permissions` keys it needs (the first is
     required for the stream to run at all); `entity` is the entity type whose documents the
     state store keeps for change tracking (None: the stream keeps only a checkpoint);
@@ -44,6 +45,7 @@ class StreamSpec:
     progress_label: str
     schedule: str
     mapping: str = ""
+    source: str | None = None
     profiles: tuple[str, ...] = ()
     settings_block: str | None = None
     entity: str | None = None
@@ -76,7 +78,7 @@ STREAMS: Final[tuple[StreamSpec, ...]] = (
         name="devices", plugin="connector.streams.devices:EntraIdDevices",
         class_uid=5001, class_name="Device Inventory Info",
         schema="schemas/device_inventory.1.8.0.schema.json",
-        mapping="connector.ocsf.device_inventory",
+        mapping="connector.ocsf.device_inventory", source="connector.graph.devices",
         features=("devices", "intune_devices", "device_owner_changes"),
         listed="devices_listed", progress_label="devices", schedule="hourly to daily",
         settings_block="devices", entity="device",
@@ -118,6 +120,11 @@ def default_streams(settings: Any) -> tuple[str, ...]:
 def mapping_module(spec: StreamSpec) -> Any:
     """The stream's OCSF class module, imported on first use."""
     return importlib.import_module(spec.mapping)
+
+
+def source_module(spec: StreamSpec) -> Any:
+    """The stream's Graph source module (None when the registry names none)."""
+    return importlib.import_module(spec.source) if spec.source else None
 
 
 def plugin_class(spec: StreamSpec) -> Any:
