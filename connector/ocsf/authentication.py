@@ -47,6 +47,7 @@ __all__ = [
     "CLASS_UID",
     "DEVICE_TYPE_CAPTIONS",
     "DISPOSITION_CAPTIONS",
+    "EVENT_CAPTIONS",
     "EXAMPLE_PRODUCT",
     "EXAMPLE_TENANT_ID",
     "HOST_PROFILE",
@@ -86,6 +87,18 @@ ACTION_CAPTIONS: Final[Mapping[int, str]] = {
 DISPOSITION_CAPTIONS: Final[Mapping[int, str]] = {0: "Unknown", 1: "Allowed", 2: "Blocked",
                                                   99: "Other"}
 DEVICE_TYPE_CAPTIONS: Final[Mapping[int, str]] = {0: "Unknown"}
+#: (id key, caption key, captions) a validator checks on the event itself.
+EVENT_CAPTIONS: Final = (
+    ("class_uid", "class_name", CLASS_CAPTIONS),
+    ("category_uid", "category_name", CATEGORY_CAPTIONS),
+    ("activity_id", "activity_name", ACTIVITY_CAPTIONS),
+    ("type_uid", "type_name", TYPE_CAPTIONS),
+    ("severity_id", "severity", SEVERITY_CAPTIONS),
+    ("status_id", "status", STATUS_CAPTIONS),
+    ("risk_level_id", "risk_level", RISK_LEVEL_CAPTIONS),
+    ("action_id", "action", ACTION_CAPTIONS),
+    ("disposition_id", "disposition", DISPOSITION_CAPTIONS),
+)
 OS_TYPE_CAPTIONS: Final[Mapping[int, str]] = {
     0: "Unknown", 99: "Other", 100: "Windows", 101: "Windows Mobile", 200: "Linux",
     201: "Android", 300: "macOS", 301: "iOS", 302: "iPadOS",

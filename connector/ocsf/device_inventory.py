@@ -47,6 +47,7 @@ __all__ = [
     "CLASS_CAPTIONS",
     "CLASS_UID",
     "DEVICE_TYPE_CAPTIONS",
+    "EVENT_CAPTIONS",
     "EXAMPLE_COLLECTED_AT_MS",
     "EXAMPLE_FACTS",
     "EXAMPLE_PRODUCT",
@@ -78,6 +79,14 @@ TYPE_CAPTIONS: Final[Mapping[int, str]] = {
     CLASS_UID * 100 + activity: f"Device Inventory Info: {caption}"
     for activity, caption in ACTIVITY_CAPTIONS.items()
 }
+#: (id key, caption key, captions) a validator checks on the event itself.
+EVENT_CAPTIONS: Final = (
+    ("class_uid", "class_name", CLASS_CAPTIONS),
+    ("category_uid", "category_name", CATEGORY_CAPTIONS),
+    ("activity_id", "activity_name", ACTIVITY_CAPTIONS),
+    ("type_uid", "type_name", TYPE_CAPTIONS),
+    ("severity_id", "severity", SEVERITY_CAPTIONS),
+)
 DEVICE_TYPE_CAPTIONS: Final[Mapping[int, str]] = {
     0: "Unknown", 1: "Server", 2: "Desktop", 3: "Laptop", 4: "Tablet", 5: "Mobile",
     6: "Virtual", 7: "IOT", 8: "Browser", 9: "Firewall", 10: "Switch", 11: "Hub", 12: "Router",

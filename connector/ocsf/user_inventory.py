@@ -43,6 +43,7 @@ __all__ = [
     "CATEGORY_CAPTIONS",
     "CLASS_CAPTIONS",
     "EMAIL_PATTERN",
+    "EVENT_CAPTIONS",
     "EVENT_UID_NAMESPACE",
     "EXAMPLE_COLLECTED_AT_MS",
     "EXAMPLE_FACTS",
@@ -103,6 +104,14 @@ RISK_LEVEL_CAPTIONS: Final[Mapping[int, str]] = {
 # Identity Protection's riskLevel -> user.risk_level_id. "none" (no risk detected, or risk
 # remediated / dismissed / confirmed safe) is OCSF's lowest level, Info. "hidden" (Identity
 # Protection withholds it) and "unknownFutureValue" say nothing about the risk: omitted.
+#: (id key, caption key, captions) a validator checks on the event itself.
+EVENT_CAPTIONS: Final = (
+    ("class_uid", "class_name", CLASS_CAPTIONS),
+    ("category_uid", "category_name", CATEGORY_CAPTIONS),
+    ("activity_id", "activity_name", ACTIVITY_CAPTIONS),
+    ("type_uid", "type_name", TYPE_CAPTIONS),
+    ("severity_id", "severity", SEVERITY_CAPTIONS),
+)
 _RISK_LEVEL_IDS: Final[Mapping[str, int]] = {"none": 0, "low": 1, "medium": 2, "high": 3}
 _RISK_LEVELS: Final[Mapping[str, tuple[int, str]]] = {
     level: (level_id, RISK_LEVEL_CAPTIONS[level_id]) for level, level_id in _RISK_LEVEL_IDS.items()
