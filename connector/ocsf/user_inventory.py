@@ -42,6 +42,7 @@ __all__ = [
     "ACTIVITY_CAPTIONS",
     "CATEGORY_CAPTIONS",
     "CLASS_CAPTIONS",
+    "CLASS_UID",
     "EMAIL_PATTERN",
     "EVENT_CAPTIONS",
     "EVENT_UID_NAMESPACE",
@@ -120,7 +121,8 @@ _RISK_STATES: Final = frozenset(
     {"none", "confirmedSafe", "remediated", "dismissed", "atRisk", "confirmedCompromised"}
 )
 
-_CLASS_UID: Final = 5003
+CLASS_UID: Final = 5003
+_CLASS_UID: Final = CLASS_UID
 _CATEGORY_UID: Final = 5
 _ACTIVITY_ID: Final = 2  # Collect
 _SEVERITY_ID: Final = 1  # Informational
