@@ -11,6 +11,12 @@
 - **Double volume**: a fresh tenant with twice the sign-ins a user (110,000 a day), first run:
   peak RSS must stay flat.
 
+- **Stragglers** (`--stragglers`): what the deep re-read costs. A day of 15-minute runs (96) of
+  the same tenant's sign-in stream in this process, on a virtual clock (windows and the
+  reporting budget's waits), against the simulator's log (throttling off: requests are counted,
+  not timed); Graph requests per run averaged over the day, with the default deep re-read and
+  without it, and the largest checkpoint (`seen` ids) the day needed. Takes about 3 minutes.
+
 Records come from the simulator (realistic shape: devices, locations, CA policies, failures).
 Prints the figures as Markdown rows for docs/performance.md. Takes about 6 minutes.
 """
@@ -18,6 +24,7 @@ Prints the figures as Markdown rows for docs/performance.md. Takes about 6 minut
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import math
 import statistics
@@ -28,16 +35,21 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import orjson
 
 from benchmarks.scale import Traffic, run_connector
 from benchmarks.tenant import TenantProcess
+from connector.config import load_settings
+from connector.graph.client import GraphClient
 from connector.graph.dates import parse_graph_datetime
+from connector.graph.throttle import Throttle
 from connector.ocsf.authentication import to_event
 from connector.ocsf.user_inventory import Product
 from connector.state import StateStore
-from entrasim import TenantSpec, throttling_floor_seconds
+from connector.streams.sign_ins import SignInCollection
+from entrasim import SimulatedGraph, TenantSpec, throttling_floor_seconds
 from entrasim.tenant import Tenant
 
 TARGET_PER_SECOND = 50_000
@@ -176,6 +188,117 @@ def measure_volume(per_user: float, *, users: int, timeout: float, quiet: bool
         return runs
 
 
+# --- stragglers: the deep re-read's cost -----------------------------------------------------------
+
+SIGN_IN_ROUTE = "GET /auditLogs/signIns"
+RUN_EVERY = timedelta(minutes=15)
+
+
+class _VirtualWaits:
+    """The connector's waits (the reporting budget's 10 s window) skipped, not slept."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def clock(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.now += seconds
+        await asyncio.sleep(0)
+
+
+@dataclass(frozen=True, slots=True)
+class StragglerCost:
+    deep_reread_minutes: int
+    runs: int
+    requests: int
+    deep_runs: int
+    most_requests: int
+    events: int
+    most_seen: int
+    most_checkpoint_bytes: int
+
+    @property
+    def per_run(self) -> float:
+        return self.requests / self.runs
+
+
+async def _one_run(settings: Any, checkpoint: dict[str, Any] | None, moment: float
+                   ) -> tuple[dict[str, Any], int, bool]:
+    waits = _VirtualWaits()
+    throttle = Throttle.create(max_concurrency=int(settings.max_concurrency),
+                               deadline_seconds=float(settings.retry_deadline_seconds),
+                               clock=waits.clock, sleep=waits.sleep)
+    client = GraphClient.from_settings(settings, throttle=throttle)
+    try:
+        collection = SignInCollection(settings, checkpoint, client, product=_PRODUCT,
+                                      clock=lambda: moment)
+        last: dict[str, Any] = {}
+        events = 0
+        async for batch in collection.batches():
+            events += len(batch.events)
+            last = batch.checkpoint
+        return last, events, collection.summary.deep
+    finally:
+        await client.aclose()
+
+
+def measure_stragglers(*, users: int, per_user: float, runs: int = 96
+                       ) -> list[StragglerCost]:
+    """A day of 15-minute runs ending where the simulator's log ends, for the default deep
+    re-read and without it; each day starts from a checkpoint at its first instant."""
+    spec = TenantSpec(seed=11, users=users, licence="P2", sign_ins_per_user_per_day=per_user)
+    out = []
+    with SimulatedGraph(spec, latency=0.0, throttling=False) as sim:
+        end = sim.tenant.sign_in_now().replace(microsecond=0)
+        start = end - runs * RUN_EVERY
+        for deep in (60, 0):
+            settings = load_settings(sim.connector_config(sign_ins={
+                "enabled": True, "lookback_days": 1, "deep_reread_minutes": deep}))
+            checkpoint: dict[str, Any] | None = {
+                "version": 1, "tenant_id": spec.tenant_id, "cursor": _iso(start),
+                "deep_until": _iso(start), "seen": [], "in_progress": None}
+            total = most = deep_runs = events = most_seen = most_bytes = 0
+            _log(f"stragglers: {runs} runs, deep_reread_minutes={deep}")
+            for i in range(1, runs + 1):
+                sim.counters.reset()
+                moment = (start + i * RUN_EVERY).timestamp()
+                checkpoint, delivered, was_deep = asyncio.run(
+                    _one_run(settings, checkpoint, moment))
+                requests = sim.counters.snapshot().get(SIGN_IN_ROUTE, {}).get("requests", 0)
+                total += requests
+                most = max(most, requests)
+                deep_runs += was_deep
+                events += delivered
+                most_seen = max(most_seen, len(checkpoint.get("seen") or ()))
+                most_bytes = max(most_bytes, len(orjson.dumps(checkpoint)))
+            out.append(StragglerCost(deep, runs, total, deep_runs, most, events, most_seen,
+                                     most_bytes))
+    return out
+
+
+def _iso(moment: Any) -> str:
+    return str(moment.strftime("%Y-%m-%dT%H:%M:%SZ"))
+
+
+def render_stragglers(costs: Sequence[StragglerCost], users: int, per_user: float) -> str:
+    lines = [
+        f"| sign-ins, a day of 15-minute runs ({users:,} users x {per_user}: "
+        f"{round(users * per_user):,} a day) | Graph requests per run (day average) | "
+        "most in one run | largest checkpoint |",
+        "| --- | --- | --- | --- |",
+    ]
+    for c in costs:
+        what = (f"deep re-read every {c.deep_reread_minutes} min ({c.deep_runs} of {c.runs} "
+                "runs), reaching 150 min behind" if c.deep_reread_minutes
+                else "overlap only (60 min), no deep re-read")
+        lines.append(f"| {what} | {c.per_run:.2f} ({c.requests} in {c.runs} runs, "
+                     f"{c.events:,} events) | {c.most_requests} | {c.most_seen:,} ids, "
+                     f"{c.most_checkpoint_bytes / 1e6:.2f} MB |")
+    return "\n".join(lines)
+
+
 # --- report -------------------------------------------------------------------------------------
 
 def _verdict(ok: bool) -> str:
@@ -223,9 +346,15 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="sign-ins a user a day (default 5.5: 55,000 a day at 10,000 users)")
     parser.add_argument("--no-double", action="store_true", help="skip the double-volume run")
     parser.add_argument("--cpu-only", action="store_true")
+    parser.add_argument("--stragglers", action="store_true",
+                        help="only the deep re-read's cost over a day of 15-minute runs")
     parser.add_argument("--timeout", type=float, default=1800.0)
     args = parser.parse_args(argv)
 
+    if args.stragglers:
+        costs = measure_stragglers(users=args.users, per_user=args.per_user)
+        print(render_stragglers(costs, args.users, args.per_user))
+        return 0
     runs: list[SignInRun] = []
     doubled: SignInRun | None = None
     if not args.cpu_only:

@@ -340,6 +340,11 @@ class Permission:
     required: bool
     why: str
     granted: bool | None  # None: the token does not say
+    purpose: str = ""  # what alone it is optional for ("sign-ins"), when not everything
+    # A permission it is the higher-privileged alternative to: with that one granted, it is
+    # not needed (Directory.Read.All next to AuditLog.Read.All for sign-ins).
+    instead_of: str = ""
+    instead_granted: bool = False
 
 
 def permission_report(grants: Grants) -> list[Permission]:
@@ -353,9 +358,11 @@ def permission_report(grants: Grants) -> list[Permission]:
             name = str(entry.get("name"))
             roles = grants.roles
             granted = None if roles is None else (name in roles or covered_by.get(name) in roles)
+            instead = str(entry.get("instead_of") or "")
             report.append(Permission(name, kind == "required",
                                      str(entry.get("why") or entry.get("unlocks") or ""),
-                                     granted))
+                                     granted, str(entry.get("for") or ""), instead,
+                                     bool(instead and roles is not None and instead in roles)))
     return report
 
 
@@ -365,13 +372,20 @@ _CONSENT = ("API permissions > Add a permission > Microsoft Graph > Application 
 
 def _permission_checks(diagnosis: Diagnosis, grants: Grants) -> None:
     for permission in permission_report(grants):
-        label = f"{permission.name} ({'required' if permission.required else 'optional'})"
+        kind = "required" if permission.required else "optional"
+        if permission.purpose:
+            kind = f"{kind}, for {permission.purpose}"
+        label = f"{permission.name} ({kind})"
         check_id = f"permission:{permission.name}"
         if permission.granted is None:
             diagnosis.add(Check("permissions", label, "unknown",
                                 "the token does not list its permissions", id=check_id))
         elif permission.granted:
             diagnosis.add(Check("permissions", label, "ok", id=check_id))
+        elif permission.instead_granted:
+            diagnosis.add(Check("permissions", label, "ok",
+                                f"not granted, not needed while {permission.instead_of} is: "
+                                f"{permission.why}", id=check_id))
         elif permission.required:
             diagnosis.add(Check("permissions", label, "missing", f"needed: {permission.why}",
                                 f"{_CONSENT} ({SETUP_DOC})", id=check_id,
@@ -698,7 +712,7 @@ def render_text(diagnosis: Diagnosis) -> str:
         fixes = [c.fix for c in checks if c.fix]
         shared = fixes[0] if len(fixes) > 1 and len(set(fixes)) == 1 else None
         for check in checks:
-            show = check.status != "ok" or key in ("connection", "credential")
+            show = check.status != "ok" or key in ("connection", "credential", "permissions")
             detail = f"  {check.detail}" if show and check.detail else ""
             lines.append(f"  {MARKS[check.status]:<8} {check.name:<{width}}{detail}".rstrip())
             if check.evidence:

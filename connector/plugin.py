@@ -153,15 +153,18 @@ class EntraIdUserInventory(StreamPlugin):
 
     Every run starts with the checks of `diagnostics.start_of_run_checks` (the credential's end
     date, optional permissions), logged once, so a runtime's logs warn before the data stops;
-    `warnings` keeps the ones that deserved a warning.
+    `warnings` keeps the ones that deserved a warning. A runtime that runs cycles often over one
+    client (the Sekoia.io module) passes `start_checks=False` between its daily checks.
     """
 
     STREAM = "users"
 
     def __init__(self, settings: Settings | Mapping[str, Any],
                  checkpoint: Mapping[str, Any] | None = None, *,
-                 store: StateStore | None = None, full: bool = False) -> None:
+                 store: StateStore | None = None, full: bool = False,
+                 start_checks: bool = True) -> None:
         self.tracking = store is not None and checkpoint is None
+        self.start_checks = start_checks
         super().__init__(settings, checkpoint, store=store, full=full)
         self.summary: Summary = Summary()
 
@@ -183,7 +186,8 @@ class EntraIdUserInventory(StreamPlugin):
             self.summary = run.summary
             if self.store is not None:
                 self.summary.tracking = "off: an explicit checkpoint was given"
-        self.warnings = await start_of_run_checks(self.settings, client)
+        if self.start_checks:
+            self.warnings = await start_of_run_checks(self.settings, client)
         async for batch in run.batches():
             yield batch
 

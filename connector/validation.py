@@ -1,8 +1,10 @@
 """Validation of emitted events against the bundled OCSF 1.8.0 schema of their class.
 
 Each event is checked against the schema of its `class_uid`: User Inventory Info (5003, no
-profiles), Device Inventory Info (5001, no profiles) or Authentication (3002, generated with the
-`host` and `security_control` profiles, the only ones the connector's 3002 events may declare).
+profiles), Device Inventory Info (5001, no profiles), Authentication (3002, generated with the
+`host` and `security_control` profiles, the only ones the connector's 3002 events may declare),
+or the directory audit classes Account Change (3001), Entity Management (3004), User Access
+Management (3005) and Group Management (3006), none with profiles.
 An NDJSON file may mix the classes.
 
 The JSON Schema catches structure, types, enums and unknown keys; it cannot see that a caption
@@ -26,6 +28,7 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
 from connector.ocsf import device_inventory as dev
+from connector.ocsf import directory_audit as audits
 from connector.ocsf.user_inventory import (
     ACCOUNT_TYPE_CAPTIONS,
     OCSF_VERSION,
@@ -44,14 +47,19 @@ __all__ = [
     "validate_ndjson",
 ]
 
-#: The packaged schemas, relative to the `connector` package, by class_uid (the stream registry
-#: names each stream's class and schema).
+#: The packaged schemas, relative to the `connector` package, by class_uid: each stream's (the
+#: stream registry names its class and schema), and the classes that are not a stream yet (the
+#: directory audit classes).
 SCHEMA_RESOURCE: Final = registry.get("users").schema
-SCHEMA_RESOURCES: Final[Mapping[int, str]] = {spec.class_uid: spec.schema
-                                              for spec in registry.STREAMS}
+SCHEMA_RESOURCES: Final[Mapping[int, str]] = {
+    **{spec.class_uid: spec.schema for spec in registry.STREAMS},
+    **audits.SCHEMA_RESOURCES,
+}
 #: Profiles each bundled schema was generated with (see schemas/PROVENANCE.md).
-SCHEMA_PROFILES: Final[Mapping[int, frozenset[str]]] = {spec.class_uid: frozenset(spec.profiles)
-                                                        for spec in registry.STREAMS}
+SCHEMA_PROFILES: Final[Mapping[int, frozenset[str]]] = {
+    **{spec.class_uid: frozenset(spec.profiles) for spec in registry.STREAMS},
+    **dict.fromkeys(audits.SCHEMA_RESOURCES, frozenset()),
+}
 
 _OTHER: Final = 99  # an "Other" id lets the source choose the caption
 _MAX_MESSAGE: Final = 300
@@ -59,7 +67,9 @@ _MAX_MESSAGE: Final = 300
 # `EVENT_CAPTIONS`, and the attributes of its profiles (`PROFILE_ATTRIBUTES`, when it has any).
 _CLASS_MODULES: Final = {spec.class_uid: registry.mapping_module(spec) for spec in registry.STREAMS}
 _EVENT_CAPTIONS: Final[Mapping[int, tuple[tuple[str, str, Mapping[int, str]], ...]]] = {
-    uid: module.EVENT_CAPTIONS for uid, module in _CLASS_MODULES.items()}
+    **{uid: module.EVENT_CAPTIONS for uid, module in _CLASS_MODULES.items()},
+    **audits.CAPTION_CHECKS,
+}
 _PROFILE_ATTRIBUTES: Final[Mapping[int, Mapping[str, frozenset[str]]]] = {
     uid: getattr(module, "PROFILE_ATTRIBUTES", {}) for uid, module in _CLASS_MODULES.items()}
 # Every official caption (the 3002 table lists only the ids its mapping emits).

@@ -25,6 +25,8 @@ out of a round and reported by a later one once visible; other users' changes ar
 ASSUMED where Graph does not say: users page at 200 (`Prefer: odata.maxpagesize` honoured);
 groups page at 100 groups and 2,000 member references; `signInActivity` in `$select` is
 refused (it is not tracked); `manager@delta` is omitted for a user without a manager.
+`tenant.manager_delta_omitted = True` models the gap Graph's trackers report (see `Tenant`):
+no `manager@delta`, and a manager-only change reports nothing.
 """
 
 from __future__ import annotations
@@ -122,7 +124,23 @@ def _finish(api: GraphApi, req: Request, resource: str, state: Json, items: list
                  "c": state.get("c")}
         out["@odata.deltaLink"] = api._link(req, f"/{resource}/delta()", "$deltatoken", token, keep_query=False)
     out["value"] = items
+    if "full" in state:  # a round's page, not a `$deltatoken=latest` answer
+        _malform(out, api.faults.take_malformed_delta(resource))
     return out
+
+
+def _malform(page: Json, kind: str | None) -> None:
+    """An injected malformed page (`Faults.malformed_delta`)."""
+    if kind == "no_value":
+        del page["value"]
+    elif kind == "value_not_list":
+        page["value"] = {"id": "not-a-list"}
+    elif kind == "junk_items":
+        page["value"] = [*page["value"], "not an object", 42,
+                         {"id": "00000000-0000-4000-8000-00000000dead",
+                          "@removed": {"reason": "deleted"}}]
+    elif kind is not None:
+        raise ValueError(f"unknown malformed_delta {kind!r}")
 
 
 def _latest(api: GraphApi, req: Request, resource: str, select: list[str] | None) -> Json:
@@ -186,12 +204,17 @@ def _changed_users(tenant: Tenant, since: int, upto: int, sel: list[str] | None,
     """Ids of the users a round reports (with those an earlier round carried over because
     they were not replicated yet), and for those whose manager was removed, who it was."""
     tracked = None if sel is None else {*sel, "id"}
+    omit_manager = tenant.manager_delta_omitted
     changed: set[str] = set(carried_in or ())
     former: dict[str, str] = {}
     for e in tenant.user_log.between(since, upto):
         if ids is not None and e.object_id not in ids:
             continue
         props: frozenset[str] = e.what  # type: ignore[assignment]
+        if omit_manager:
+            props = frozenset(p for p in props if p != "manager" and not p.startswith("manager-was:"))
+            if not props:
+                continue
         if tracked is None or "*" in props or not props.isdisjoint(tracked):
             changed.add(e.object_id)
             for p in props:
@@ -213,7 +236,7 @@ def _user_item(tenant: Tenant, uid: str, sel: list[str] | None, former_manager: 
     if "id" not in props:
         props.append("id")
     item = resources.user_json(u, props)
-    if sel and "manager" in sel:
+    if sel and "manager" in sel and not tenant.manager_delta_omitted:
         if u.manager is not None and u.manager.deleted is None:
             item["manager@delta"] = [{"@odata.type": "#microsoft.graph.user", "id": u.manager.id}]
         elif former_manager is not None:

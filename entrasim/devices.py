@@ -29,7 +29,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
-from entrasim.audit import CORE_DIRECTORY, Target
 from entrasim.changelog import ChangeLog
 
 if TYPE_CHECKING:
@@ -464,6 +463,8 @@ class DeviceDirectory:
         owner to device" / "Add registered users to device" for the new one, each naming the
         device (type "Device", its object id) and the user. ASSUMED: one record per activity.
         """
+        from entrasim.audit import CORE_DIRECTORY, Target  # here: a module-level import cycles
+
         with self.tenant.lock:
             d = self._require(key)
             owner = self.tenant.user(owner_id)

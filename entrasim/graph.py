@@ -624,9 +624,15 @@ class GraphApi:
         return out
 
     def risky_users(self, req: Request, claims: Claims, _m: re.Match[str]) -> Json:
+        """learn.microsoft.com/graph/api/riskyuser-list: `$filter` and `$select`, `$top` up to
+        500 (default 20 here). The page's examples filter `riskLevel`; a filter on
+        `riskLastUpdatedDateTime` is not documented, and with `tenant.risky_filter_refused` it
+        is refused as Graph may refuse it (ASSUMED: 400 `BadRequest`, "Invalid filter clause")."""
         self._need(claims, RISKY)
         self._premium("P2")
         flt = self._filter(req, "risky")
+        if flt is not None and self.tenant.risky_filter_refused and "risklastupdateddatetime" in req.query.get("$filter", "").lower():
+            raise bad_request("Invalid filter clause: filtering on riskLastUpdatedDateTime is not supported.")
         items = [u for u in self.tenant.users() if u.risk is not None and (flt is None or flt.predicate(u))]
         return self._offset_page(req, items, resources.risky_user_json, "identityProtection/riskyUsers", default_top=20, max_top=500)
 

@@ -49,8 +49,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from entrasim import audit as audit_log
 from entrasim import catalog
-from entrasim.audit import AUTH_METHODS_SERVICE, CORE_DIRECTORY, AuditLog, Target
+from entrasim.audit import AUTH_METHODS_SERVICE, CORE_DIRECTORY, AuditLog, Modified, Target
+from entrasim.audit_activities import AuditedActivities
 from entrasim.changelog import ChangeLog
 from entrasim.devices import LazyDevices
 from entrasim.sign_ins import EVENT_TYPES, Actor, SignInLog
@@ -237,7 +239,7 @@ class ExpectedUser:
     deleted_at: datetime | None = None
 
 
-class Tenant:
+class Tenant(AuditedActivities):
     """The generated directory plus the mutations tests apply between connector runs."""
 
     devices = LazyDevices()  # entrasim.devices: Entra devices and their Intune records
@@ -264,9 +266,22 @@ class Tenant:
         self.delta_epoch = 0  # bumped by expire_delta_tokens; tokens of an older epoch are refused
         self.delta_reset_answer = "expired"  # or "reset": see expire_delta_tokens
         self.delta_replays = False
+        # Gaps Graph is reported to have; off by default, tests switch them on (the connector
+        # must survive them). `risky_filter_refused`: riskyUsers answers 400 to `$filter` on
+        # riskLastUpdatedDateTime, which is not among the filters learn.microsoft.com/graph/api/
+        # riskyuser-list documents (its examples filter riskLevel). `manager_delta_omitted`:
+        # users/delta never carries `manager@delta` and a manager-only change does not bring
+        # the user back (microsoft-graph-docs #15842, graph-explorer-v4 #4018; the stricter
+        # reading of those reports).
+        self.risky_filter_refused = False
+        self.manager_delta_omitted = False
         self.user_log = ChangeLog()
         self.group_log = ChangeLog()
         self.audit = AuditLog(spec.seed)
+        self.audit_on = False  # generation writes no audit records; mutations afterwards do
+        self.audit_app: audit_log.App | None = None  # set: mutations are initiated by this app
+        self.audit_lag_listings = 0  # set: mutation records stay out of the next N listings
+        self.eligible: list[RoleAssignment] = []  # PIM eligible assignments (not active)
         self._purged_users: dict[str, User] = {}
         self._deleted_groups: dict[str, Group] = {}
         self._lagging: list[User] = []
@@ -282,6 +297,7 @@ class Tenant:
             if was_enabled:
                 gc.enable()
         gc.freeze()
+        self.audit_on = True
         self.change_seq = next(self._seq)
         self.sign_in_log = self._new_sign_in_log()
 
@@ -560,13 +576,25 @@ class Tenant:
             self._audit("Add user", "UserManagement", "Add", u)
             return u
 
-    def _audit(self, activity: str, category: str, operation: str, user: User,
+    def _audit(self, activity: str, category: str, operation: str, user: User | None,
                service: str = CORE_DIRECTORY, initiator: User | None = None,
-               details: tuple[tuple[str, str], ...] = ()) -> None:
-        def target(x: User) -> Target:
-            return Target(x.id, "User", x.display, x.upn)
+               details: tuple[tuple[str, str], ...] = (), *, modified: tuple[Modified, ...] = (),
+               also: tuple[Target, ...] = (), result: str = "success", reason: str = "") -> None:
+        """One audit record: `user` (with `modified`) then `also` as targets; initiated by
+        `initiator`, else the acting app (`audit_app`), else an administrator of the tenant."""
+        if not self.audit_on:
+            return
+        app = self.audit_app if initiator is None else None
+        if initiator is None and app is None:
+            initiator = self._an_admin()
+        targets = ((Target(user.id, "User", user.display, user.upn, modified),)
+                   if user is not None else ()) + also
         self.audit.write(activity, category, service, operation,
-                         target(initiator) if initiator is not None else None, (target(user),), details)
+                         Target(initiator.id, "User", initiator.display, initiator.upn)
+                         if initiator is not None else None, targets, details, app=app,
+                         ip=audit_log.initiator_ip(initiator.id) if initiator is not None else None,
+                         result=result, reason=reason,
+                         visible_after_listings=self.audit_lag_listings)
 
     def update_user(self, user_id: str, **props: object) -> None:
         """Change profile or account properties, named as Graph names them (`displayName`,
@@ -576,6 +604,7 @@ class Tenant:
         with self.lock:
             u = self._require(user_id)
             changed: list[str] = []
+            modified: list[Modified] = []
             for name, value in props.items():
                 if name not in _PROFILE_ATTRS:
                     raise ValueError(f"not a modelled user property: {name}")
@@ -595,15 +624,18 @@ class Tenant:
                         raise ValueError("userPrincipalName needs an @")
                     self._by_upn.pop(u.upn.lower(), None)
                     self._by_upn[value.lower()] = u
+                modified.append(audit_log.user_property(name, getattr(u, attr), value))
                 setattr(u, attr, value)
                 changed += (name, *also)
             if not changed:
                 return
             self._touch(u, changed)
             if "accountEnabled" in props and len(props) == 1:
-                self._audit("Disable account" if not u.enabled else "Enable account", "UserManagement", "Update", u)
+                self._audit("Disable account" if not u.enabled else "Enable account", "UserManagement", "Update", u,
+                            modified=tuple(modified))
             else:
-                self._audit("Update user", "UserManagement", "Update", u)
+                self._audit("Update user", "UserManagement", "Update", u,
+                            modified=audit_log.with_included(modified))
 
     def set_profile(self, user_id: str, **props: object) -> None:
         """Same as `update_user`."""
@@ -770,7 +802,8 @@ class Tenant:
                 u.groups.append(g)
                 g.members.append(u)
                 self._member_change(g, u, True)
-                self._audit("Add member to group", "GroupManagement", "Assign", u)
+                self._audit("Add member to group", "GroupManagement", "Assign", u,
+                            modified=audit_log.group_props(g.id, g.name, added=True), also=(audit_log.group_target(g),))
 
     def remove_from_group(self, user_id: str, group_id: str) -> None:
         with self.lock:
@@ -779,7 +812,8 @@ class Tenant:
                 u.groups.remove(g)
                 g.members.remove(u)
                 self._member_change(g, u, False)
-                self._audit("Remove member from group", "GroupManagement", "Unassign", u)
+                self._audit("Remove member from group", "GroupManagement", "Unassign", u,
+                            modified=audit_log.group_props(g.id, g.name, added=False), also=(audit_log.group_target(g),))
 
     def rename_group(self, group_id: str, name: str) -> None:
         with self.lock:
@@ -804,9 +838,11 @@ class Tenant:
                 child.parents.remove(g)
             self.assignments = [a for a in self.assignments if a.principal is not g]
             self.group_log.record(self._bump(), g.id, ("removed", "changed" if g.kind == "m365" else "deleted"))
+            self._audit("Delete group", "GroupManagement", "Delete", None, also=(audit_log.group_target(g),))
 
-    def assign_role(self, principal_id: str, role_name: str) -> RoleAssignment:
-        """Assign a built-in role to a user or a role-assignable group."""
+    def assign_role(self, principal_id: str, role_name: str, *, eligible: bool = False) -> RoleAssignment:
+        """Assign a built-in role to a user or a role-assignable group; `eligible`: a PIM
+        eligible assignment, audited but not active (not in `assignments`)."""
         with self.lock:
             role = catalog.ROLES_BY_NAME[role_name]
             principal: Principal | None = self.user(principal_id) or self._groups_by_id.get(principal_id)
@@ -815,18 +851,41 @@ class Tenant:
             if isinstance(principal, Group) and not principal.role_assignable:
                 raise ValueError(f"group {principal.name} is not role-assignable")
             a = RoleAssignment(_assignment_id(role, principal.id), role, principal)
+            self._audit_role(a, added=True, eligible=eligible)
+            if eligible:
+                self.eligible.append(a)
+                return a
             self.assignments.append(a)
             self.directory_role_ids.setdefault(role.template_id, str(uuid.uuid5(_ID_NAMESPACE, f"{self.spec.seed}:dr:{role.template_id}")))
             self._bump()
             return a
 
-    def remove_role(self, principal_id: str, role_name: str) -> None:
+    def remove_role(self, principal_id: str, role_name: str, *, eligible: bool = False) -> None:
         with self.lock:
+            held = self.eligible if eligible else self.assignments
+            for a in held:
+                if a.principal.id == principal_id and a.role.display_name == role_name:
+                    self._audit_role(a, added=False, eligible=eligible)
+            if eligible:
+                self.eligible = [a for a in held if not (a.principal.id == principal_id
+                                                         and a.role.display_name == role_name)]
+                return
             self.assignments = [
                 a for a in self.assignments
                 if not (a.principal.id == principal_id and a.role.display_name == role_name)
             ]
             self._bump()
+
+    def _audit_role(self, a: RoleAssignment, *, added: bool, eligible: bool) -> None:
+        activity = audit_log.role_activity(added, eligible)
+        props = audit_log.role_props(a.role.display_name, a.role.template_id, added=added)
+        p = a.principal
+        if isinstance(p, User):
+            self._audit(activity, "RoleManagement", "Assign" if added else "Unassign", p, modified=props)
+        else:
+            kind = "Group" if isinstance(p, Group) else "ServicePrincipal"
+            self._audit(activity, "RoleManagement", "Assign" if added else "Unassign", None,
+                        also=(Target(p.id, kind, p.name, None, props),))
 
     def expire_delta_tokens(self, answer: str = "expired") -> None:
         """Delta and next links issued so far stop working, for users and groups.

@@ -321,7 +321,24 @@ class SignIns(_Model):
         1_440,
         "How far each run re-reads before its last cursor, to catch sign-ins that Graph lists "
         "late; already delivered ones are recognised by id and not sent again. Sign-ins that "
-        "appear later than this after they happened are missed.",
+        "appear later than this are left to the deep re-read (`deep_reread_minutes`).",
+    )
+    deep_reread_minutes: int = _bounded(
+        60,
+        0,
+        1_440,
+        "Cadence of the deep re-read for sign-ins that Graph lists later than `overlap_minutes`: "
+        "a run at least this long after the previous deep re-read lists back to "
+        "`deep_overlap_minutes` before it (0 = never). Already delivered sign-ins are "
+        "recognised by id and not sent again.",
+    )
+    deep_overlap_minutes: int = _bounded(
+        150,
+        1,
+        1_440,
+        "How late a sign-in may be listed and still be delivered: each deep re-read lists from "
+        "this long before the previous deep re-read. The checkpoint remembers the ids of the "
+        "sign-ins delivered since then (about 50 bytes each).",
     )
     page_size: int = _bounded(1000, 1, 1000, "Sign-ins requested per Graph page (`$top`).")
     event_types: tuple[SignInEventType, ...] = Field(
@@ -512,6 +529,23 @@ class Settings(_Model):
         "Cadence of the last sign-in refresh: a run at least this long after the previous "
         "refresh lists the users whose last sign-in moved since and emits them again "
         "(0 = every run).",
+    )
+    risk_refresh_minutes: int = _bounded(
+        0,
+        0,
+        10_080,
+        "Cadence of the user risk refresh: a run at least this long after the previous one "
+        "reads Identity Protection's whole risky-user list (pages of 500) and emits the users "
+        "whose risk changed (0 = every run). Between two reads, new users get the last list's "
+        "answer.",
+    )
+    manager_refresh_hours: int = _bounded(
+        24,
+        0,
+        8_760,
+        "Cadence of the manager sweep: a run at least this long after the previous sweep lists "
+        "every user's manager (one request per 999 users) and emits the users whose manager "
+        "changed, for when users/delta leaves `manager@delta` out (0 = every run).",
     )
     full_resync_hours: int = _bounded(
         168,

@@ -16,8 +16,13 @@ Which Graph source answers which fact (docs/changes.md has the pages behind each
 - MFA registration: the directory audit log (`/auditLogs/directoryAudits`, filtered on
   `activityDateTime` and `loggedByService eq 'Authentication Methods'`) names the users who
   registered or deleted security info; only they are read again.
-- user risk: `/identityProtection/riskyUsers?$filter=riskLastUpdatedDateTime ge ...`.
+- user risk: not here. `riskyUsers` documents no filter on `riskLastUpdatedDateTime` (Graph may
+  answer 400), so change tracking reads Identity Protection's whole list (`sources.risky_users`,
+  pages of 500) and diffs it against the previous one (`RiskTable.changes_since`).
 - last sign-in (its own cadence): `/users?$filter=signInActivity/lastSignInDateTime ge ...`.
+- managers (their own cadence), for when `users/delta` leaves `manager@delta` out (Graph's
+  trackers report it: microsoft-graph-docs #15842, graph-explorer-v4 #4018):
+  `/users?$select=id&$expand=manager(...)&$top=999`, one request per 999 users.
 
 A delta link Graph no longer honours (400 `syncStateNotFound` after its 7 days, 410 Gone
 `resyncRequired` after a reset, or an expired page token) raises `DeltaExpired`: the caller falls
@@ -27,7 +32,7 @@ back to a full collection.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -43,10 +48,8 @@ from connector.graph.odata import (
 )
 from connector.graph.sources import (
     GROUP_TYPE,
-    RISKY_USERS,
-    RISKY_USERS_PAGE,
+    MANAGER_EXPAND,
     SIGN_IN_FIELD,
-    RiskTable,
 )
 
 __all__ = [
@@ -57,8 +60,9 @@ __all__ = [
     "deleted_since",
     "group_changes",
     "latest_link",
+    "manager_pages",
     "mfa_changed_users",
-    "risk_changes",
+    "sign_ins_of",
     "sign_ins_since",
     "user_changes",
     "users_delta_url",
@@ -108,6 +112,13 @@ class UserChanges:
     removed: dict[str, str] = field(default_factory=dict)
     managers: dict[str, str | None] = field(default_factory=dict)
     link: str = ""
+    # Items that could not be read (not an object, no id), for the run's skipped records.
+    dropped: list[str] = field(default_factory=list)
+
+
+def _unreadable(item: Any, source: str) -> str:
+    kind = "an object without an id" if isinstance(item, Mapping) else type(item).__name__
+    return f"a {source}/delta item is {kind}"
 
 
 async def user_changes(client: GraphClient, link: str) -> UserChanges:
@@ -116,6 +127,7 @@ async def user_changes(client: GraphClient, link: str) -> UserChanges:
     for item in items:
         uid = _text(item.get("id")) if isinstance(item, Mapping) else None
         if uid is None:
+            out.dropped.append(_unreadable(item, "users"))
             continue
         removed = item.get("@removed")
         if isinstance(removed, Mapping):
@@ -141,6 +153,7 @@ class GroupChanges:
     added: dict[str, set[str]] = field(default_factory=dict)
     removed: dict[str, set[str]] = field(default_factory=dict)
     link: str = ""
+    dropped: list[str] = field(default_factory=list)  # as `UserChanges.dropped`
 
     def users(self) -> set[str]:
         return {uid for members in (*self.added.values(), *self.removed.values())
@@ -153,6 +166,7 @@ async def group_changes(client: GraphClient, link: str) -> GroupChanges:
     for item in items:
         gid = _text(item.get("id")) if isinstance(item, Mapping) else None
         if gid is None:
+            out.dropped.append(_unreadable(item, "groups"))
             continue
         if isinstance(item.get("@removed"), Mapping):
             out.deleted.add(gid)
@@ -162,6 +176,7 @@ async def group_changes(client: GraphClient, link: str) -> GroupChanges:
             out.names[gid] = name if isinstance(name, str) else None
         for member in item.get("members@delta") or ():
             if not isinstance(member, Mapping) or _text(member.get("id")) is None:
+                out.dropped.append(f"a member of group {gid} in groups/delta is unreadable")
                 continue
             if member.get("@odata.type") == GROUP_TYPE:
                 continue  # nested groups: direct user memberships only
@@ -221,19 +236,22 @@ async def mfa_changed_users(client: GraphClient, since: datetime) -> list[AuditR
     return out
 
 
-async def risk_changes(client: GraphClient, since: datetime) -> RiskTable:
-    """riskyUsers whose risk changed since `since` (P2, IdentityRiskyUser.Read.All)."""
-    table = RiskTable()
-    url = build_url(RISKY_USERS, {
-        "$filter": f"riskLastUpdatedDateTime ge {odata_datetime(since)}",
-        "$select": "id,riskLevel,riskState,riskLastUpdatedDateTime,isDeleted",
-        "$top": RISKY_USERS_PAGE,
-    })
+async def manager_pages(client: GraphClient
+                        ) -> AsyncIterator[dict[str, dict[str, Any] | None]]:
+    """Every user's manager, a page at a time: user id -> {id, displayName,
+    userPrincipalName} or None."""
+    url = build_url("/users", {"$select": "id", "$expand": MANAGER_EXPAND, "$top": 999})
     async for page in client.pages(url):
+        out: dict[str, dict[str, Any] | None] = {}
         for item in page.items:
-            if isinstance(item, Mapping):
-                table.add(item)
-    return table
+            uid = _text(item.get("id")) if isinstance(item, Mapping) else None
+            if uid is None:
+                continue
+            manager = item.get("manager")
+            out[uid] = ({k: manager[k] for k in ("id", "displayName", "userPrincipalName")
+                         if manager.get(k) is not None}
+                        if isinstance(manager, Mapping) and _text(manager.get("id")) else None)
+        yield out
 
 
 async def sign_ins_since(client: GraphClient, since: datetime) -> dict[str, dict[str, Any]]:
@@ -250,4 +268,22 @@ async def sign_ins_since(client: GraphClient, since: datetime) -> dict[str, dict
             activity = item.get(SIGN_IN_FIELD) if uid else None
             if uid is not None and isinstance(activity, Mapping):
                 out[uid] = dict(activity)
+    return out
+
+
+async def sign_ins_of(client: GraphClient, user_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """user id -> `signInActivity`, per user through `$batch` (`GET /users/{id}?$select=`
+    works where delta cannot select it): for changed users the store never held. Users without
+    one, or no longer found, are absent; a refusal raises for the caller to degrade on."""
+    responses = await client.batch([
+        BatchRequest(str(i), build_url(f"/users/{uid}", {"$select": f"id,{SIGN_IN_FIELD}"}))
+        for i, uid in enumerate(user_ids)])
+    out: dict[str, dict[str, Any]] = {}
+    for uid, response in zip(user_ids, responses, strict=True):
+        if response.status in (401, 403):
+            raise response.error()
+        body = response.body if response.status == 200 else None
+        activity = body.get(SIGN_IN_FIELD) if isinstance(body, Mapping) else None
+        if isinstance(activity, Mapping):
+            out[uid] = dict(activity)
     return out

@@ -241,7 +241,13 @@ async def delta_rounds(client: GraphClient, link: str, source: str) -> tuple[lis
                                    f"{error.code}: {error.message})") from error
             raise
         values = body.get("value")
-        items.extend(values if isinstance(values, list) else ())
+        if not isinstance(values, list):
+            # Never "no changes": the link would move past changes nobody read.
+            raise GraphError(502, "MalformedDeltaPage",
+                             f"a {source} delta page has no 'value' list "
+                             f"({'missing' if values is None else type(values).__name__}); "
+                             "the delta link is kept, the next run reads these changes again")
+        items.extend(values)
         next_url = _link(body.get("@odata.nextLink"))
         if next_url is None:
             delta = _link(body.get("@odata.deltaLink"))

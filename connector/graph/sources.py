@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final
 
+import orjson
+
 from connector.graph.client import (
     EXPIRED_PAGE_TOKEN,
     BatchRequest,
@@ -543,6 +545,38 @@ class RiskTable:
     def get(self, user_id: str) -> RiskFacts:
         return self.by_user.get(user_id, NO_RISK)
 
+    def changes_since(self, previous: RiskTable | None) -> RiskTable:
+        """Users whose risk differs from `previous` (every listed user when it is unknown);
+        a user `previous` listed and this table does not is back to NO_RISK."""
+        if previous is None:
+            return RiskTable(dict(self.by_user))
+        changed = {uid: facts for uid, facts in self.by_user.items()
+                   if previous.by_user.get(uid) != facts}
+        changed.update({uid: NO_RISK for uid, facts in previous.by_user.items()
+                        if uid not in self.by_user and facts != NO_RISK})
+        return RiskTable(changed)
+
+    def to_json(self) -> str:
+        """Compact, for the state store: {id: [level, state, updated]}."""
+        return orjson.dumps({uid: [f.level, f.state, f.updated]
+                             for uid, f in self.by_user.items()}).decode()
+
+    @classmethod
+    def from_json(cls, text: str | None) -> RiskTable | None:
+        """`to_json`'s text back; None when absent or unreadable (then nothing is assumed)."""
+        try:
+            raw = orjson.loads(text) if text else None
+        except orjson.JSONDecodeError:
+            return None
+        if not isinstance(raw, dict):
+            return None
+        table = cls()
+        for uid, facts in raw.items():
+            if isinstance(facts, list) and len(facts) == 3:
+                table.by_user[str(uid)] = RiskFacts(*(v if isinstance(v, str) else None
+                                                      for v in facts))
+        return table
+
     def __len__(self) -> int:
         return len(self.by_user)
 
@@ -559,19 +593,4 @@ async def risky_users(client: GraphClient) -> RiskTable:
     await complete_listing(
         client, build_url(RISKY_USERS, {"$select": _RISK_SELECT, "$top": RISKY_USERS_PAGE}),
         consume, table.by_user.clear)
-    return table
-
-
-async def risky_users_of(client: GraphClient, user_ids: Sequence[str]) -> RiskTable:
-    """The riskyUser entries of a few users through `$batch`; a 404 means "not risky"."""
-    table = RiskTable()
-    for _uid, response in await _per_user(
-            client, user_ids,
-            lambda uid: build_url(f"{RISKY_USERS}/{uid}", {"$select": _RISK_SELECT})):
-        if response.status == 404:
-            continue
-        if response.status != 200:
-            raise response.error()
-        if isinstance(response.body, Mapping):
-            table.add(response.body)
     return table

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import re
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from typing import Any, Final, Literal
 __all__ = [
     "ACCOUNT_TYPE_CAPTIONS",
     "CATEGORY_DISCOVERY",
+    "EMAIL_PATTERN",
     "EVENT_UID_NAMESPACE",
     "OCSF_VERSION",
     "PLACEHOLDERS",
@@ -30,6 +32,7 @@ __all__ = [
     "Product",
     "cell",
     "constant_rows",
+    "email",
     "epoch_ms",
     "event_uid",
     "json_block",
@@ -74,6 +77,10 @@ ACCOUNT_TYPE_CAPTIONS: Final[Mapping[int, str]] = {
     19: "ActiveDirectory Account",
     99: "Other",
 }
+
+#: The `email_t` pattern of the OCSF 1.8.0 JSON Schema, verbatim (a test compares them).
+EMAIL_PATTERN: Final = r"^[a-zA-Z0-9!#$%&'*+-/=?^_`{|}~.]+@[a-zA-Z0-9-]+\.[a-zA-Z0-9-.]+$"
+_EMAIL_RE: Final = re.compile(EMAIL_PATTERN)
 
 #: Namespace of `metadata.uid`: uuid5(namespace, f"{tenant_id}/{object id}/{collected_at_ms}").
 EVENT_UID_NAMESPACE: Final = uuid.UUID("5c0f2f0e-6d8b-5d39-9a3e-0c9f6f3e8a41")
@@ -145,6 +152,16 @@ def epoch_ms(value: Any) -> int | None:
         return (moment - _EPOCH) // _ONE_MS
     except OverflowError:
         return None
+
+
+def email(value: Any) -> str | None:
+    """An address valid under OCSF's email_t; guest UPNs (`#EXT#`) are not addresses."""
+    found = text(value)
+    if found is None or _EMAIL_RE.fullmatch(found) is None:
+        return None
+    if "#" in found and "#EXT#" in found.upper():
+        return None
+    return found
 
 
 def event_uid(tenant_id: str, object_id: str, collected_at_ms: int) -> str:

@@ -12,7 +12,6 @@ and that every path it lists is produced.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Literal
@@ -20,6 +19,7 @@ from typing import Any, Final, Literal
 from connector.ocsf.common import (
     ACCOUNT_TYPE_CAPTIONS,
     CATEGORY_DISCOVERY,
+    EMAIL_PATTERN,
     EVENT_UID_NAMESPACE,
     OCSF_VERSION,
     PLACEHOLDERS,
@@ -33,6 +33,7 @@ from connector.ocsf.common import (
     event_uid,
     json_block,
 )
+from connector.ocsf.common import email as _email
 from connector.ocsf.common import epoch_ms as _epoch_ms
 from connector.ocsf.common import product_json as _product
 from connector.ocsf.common import text as _text
@@ -132,9 +133,6 @@ _ACCOUNT_TYPE_ID: Final = 6
 _ACCOUNT_TYPE: Final = ACCOUNT_TYPE_CAPTIONS[_ACCOUNT_TYPE_ID]
 _ENRICHMENT_PROVIDER: Final = "Microsoft Graph"
 
-#: The `email_t` pattern of the OCSF 1.8.0 JSON Schema, verbatim (a test compares them).
-EMAIL_PATTERN: Final = r"^[a-zA-Z0-9!#$%&'*+-/=?^_`{|}~.]+@[a-zA-Z0-9-]+\.[a-zA-Z0-9-.]+$"
-_EMAIL_RE: Final = re.compile(EMAIL_PATTERN)
 
 
 _HEADER: Final[Mapping[str, Any]] = {
@@ -202,16 +200,6 @@ class UserFacts:
 # --------------------------------------------------------------------------- value helpers
 
 
-
-
-def _email(value: Any) -> str | None:
-    """An address valid under OCSF's email_t; guest UPNs (`#EXT#`) are not addresses."""
-    text = _text(value)
-    if text is None or _EMAIL_RE.fullmatch(text) is None:
-        return None
-    if "#" in text and "#EXT#" in text.upper():
-        return None
-    return text
 
 
 def _unique_texts(values: Iterable[Any]) -> list[str]:

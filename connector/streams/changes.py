@@ -17,6 +17,20 @@ A tracked run (`TrackedRun`, used when the plugin has a state store) is one of:
   they cover; the documents of each batch's users move with that batch, so a run killed between
   two batches re-reads the same changes and emits only the users not yet delivered.
 
+User risk: `riskyUsers` documents no filter on `riskLastUpdatedDateTime` (Graph may refuse it),
+so Identity Protection's whole list is read (`risk_refresh_minutes`; pages of 500, one request
+after another: it allows 1 request a second per tenant) and diffed against the list read last
+time, kept in the store: users whose risk changed, and users it no longer lists (back to no
+risk), are emitted. The list also gives this run's new users their risk, so no per-user
+`riskyUsers/{id}` lookups are made; between two reads they get the last list's answer.
+
+Managers: `users/delta` reports a manager change as `manager@delta`, but Graph's trackers report
+it missing (microsoft-graph-docs #15842, graph-explorer-v4 #4018), and then a manager-only
+change may not bring the user back at all. So on its cadence (`manager_refresh_hours`) a run
+also lists every user's manager (`$select=id&$expand=manager`, 999 users a request) and compares
+it, page by page, with the stored documents; users whose manager differs are emitted
+(`manager@delta`, when Graph sends it, still wins and works at every run).
+
 Cadences: last sign-in (`sign_in_refresh_hours`) lists only users whose
 `signInActivity/lastSignInDateTime` moved since the previous refresh; the per-user MFA fallback
 asks up to `mfa_fallback_per_run` users per `mfa_fallback_hours`, longest-unknown first, then
@@ -40,13 +54,14 @@ from connector.graph.changes import (
     UserChanges,
     deleted_since,
     group_changes,
+    manager_pages,
     mfa_changed_users,
-    risk_changes,
+    sign_ins_of,
     sign_ins_since,
     user_changes,
     users_latest_link,
 )
-from connector.graph.client import GraphClient, GraphError, gather_all
+from connector.graph.client import EXPIRED_PAGE_TOKEN, GraphClient, GraphError, gather_all
 from connector.graph.dates import format_graph_datetime, parse_graph_datetime
 from connector.graph.odata import (
     Availability,
@@ -63,6 +78,7 @@ from connector.graph.sources import (
     admin_roles,
     memberships_of,
     mfa_methods,
+    risky_users,
 )
 from connector.ocsf import user_inventory as ocsf
 from connector.state import StateStore
@@ -73,6 +89,7 @@ from connector.streams.users import (
     Checkpoint,
     Collection,
     Memory,
+    SkippedRecord,
     Summary,
     make_filter,
 )
@@ -83,12 +100,14 @@ USERS = "users_delta"
 GROUPS = "groups_delta"
 MFA_AUDIT = "mfa_audit_since"
 MFA_AUDIT_SEEN = "mfa_audit_seen"  # ids of audit records inside the look-behind, already read
-RISK = "risk_since"
+RISK = "risk_since"  # when Identity Protection's list was last read whole
+RISK_LISTED = "risk_listed"  # that list ({id: [level, state, updated]}), to diff the next against
 SIGN_INS = "sign_ins_since"
 MFA_FALLBACK = "mfa_fallback_at"
+MANAGERS = "managers_at"  # the last manager sweep
 LAST_FULL = "last_full"
 PENDING = "pending."
-# Audit and risk records can reach Graph minutes after the fact: read a little behind.
+# Audit records can reach Graph minutes after the fact: read a little behind.
 LOOK_BEHIND = timedelta(minutes=15)
 
 
@@ -208,13 +227,18 @@ class TrackedRun:
                     *, start: bool) -> AsyncIterator[Batch]:
         """A full collection that starts (or resumes) change tracking."""
         memory = self._memory()
+        memory.keep_listed = True
         if start:
             pending = await self._start_tracking()
+            pending.clear_listed = True
             cursors = {**cursors, **{k: v for k, v in pending.cursors.items() if v}}
             memory.first_writes = pending
+        else:  # what the interrupted part listed counts for the sweep
+            memory.listed = self.store.listed_ids()
         promoted: dict[str, str | None] = {
             name: cursors.get(PENDING + name)
-            for name in (USERS, GROUPS, MFA_AUDIT, RISK, SIGN_INS, LAST_FULL, MFA_FALLBACK)}
+            for name in (USERS, GROUPS, MFA_AUDIT, RISK, SIGN_INS, LAST_FULL, MFA_FALLBACK,
+                         MANAGERS)}
         promoted.update({PENDING + name: None for name in list(promoted)})
         last: Mapping[str, Any] = checkpoint or {}
         async for batch in self._collection(None if start else checkpoint, memory,
@@ -222,12 +246,15 @@ class TrackedRun:
             last = batch.checkpoint
             yield batch
         # Tracking starts in the very last batch, after the sweep's events: a run killed before
-        # it makes the next run a full collection again, never one that skips the sweep.
+        # it resumes the full collection, whose sweep covers what every part of it listed.
         sweep = StoreWrites()
         events: list[bytes] = []
-        if start and self.collection is not None and self.collection.summary.listing_restarts == 0:
+        if self.collection is not None and self.collection.summary.listing_restarts == 0:
             events, sweep = await self._sweep(memory.listed)
+        sweep.clear_listed = True
         sweep.cursors.update(promoted)
+        risk = self.collection.risk if self.collection is not None else None
+        sweep.cursors[RISK_LISTED] = risk.to_json() if risk is not None else None
         yield Batch(events, dict(last), writes=sweep)
         self.summary.cadences = {"full_resync": cursors.get(PENDING + LAST_FULL),
                                  "sign_in_refresh": cursors.get(PENDING + SIGN_INS),
@@ -279,7 +306,7 @@ class TrackedRun:
                     raise
                 log.warning("group membership changes will not be tracked: %s",
                             refusal_reason(error))
-        for name in (MFA_AUDIT, RISK, SIGN_INS, LAST_FULL, MFA_FALLBACK):
+        for name in (MFA_AUDIT, RISK, SIGN_INS, LAST_FULL, MFA_FALLBACK, MANAGERS):
             writes.cursors[PENDING + name] = self.now_iso
         return writes
 
@@ -302,8 +329,11 @@ class ChangeReader:
         self.mfa_audited: set[str] = set()
         self.audit_seen: list[str] = []
         self.fallback_due = False
-        self.risk: RiskTable | None = None
+        self.risk: RiskTable | None = None  # users whose risk changed since the last read
+        self.risk_listed: RiskTable | None = None  # the whole list, when read this run
         self.sign_ins: dict[str, dict[str, Any]] | None = None
+        self.managers: dict[str, dict[str, Any] | None] = {}  # the sweep's finds
+        self.managers_swept = False
         self.degraded: dict[str, str] = {}
         self.strangers: set[str] = set()
         self._pending: dict[str, dict[str, Any]] = {}
@@ -339,6 +369,8 @@ class ChangeReader:
         if self.cursors.get(GROUPS):
             self.groups = await group_changes(self.client, self.cursors[GROUPS])
             self._source("groups/delta")
+        for reason in (*self.users.dropped, *self.groups.dropped):
+            self.summary.skipped.add(SkippedRecord(None, reason), None, reason, "change")
         sign_in_due = self._sign_in_due()
         known_roles = self.run.collection.roles if self.run.collection else None
         if known_roles is not None:
@@ -355,20 +387,61 @@ class ChangeReader:
         )
         self.roles = known_roles if known_roles is not None else roles
         self.sign_ins = sign_ins
+        if self._managers_due():
+            await self._sweep_managers()
         seen = set(orjson.loads(self.cursors.get(MFA_AUDIT_SEEN) or "[]"))
         horizon = format_graph_datetime(self.now - LOOK_BEHIND)
         self.audit_seen = sorted({r.id for r in audits or () if r.when >= horizon})
         self.mfa_audited = {r.user_id for r in audits or () if r.id not in seen}
 
     async def read_risk(self) -> RiskTable | None:
-        """Risk changes since the last run, read once (Identity Protection allows 1 request a
-        second): they serve the new users of this run and the changed ones alike."""
+        """Identity Protection's whole list when its cadence is due (else the list read last
+        time), for this run's new users; what changed since the last read goes to `risk`."""
         claims = await self.client.token_claims() or {}
         if not Grants.from_claims(claims).allows("risk"):
             return None
-        self.risk = await self._optional("risk", "riskyUsers (risk changes)",
-                                         risk_changes(self.client, self._since(RISK)))
-        return self.risk
+        previous = RiskTable.from_json(self.cursors.get(RISK_LISTED))
+        if not self._risk_due():
+            return previous
+        listed: RiskTable | None = await self._optional(
+            "risk", "riskyUsers (whole list, diffed with the last)", risky_users(self.client))
+        if listed is None:
+            return None
+        self.risk_listed = listed
+        self.risk = listed.changes_since(previous)
+        return listed
+
+    def _risk_due(self) -> bool:
+        every = int(getattr(self.settings, "risk_refresh_minutes", 0))
+        age = _hours_since(self.cursors.get(RISK), self.now)
+        return every == 0 or age is None or age * 60 >= every
+
+    def _managers_due(self) -> bool:
+        every = int(getattr(self.settings, "manager_refresh_hours", 24))
+        age = _hours_since(self.cursors.get(MANAGERS), self.now)
+        return every == 0 or age is None or age >= every
+
+    async def _sweep_managers(self) -> None:
+        """Users whose manager differs from their stored one; only they are kept in memory."""
+        try:
+            async for page in manager_pages(self.client):
+                docs = self.store.user_docs(list(page))
+                for uid, manager in page.items():
+                    doc = docs.get(uid)
+                    if doc is None or doc.get("deleted"):
+                        continue
+                    stored = (doc.get("manager") or {}).get("id")
+                    if stored != (manager or {}).get("id"):
+                        self.managers[uid] = manager
+        except GraphError as error:
+            if error.code != EXPIRED_PAGE_TOKEN and not is_refusal(error):
+                raise
+            log.warning("manager sweep not completed (%s): the next run sweeps again",
+                        error.code or error.status)
+            self.managers = {}
+            return
+        self.managers_swept = True
+        self._source(f"manager sweep ({len(self.managers)} changed)")
 
     def _sign_in_due(self) -> bool:
         every = int(self.settings.sign_in_refresh_hours)
@@ -435,12 +508,15 @@ class ChangeReader:
         if "mfa" not in self.degraded:
             out[MFA_AUDIT] = self.now_iso
             out[MFA_AUDIT_SEEN] = orjson.dumps(self.audit_seen).decode()
-        if self.risk is not None:
+        if self.risk_listed is not None:
             out[RISK] = self.now_iso
+            out[RISK_LISTED] = self.risk_listed.to_json()
         if self.sign_ins is not None:
             out[SIGN_INS] = self.now_iso
         if self.fallback_due:
             out[MFA_FALLBACK] = self.now_iso
+        if self.managers_swept:
+            out[MANAGERS] = self.now_iso
         self.summary.cadences = {
             "full_resync": self.cursors.get(LAST_FULL),
             "sign_in_refresh": out.get(SIGN_INS) or self.cursors.get(SIGN_INS),
@@ -471,6 +547,7 @@ class ChangeReader:
             affected.update(self.sign_ins)
         mfa_table, asked = await self._mfa(exclude)
         affected.update(asked)
+        affected.update(self.managers)
         affected -= exclude
 
         managers = {m for m in users.managers.values() if m}
@@ -479,11 +556,17 @@ class ChangeReader:
                      if uid not in docs and uid in users.present and keep(users.present[uid])]
         docs.update(await self._strangers(strangers, mfa_table))
         self.strangers.update(strangers)
+        unknown = [uid for uid in users.removed if uid not in docs and uid not in exclude]
+        if unknown:  # deleted before any run delivered them, or never in scope
+            self.summary.unknown_removals += len(unknown)
+            log.info("%d users/delta removals of users never delivered: nothing to emit",
+                     len(unknown))
         soft = [uid for uid, reason in users.removed.items()
                 if reason == "changed" and uid in docs and uid not in exclude]
         deleted_at = await deleted_since(self.client, soft) if soft else {}
         if soft:
             self._source("directory/deletedItems")
+        gone_managers = self._gone_managers(docs)
 
         out: dict[str, dict[str, Any]] = {}
         for uid in affected:
@@ -499,6 +582,11 @@ class ChangeReader:
             if uid in users.managers:
                 mid = users.managers[uid]
                 change["manager"] = _manager_ref(mid, docs.get(mid) if mid else None)
+            elif uid in self.managers:
+                change["manager"] = self.managers[uid]
+            manager = change["manager"] if "manager" in change else doc.get("manager")
+            if isinstance(manager, Mapping) and manager.get("id") in gone_managers:
+                change["manager"] = None
             reason = users.removed.get(uid)
             if reason is not None:
                 kind = "soft" if reason == "changed" and uid in deleted_at else "hard"
@@ -528,6 +616,19 @@ class ChangeReader:
                 change["sign_in"] = self.sign_ins[uid]
             out[uid] = remembered.with_changes(doc, **change)
         return docs, out, affected
+
+    def _gone_managers(self, docs: dict[str, dict[str, Any]]) -> set[str]:
+        """Ids of managers deleted in this run or before it, among those of the affected users:
+        Entra ID drops a deleted manager from their reports, and a report deleted at the time
+        (restored since) was not told (users/delta brings no `manager@delta` for it)."""
+        gone = set(self.users.removed)
+        wanted = {str(m["id"]) for doc in docs.values()
+                  if isinstance(m := doc.get("manager"), Mapping) and m.get("id")}
+        unknown = [mid for mid in wanted - gone if mid not in docs]
+        stored = {**docs, **(self.store.user_docs(unknown) if unknown else {})}
+        gone.update(mid for mid in wanted if mid not in self.users.present
+                    and (stored.get(mid) or {}).get("deleted"))
+        return gone & wanted
 
     def _name(self, gid: str) -> str | None:
         return self.store.group_names([gid]).get(gid)
@@ -572,6 +673,9 @@ class ChangeReader:
         risk = self.risk
         await mfa_methods(self.client, [u for u in ids if mfa_table.get(u) is None], mfa_table) \
             if self.grants.allows("mfa_methods") else None
+        sign_ins = await self._optional(
+            "last_sign_in", "signInActivity (users not stored)", sign_ins_of(self.client, ids)) \
+            if self.grants.allows("last_sign_in") else None
         out: dict[str, dict[str, Any]] = {}
         for uid in ids:
             found = mfa_table.get(uid)
@@ -585,7 +689,10 @@ class ChangeReader:
                     NO_RISK.level if r is NO_RISK else r.level, r.state, r.updated),
             )
             # An empty document: everything the user is now comes in as a change.
-            doc = remembered.make_doc({"id": uid}, facts, mfa_at=self.now_iso)
+            user: dict[str, Any] = {"id": uid}
+            if sign_ins and uid in sign_ins:  # delta cannot bring it: kept by `with_changes`
+                user["signInActivity"] = sign_ins[uid]
+            doc = remembered.make_doc(user, facts, mfa_at=self.now_iso)
             doc["fp"] = ""
             out[uid] = doc
         return out

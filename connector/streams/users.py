@@ -55,7 +55,6 @@ from connector.graph.sources import (
     mfa_registration,
     mfa_registration_of,
     risky_users,
-    risky_users_of,
     user_pages,
 )
 from connector.ocsf import user_inventory as ocsf
@@ -115,6 +114,8 @@ class Summary:
     changed_users: int = 0
     deleted_users: int = 0
     restored_users: int = 0
+    # users/delta removals of users the store never held (nothing to emit, counted).
+    unknown_removals: int = 0
     change_sources: list[str] = field(default_factory=list)
     full_reason: str | None = None
     cadences: dict[str, str | None] = field(default_factory=dict)
@@ -125,7 +126,8 @@ class Summary:
         return {
             "tracking": self.tracking, "new_users": self.new_users,
             "changed_users": self.changed_users, "deleted_users": self.deleted_users,
-            "restored_users": self.restored_users, "change_sources": list(self.change_sources),
+            "restored_users": self.restored_users, "unknown_removals": self.unknown_removals,
+            "change_sources": list(self.change_sources),
             "full_reason": self.full_reason, "cadences": dict(self.cadences),
             "mfa_unknown": self.mfa_unknown, "mfa_learned": self.mfa_learned,
             "mode": self.mode, "strategy": self.strategy, "users_listed": self.users_listed,
@@ -159,7 +161,10 @@ class Summary:
             out.append(f"not emitted: {self.filtered_out} filtered out (guests/domains), "
                        f"{self.already_delivered} already delivered")
         if self.skipped.total:
-            out.append(self.skipped.shown([s.user_id for s in self.skipped], "records"))
+            out.append(self.skipped.shown([s.user_id or s.reason for s in self.skipped],
+                                          "records"))
+        if self.unknown_removals:
+            out.append(f"ignored {self.unknown_removals} removals of users never delivered")
         if self.full_reason:
             out.append(f"full collection: {self.full_reason}")
         if self.full_reason or self.mode == "full":
@@ -441,8 +446,17 @@ class Memory:
     first_writes: StoreWrites | None = None
     prior: dict[str, dict[str, Any]] = field(default_factory=dict)
     docs: dict[str, dict[str, Any]] = field(default_factory=dict)
-    # Every id the listing showed (a full run's sweep marks the others deleted).
+    # Every id the listing showed (a full run's sweep marks the others deleted); with
+    # `keep_listed`, the ids each batch's pages showed are committed with it (`StoreWrites.listed`).
     listed: set[str] = field(default_factory=set)
+    keep_listed: bool = False
+    _unsaved_listed: set[str] = field(default_factory=set)
+
+    def note_listed(self, ids: Iterable[str]) -> None:
+        fresh = set(ids) - self.listed
+        self.listed |= fresh
+        if self.keep_listed:
+            self._unsaved_listed |= fresh
 
     def load(self, user_ids: Iterable[str]) -> None:
         self.prior = self.store.user_docs(user_ids)
@@ -458,6 +472,10 @@ class Memory:
             writes = writes or StoreWrites()
             writes.users.update(self.docs)
             self.docs = {}
+        if self._unsaved_listed:
+            writes = writes or StoreWrites()
+            writes.listed |= self._unsaved_listed
+            self._unsaved_listed = set()
         return writes
 
 @dataclass(slots=True)
@@ -596,9 +614,11 @@ class Collection:
                  full: bool = False, summary: Summary | None = None) -> None:
         self.memory = memory
         self.full = full
-        # Risk changes since the previous run (change tracking reads them once): enough for
-        # users created since, so a small run asks Identity Protection (1 request/s) nothing more.
+        # Identity Protection's whole list as change tracking last read it: it serves new users
+        # too, so a run asks Identity Protection (1 request/s per tenant) nothing more.
         self.recent_risk: RiskTable | None = None
+        # The risk table this run used (change tracking keeps it to diff the next read against).
+        self.risk: RiskTable | None = None
         # The admin role map this run read (change tracking diffs it instead of re-reading).
         self.roles: dict[str, tuple[str, ...]] | None = None
         self.settings = settings
@@ -611,6 +631,13 @@ class Collection:
         self._raw_checkpoint = checkpoint
         self._keep = make_filter(bool(settings.include_guests), settings.domains or ())
         self._fallback: MfaFallback = settings.mfa_fallback
+
+    def _risk(self) -> Awaitable[RiskTable | None]:
+        """Identity Protection's whole list (a few requests of 500, never one per user: it
+        allows 1 request a second per tenant and throttles without Retry-After)."""
+        if self.recent_risk is not None:
+            return _ready(self.recent_risk)
+        return self._optional("risk", risky_users(self.client), licence="P2")
 
     async def _optional(self, feature: str, work: Awaitable[T], *,
                         licence: str = "P1/P2") -> T | None:
@@ -713,8 +740,7 @@ class Collection:
                 lookups.memberships, _, lookups.risk = await gather_all(
                     self._optional("groups", memberships_of(self.client, ids)),
                     mfa.fill(ids) if mfa.per_user else mfa.read_report(ids),
-                    self._optional("risk", risky_users_of(self.client, ids), licence="P2")
-                    if self.recent_risk is None else _ready(self.recent_risk),
+                    self._risk(),
                 )
             else:
                 self.summary.strategy = "bulk"
@@ -722,9 +748,10 @@ class Collection:
                     self._optional("groups", group_memberships(self.client)),
                     mfa.read_report(),
                     listing.peek(0),
-                    self._optional("risk", risky_users(self.client), licence="P2"),
+                    self._risk(),
                 )
             lookups.roles = self.roles = await roles
+            self.risk = lookups.risk
         finally:
             # Also when another source failed first: the roles task's own error must be
             # collected here, or asyncio prints its traceback when the task is collected.
@@ -748,8 +775,8 @@ class Collection:
             progress.query = listing.query_flags()
             fresh = join.fresh(page.items, seen, progress, restarted=listing.restarts > 0)
             if memory is not None:
-                memory.listed.update(u["id"] for u in page.items
-                                     if isinstance(u, dict) and isinstance(u.get("id"), str))
+                memory.note_listed(u["id"] for u in page.items
+                                   if isinstance(u, dict) and isinstance(u.get("id"), str))
                 memory.load(u["id"] for u in fresh)
             await mfa.fill([u["id"] for u in fresh],
                            memory.remembers_mfa if memory is not None else None)
@@ -786,6 +813,7 @@ class Collection:
 
 async def _ready(value: T) -> T:
     return value
+
 
 
 def _restore(progress: Progress, resume: Mapping[str, Any]) -> None:

@@ -3,16 +3,16 @@
 Commands: `entra_id_users_asset_connector` (the asset connector, see
 connector_entra_id_users_asset_connector.json) and `validate_module_configuration` (the account
 validator, Sekoia's "Test connector" button). The SDK reads the configuration from /symphony (or
-the environment variables it falls back to); see docs/sekoia.md.
+the environment variables it falls back to); see docs/sekoia.md. The connector's name is written
+out literally: automation-library's compliance check reads it from this file.
 """
 
 from entra_sekoia.account_validator import EntraIdAccountValidator
 from entra_sekoia.asset_connector import EntraIdUsersAssetConnector
-from entra_sekoia.manifest import CONNECTOR_NAME
 from sekoia_automation.module import Module
 
 if __name__ == "__main__":
     module = Module()
     module.register_account_validator(EntraIdAccountValidator)
-    module.register(EntraIdUsersAssetConnector, CONNECTOR_NAME)
+    module.register(EntraIdUsersAssetConnector, "entra_id_users_asset_connector")
     module.run()

@@ -12,7 +12,14 @@ Endpoints, as the SDK calls them:
   "FAILED", "error": ...}`, PENDING on the first poll
 
 `script` holds the answers for the next pushes, in order (`"ok"`, `500`, `503`, `(429, "2")` for a
-429 with that Retry-After, `429` without, `"task_failed"`); once it is empty every push is ok.
+429 with that Retry-After, `429` without, `"task_failed"`, `("task_failed_after", 2.0)` for a task
+pending 2 s then FAILED, `"task_stuck"` for a task RUNNING for ever); once it is empty every push
+is ok. Besides the script:
+- `task_seconds`: every accepted push's task answers RUNNING for that long after the push, as a
+  busy ingestion pipeline does, then FINISHED;
+- `refuse`: user uid -> status (400, 413): any push holding that user is answered so, as the
+  platform refuses a whole push over one bad record;
+- `max_items`: pushes of more items are answered 413 (payload too large).
 """
 
 from __future__ import annotations
@@ -62,6 +69,10 @@ class FakeSekoia:
     callbacks: list[dict[str, Any]] = field(default_factory=list)
     requests: list[tuple[str, str, float]] = field(default_factory=list)
     unauthorised: int = 0
+    task_seconds: float = 0.0
+    refuse: dict[str, int] = field(default_factory=dict)
+    max_items: int | None = None
+    api_key: str = API_KEY
     lock: threading.Lock = field(default_factory=threading.Lock)
     _tasks: dict[str, Push] = field(default_factory=dict)
     _polled: set[str] = field(default_factory=set)
@@ -112,7 +123,7 @@ class FakeSekoia:
                                          "node_value": platform.node_secrets})
                     return
                 if self.path.startswith("/api/v1/tasks/"):
-                    if not self._authorised(API_KEY):
+                    if not self._authorised(platform.api_key):
                         return
                     task_id = self.path.rsplit("/", 1)[1]
                     with platform.lock:
@@ -122,10 +133,17 @@ class FakeSekoia:
                         if push is None:
                             self._send(404, {"message": "no such task"})
                             return
+                        busy = platform.task_seconds
+                        if isinstance(push.answer, tuple) and push.answer[0] == "task_failed_after":
+                            busy = push.answer[1]
                         if first:
                             self._send(200, {"uuid": task_id, "status": "PENDING"})
                             return
-                        if push.answer == "task_failed":
+                        if push.answer == "task_stuck" or time.monotonic() < push.at + busy:
+                            self._send(200, {"uuid": task_id, "status": "RUNNING"})
+                            return
+                        if push.answer == "task_failed" or (
+                                isinstance(push.answer, tuple) and push.answer[0] == "task_failed_after"):
                             self._send(200, {"uuid": task_id, "status": "FAILED",
                                              "error": "ingestion failed"})
                             return
@@ -145,19 +163,28 @@ class FakeSekoia:
                         self._send(200)
                     return
                 if self.path == PUSH_PATH:
-                    if not self._authorised(API_KEY):
+                    if not self._authorised(platform.api_key):
                         return
                     with platform.lock:
-                        answer = platform.script.popleft() if platform.script else "ok"
-                        push = Push(items=body["items"], answer=answer, at=time.monotonic(),
+                        items = body["items"]
+                        refused = [platform.refuse[i["user"]["uid"]] for i in items
+                                   if i["user"]["uid"] in platform.refuse]
+                        if refused:
+                            answer: Any = refused[0]
+                        elif platform.max_items is not None and len(items) > platform.max_items:
+                            answer = 413
+                        else:
+                            answer = platform.script.popleft() if platform.script else "ok"
+                        push = Push(items=items, answer=answer, at=time.monotonic(),
                                     version=body.get("version"))
                         platform.pushes.append(push)
-                        if answer in ("ok", "task_failed"):
+                        if answer in ("ok", "task_failed", "task_stuck") or (
+                                isinstance(answer, tuple) and answer[0] == "task_failed_after"):
                             push.task_id = str(uuid.uuid4())
                             platform._tasks[push.task_id] = push
                     if push.task_id is not None:
                         self._send(200, {"task_id": push.task_id})
-                    elif isinstance(answer, tuple):
+                    elif isinstance(answer, tuple) and answer[0] == 429:
                         self._send(answer[0], {"message": "slow down"},
                                    {"Retry-After": answer[1]})
                     else:

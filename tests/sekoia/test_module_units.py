@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from sekoia_automation.module import Module
 from sekoia_automation_models.ocsf.user import UserOCSFModel
 
-from connector.config import ConfigError, Settings
+from connector.config import ConfigError
 from connector.ocsf.user_inventory import (
     MAPPING,
     MappingError,
@@ -52,15 +52,15 @@ def test_the_module_manifests_are_generated_from_settings_and_current() -> None:
             f"{path.name} is stale: run python -m entra_sekoia.manifest --write"
 
 
-def test_the_configuration_form_is_our_settings_without_intake_batch_size_and_sign_ins() -> None:
+def test_the_runtime_still_takes_settings_the_flat_form_leaves_at_defaults() -> None:
     schema = module_config_schema()
-    assert set(schema["properties"]) == (
-        set(Settings.model_fields) - {"intake", "batch_size", "sign_ins"})
-    assert schema["secrets"] == ["client_secret", "certificate_password"]
-    assert schema["required"] == ["tenant_id", "client_id"]
-    for key in ("authority_host", "graph_endpoint", "ca_bundle", "cloud", "domains",
-                "include_guests"):
-        assert key in schema["properties"]
+    hidden = {"authority_host": "https://login.example.test", "include_guests": False}
+    assert not set(hidden) & set(schema["properties"])
+    settings = settings_from_module(
+        {"tenant_id": "contoso.onmicrosoft.com", "client_id": "00000000-0000-0000-0000-000000000001",
+         "client_secret": "s3cret-value", **hidden}, batch_size=100)
+    assert settings.include_guests is False
+    assert str(settings.authority_host).startswith("https://login.example.test")
 
 
 def test_module_configuration_becomes_settings_with_the_sdk_batch_size() -> None:
@@ -186,9 +186,9 @@ def test_the_sdk_resets_our_checkpoint_when_the_mapping_changed(
 def test_waits_back_off_and_a_429_without_retry_after_waits_a_minute_not_an_hour(
     connector: EntraIdUsersAssetConnector,
 ) -> None:
-    assert 0.8 <= connector._push_wait("refused", None, 1) <= 1.2
-    assert 3.2 <= connector._push_wait("refused", None, 3) <= 4.8
-    assert connector._push_wait("refused", None, 30) <= 360
+    assert 0.8 <= connector._push_wait("transient", None, 1) <= 1.2
+    assert 3.2 <= connector._push_wait("transient", None, 3) <= 4.8
+    assert connector._push_wait("transient", None, 30) <= 360
     assert connector._push_wait("throttled", None, 1) == 60
     assert connector._push_wait("throttled", 7.0, 1) == 7.0
     assert connector._push_wait("throttled", 0.0, 1) == 60  # Retry-After: 0 is not "now"

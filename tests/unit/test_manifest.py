@@ -107,12 +107,14 @@ def test_optional_permissions_say_what_they_unlock() -> None:
         "AuditLog.Read.All",
         "UserAuthenticationMethod.Read.All",
         "Application.Read.All",
+        "Directory.Read.All",
         "IdentityRiskyUser.Read.All",
         "Device.Read.All",
         "DeviceManagementManagedDevices.Read.All",
     }
     assert "P1" in optional["AuditLog.Read.All"] and "P2" in optional["IdentityRiskyUser.Read.All"]
     assert "Intune" in optional["DeviceManagementManagedDevices.Read.All"]
+    assert "Sign-in logs only" in optional["Directory.Read.All"]
 
 
 # --- the configuration schema ------------------------------------------------------------------

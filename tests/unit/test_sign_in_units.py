@@ -68,8 +68,8 @@ def test_event_types_switch_to_the_beta_api() -> None:
 
 
 def window(**kwargs: Any) -> Window:
-    return Window(T0 - timedelta(hours=2), T0, timedelta(hours=1), kwargs.pop("seen", {}),
-                  **kwargs)
+    return Window(T0 - timedelta(hours=2), T0, int((T0 - timedelta(hours=1)).timestamp()), None,
+                  kwargs.pop("seen", {}), **kwargs)
 
 
 def test_the_resume_point_follows_the_oldest_second_reached() -> None:

@@ -3,11 +3,14 @@
 Sekoia.io reads a module's `manifest.json` (`configuration`: the JSON Schema of the form an
 operator fills in, `secrets`: the keys the platform stores apart and hands over through its
 secrets endpoint) and one `connector_*.json` per asset connector (`docker_parameters`: the command
-`main.py` is started with). The configuration schema here is our own manifest's schema
-(`connector.config.generate.manifest_config_schema`) without the keys that make no sense inside
-Sekoia's runtime: `intake` (the SDK pushes to Sekoia.io itself) and `batch_size` (the connector's
-own `batch_size` sets it, so one push is one checkpoint step), and `sign_ins` (an asset connector
-carries users; the sign-in stream's events are not assets).
+`main.py` is started with). Sekoia's forms are flat draft-07 schemas with a handful of fields, so
+the form here is four keys of our `Settings` (`FORM_KEYS`: tenant, client id, client secret,
+cloud), their titles, descriptions and constraints taken from our own schema
+(`connector.config.generate.manifest_config_schema`) and rewritten into draft-07 terms. Every other
+setting keeps its default; the runtime still accepts them in the module configuration (a test
+tenant's `authority_host`, a filter such as `domains`), validated as everywhere else, but the form
+does not offer them. `intake`, `batch_size` and `sign_ins` have no meaning here at all (the SDK
+pushes, the connector's `batch_size` sets ours, sign-ins are not assets).
 
 Regenerate after a settings change: `python -m entra_sekoia.manifest --write` (from
 integrations/sekoia); it also renders the mapping section of docs/sekoia.md. A test fails
@@ -31,6 +34,7 @@ from connector.config.generate import manifest_config_schema
 __all__ = [
     "CONNECTOR_NAME",
     "EXCLUDED_KEYS",
+    "FORM_KEYS",
     "generated_files",
     "module_config_schema",
     "module_values",
@@ -41,6 +45,8 @@ MODULE_DIR: Final = Path(__file__).resolve().parents[1]
 # The command `main.py` is started with for the asset connector (`docker_parameters`).
 CONNECTOR_NAME: Final = "entra_id_users_asset_connector"
 EXCLUDED_KEYS: Final = ("intake", "batch_size", "sign_ins")
+FORM_KEYS: Final = ("tenant_id", "client_id", "client_secret", "cloud")
+DRAFT_07: Final = "http://json-schema.org/draft-07/schema#"
 MAX_BATCH: Final = 10_000  # Settings.batch_size's upper bound
 
 MODULE: Final[Mapping[str, Any]] = {
@@ -93,18 +99,37 @@ CONNECTOR: Final[Mapping[str, Any]] = {
 
 
 def module_config_schema() -> dict[str, Any]:
-    """The module manifest's `configuration`: our Settings schema, Sekoia's way.
+    """The module manifest's `configuration`: a flat draft-07 form of `FORM_KEYS`.
 
-    Sekoia lists secrets by top-level key in `secrets` (our nested `intake.api_key` goes with
-    `intake`); `title` names the form.
+    Sekoia lists secrets by key in `secrets`. The client secret is not in `required`: the SDK
+    checks `required` against the module configuration before it merges the secrets the platform
+    holds apart (as automation-library's own Entra ID form does); our `Settings` still refuses a
+    configuration with neither secret nor certificate, naming the key.
     """
-    schema = manifest_config_schema()
-    schema["properties"] = {
-        k: v for k, v in schema["properties"].items() if k not in EXCLUDED_KEYS
+    ours = manifest_config_schema()["properties"]
+    properties = {key: _draft07(ours[key]) for key in FORM_KEYS}
+    properties["client_secret"]["description"] = (
+        "The client secret's Value (not its Secret ID), from the app registration's "
+        "Certificates & secrets page.")
+    return {
+        "$schema": DRAFT_07,
+        "title": "Microsoft Entra ID tenant",
+        "type": "object",
+        "properties": properties,
+        "required": ["tenant_id", "client_id"],
+        "secrets": ["client_secret"],
     }
-    schema["title"] = "Microsoft Entra ID tenant"
-    schema["secrets"] = [s for s in schema["secrets"] if "." not in s]
-    return schema
+
+
+def _draft07(prop: Mapping[str, Any]) -> dict[str, Any]:
+    """One property of our 2020-12 schema as a plain draft-07 string property: the optional
+    `anyOf [..., null]` becomes the string itself, our own `secret`/`writeOnly`/`format` marks go
+    (the manifest's `secrets` list says it)."""
+    variants = [v for v in prop.get("anyOf", [prop]) if v.get("type") != "null"]
+    base = {**variants[0], **{k: v for k, v in prop.items() if k != "anyOf"}}
+    keep = ("title", "description", "type", "pattern", "enum", "default")
+    out = {k: base[k] for k in keep if k in base and base[k] is not None}
+    return out
 
 
 def module_values(configuration: Mapping[str, Any] | BaseModel | None) -> dict[str, Any]:
