@@ -23,7 +23,7 @@ from connector.graph.devices import (
     managed_devices,
     registered_users,
 )
-from connector.graph.sources import Availability
+from connector.graph.odata import Availability
 from entrasim import SimulatedGraph, TenantSpec
 
 CHANGES = 100

@@ -1,11 +1,12 @@
 """The runtime-facing plugins: configuration and checkpoint in, (events, checkpoint) batches out.
 
 `EntraIdUserInventory` is the user inventory (class 5003), `EntraIdSignIns` the sign-in logs
-(class 3002), `EntraIdDirectoryAudits` the directory audit log (classes 3001, 3004, 3005,
-3006), each for a runtime that schedules them apart (logs every few minutes, the inventory
-hourly or daily). `EntraIdConnector` runs several streams in one process over one
-Graph client, so the single reporting budget (5 requests / 10 s) is shared first come, first
-served between them; its batches interleave and each names its stream.
+(class 3002), each for a runtime that schedules them apart (sign-ins every few minutes, the
+inventory hourly or daily); the other streams' plugins live in their stream modules
+(`streams/devices.py`, `streams/directory_audits.py`) and the stream registry names them.
+`EntraIdConnector` runs several streams in one process over one Graph client, so the single
+reporting budget (5 requests / 10 s) is shared first come, first served between them; its
+batches interleave and each names its stream.
 
 A runtime (or the CLI) iterates `batches()`, delivers each batch's events, and only then commits
 its checkpoint; a run that dies between the two re-delivers at most one batch. The Graph work is
@@ -27,21 +28,26 @@ from connector.diagnostics import describe_login_failure, start_of_run_checks
 from connector.graph.client import AuthenticationFailed, GraphClient
 from connector.ocsf import user_inventory as ocsf
 from connector.state import StateStore
-from connector.streams import directory_audits, mfa_handoff, sign_ins
+from connector.streams import mfa_handoff, registry, sign_ins
+from connector.streams.base import RunSummary
 from connector.streams.batch import Batch
 from connector.streams.changes import TrackedRun
-from connector.streams.directory_audits import AuditSummary, DirectoryAuditCollection
 from connector.streams.sign_ins import SignInCollection, SignInSummary
 from connector.streams.users import Collection, Summary
 
-__all__ = ["AUDIT_PRODUCT", "PRODUCT", "SIGN_IN_PRODUCT", "STREAMS", "AuditSummary", "Batch",
-           "EntraIdConnector", "EntraIdDirectoryAudits", "EntraIdSignIns", "EntraIdUserInventory",
-           "SignInSummary", "Summary", "default_streams"]
+__all__ = ["PRODUCT", "SIGN_IN_PRODUCT", "STREAMS", "Batch", "EntraIdConnector", "EntraIdSignIns",
+           "EntraIdUserInventory", "SignInSummary", "StreamPlugin", "Summary", "default_streams",
+           "drive", "product"]
 
-#: Stream names, in the order a combined run starts them.
-STREAMS = ("users", sign_ins.STREAM, directory_audits.STREAM)
+#: Stream names, in the order a combined run starts them (the stream registry's).
+STREAMS = registry.names()
 
 log = logging.getLogger(__name__)
+
+
+def product(name: str) -> ocsf.Product:
+    """`metadata.product` of a stream's events: its name, Microsoft, the connector's version."""
+    return ocsf.Product(name=name, vendor_name="Microsoft", version=_version())
 
 
 def _version() -> str:
@@ -55,8 +61,6 @@ PRODUCT = ocsf.Product(name="Microsoft Entra ID user inventory", vendor_name="Mi
                        version=_version())
 SIGN_IN_PRODUCT = ocsf.Product(name="Microsoft Entra ID sign-in logs", vendor_name="Microsoft",
                                version=_version())
-AUDIT_PRODUCT = ocsf.Product(name="Microsoft Entra ID directory audits", vendor_name="Microsoft",
-                             version=_version())
 
 
 def _settings(settings: Settings | Mapping[str, Any]) -> Settings:
@@ -64,23 +68,24 @@ def _settings(settings: Settings | Mapping[str, Any]) -> Settings:
 
 
 def default_streams(settings: Settings) -> tuple[str, ...]:
-    """What a run collects unless told otherwise: the inventory, and each log stream enabled."""
-    enabled = {"users": True, sign_ins.STREAM: settings.sign_ins.enabled,
-               directory_audits.STREAM: settings.directory_audits.enabled}
-    return tuple(name for name in STREAMS if enabled[name])
+    """What a run collects unless told otherwise: the inventory, and each stream whose settings
+    block is enabled (`sign_ins`, `devices`)."""
+    return registry.default_streams(settings)
 
 
-class _StreamPlugin:
+class StreamPlugin:
     """What every stream's plugin shares: settings and checkpoint in, one Graph client, batches
     out (sync or async), live counters. A subclass names its `STREAM` and collects in
-    `abatches_on`."""
+    `abatches_on`; a new stream's plugin lives in its stream module (`streams/devices.py`) and
+    the stream registry names it."""
 
     STREAM: ClassVar[str]
-    summary: Summary | SignInSummary | AuditSummary
+    summary: RunSummary
 
     def __init__(self, settings: Settings | Mapping[str, Any],
                  checkpoint: Mapping[str, Any] | None = None, *,
-                 store: StateStore | None = None) -> None:
+                 store: StateStore | None = None, full: bool = False) -> None:
+        self.full = full
         self.settings = _settings(settings)
         if checkpoint is None and store is not None:
             checkpoint = store.load(self.STREAM)
@@ -106,6 +111,14 @@ class _StreamPlugin:
     async def prepare(self, client: GraphClient) -> None:
         """What a run of this stream alone does before collecting (nothing by default)."""
 
+    async def _explain_login(self, client: GraphClient) -> None:
+        """A login failure explained (AADSTS meaning and fix), as the inventory's checks do."""
+        try:
+            await client.token_claims()
+        except AuthenticationFailed as error:
+            raise AuthenticationFailed(
+                describe_login_failure(error, resolve(self.settings))) from None
+
     def abatches_on(self, client: GraphClient) -> AsyncGenerator[Batch, None]:
         raise NotImplementedError
 
@@ -124,7 +137,7 @@ class _StreamPlugin:
         return drive(self.abatches())
 
 
-class EntraIdUserInventory(_StreamPlugin):
+class EntraIdUserInventory(StreamPlugin):
     """One collection cycle per instance.
 
     `settings` is a `Settings` or a configuration mapping (validated here; `ConfigError` names
@@ -153,11 +166,10 @@ class EntraIdUserInventory(_StreamPlugin):
                  store: StateStore | None = None, full: bool = False,
                  start_checks: bool = True) -> None:
         self.tracking = store is not None and checkpoint is None
-        self.full = full
         self.start_checks = start_checks
         # The audit stream of the same run, when there is one (`EntraIdConnector` sets it).
         self.audit_feed: Callable[[], Awaitable[mfa_handoff.Shared]] | None = None
-        super().__init__(settings, checkpoint, store=store)
+        super().__init__(settings, checkpoint, store=store, full=full)
         self.summary: Summary = Summary()
 
     def _listed(self) -> dict[str, float]:
@@ -204,7 +216,7 @@ async def _next(stream: AsyncGenerator[Batch, None]) -> Batch:
     return await anext(stream)
 
 
-class EntraIdSignIns(_StreamPlugin):
+class EntraIdSignIns(StreamPlugin):
     """One sign-in run per instance: the sign-in logs since the checkpoint, as 3002 events.
 
     The same contract as `EntraIdUserInventory`: `checkpoint` is the `sign_ins` checkpoint of
@@ -220,20 +232,15 @@ class EntraIdSignIns(_StreamPlugin):
 
     def __init__(self, settings: Settings | Mapping[str, Any],
                  checkpoint: Mapping[str, Any] | None = None, *,
-                 store: StateStore | None = None) -> None:
-        super().__init__(settings, checkpoint, store=store)
+                 store: StateStore | None = None, full: bool = False) -> None:
+        super().__init__(settings, checkpoint, store=store, full=full)  # `full`: no meaning here
         self.summary: SignInSummary = SignInSummary()
 
     def _listed(self) -> dict[str, float]:
         return {"sign_ins_listed": self.summary.listed}
 
     async def prepare(self, client: GraphClient) -> None:
-        """A login failure explained (AADSTS meaning and fix), as the inventory's checks do."""
-        try:
-            await client.token_claims()
-        except AuthenticationFailed as error:
-            raise AuthenticationFailed(
-                describe_login_failure(error, resolve(self.settings))) from None
+        await self._explain_login(client)
 
     async def abatches_on(self, client: GraphClient) -> AsyncGenerator[Batch, None]:
         """The batches, through a client (and its throttle) shared with other streams."""
@@ -245,67 +252,10 @@ class EntraIdSignIns(_StreamPlugin):
             yield batch
 
 
-class EntraIdDirectoryAudits(_StreamPlugin):
-    """One directory audit run per instance: the audit log since the checkpoint, as account,
-    group, privilege and entity change events (3001, 3006, 3005, 3004).
-
-    The same contract as `EntraIdSignIns`. An app without AuditLog.Read.All yields no batch:
-    `summary.degraded["directory_audits"]` says why (logged once). With a `store`, batches also
-    carry the MFA registrations they deliver for the inventory's change tracking
-    (`connector.streams.mfa_handoff`), committed with them by `store.commit(batch)`.
-    """
-
-    STREAM = directory_audits.STREAM
-
-    def __init__(self, settings: Settings | Mapping[str, Any],
-                 checkpoint: Mapping[str, Any] | None = None, *,
-                 store: StateStore | None = None) -> None:
-        super().__init__(settings, checkpoint, store=store)
-        self.summary: AuditSummary = AuditSummary()
-        self._collection: DirectoryAuditCollection | None = None
-        self._finished = asyncio.Event()
-
-    def _listed(self) -> dict[str, float]:
-        return {"audits_listed": self.summary.listed}
-
-    async def shared_read(self) -> mfa_handoff.Shared:
-        """This run's MFA notes, once the run is over (for the inventory of the same run)."""
-        await self._finished.wait()
-        if self._collection is None:
-            return mfa_handoff.Shared({}, None)
-        return self._collection.shared()
-
-    async def prepare(self, client: GraphClient) -> None:
-        """A login failure explained (AADSTS meaning and fix), as the inventory's checks do."""
-        try:
-            await client.token_claims()
-        except AuthenticationFailed as error:
-            raise AuthenticationFailed(
-                describe_login_failure(error, resolve(self.settings))) from None
-
-    async def abatches_on(self, client: GraphClient) -> AsyncGenerator[Batch, None]:
-        """The batches, through a client (and its throttle) shared with other streams."""
-        self._client = client
-        try:
-            collection = self._collection = DirectoryAuditCollection(
-                self.settings, self.checkpoint, client, product=AUDIT_PRODUCT,
-                handoff=self.store.cursors() if self.store is not None else None)
-            self.summary = collection.summary
-            async for batch in collection.batches():
-                yield batch
-        finally:
-            self._finished.set()
-
-
-_PLUGINS: dict[str, type[EntraIdSignIns] | type[EntraIdDirectoryAudits]] = {
-    sign_ins.STREAM: EntraIdSignIns, directory_audits.STREAM: EntraIdDirectoryAudits}
-
-
 class EntraIdConnector:
     """Several streams in one run, over one Graph client: the batches of all, as they come.
 
-    `streams` names them (`users`, `sign_ins`, `directory_audits`; default:
-    `default_streams(settings)`); each
+    `streams` names them (the registry's names; default: `default_streams(settings)`); each
     starts from its own checkpoint in `store` (or `checkpoints`); `full` forces the inventory to
     collect every user (see `EntraIdUserInventory`). They run concurrently, so the
     shared reporting budget is granted in turn (the throttle's window limiter is first come,
@@ -324,16 +274,14 @@ class EntraIdConnector:
         if unknown:
             raise ValueError(f"unknown stream(s) {', '.join(unknown)}; known: {', '.join(STREAMS)}")
         given = checkpoints or {}
-        self.plugins: dict[str, EntraIdUserInventory | EntraIdSignIns | EntraIdDirectoryAudits] = {}
-        for name in STREAMS:
-            if name not in names:
-                continue
-            self.plugins[name] = (
-                EntraIdUserInventory(self.settings, given.get(name), store=store, full=full)
-                if name == "users" else _PLUGINS[name](self.settings, given.get(name), store=store))
-        users, audits = self.plugins.get("users"), self.plugins.get(directory_audits.STREAM)
-        if isinstance(users, EntraIdUserInventory) and isinstance(audits, EntraIdDirectoryAudits):
-            users.audit_feed = audits.shared_read  # one read of the audit log serves both
+        self.plugins: dict[str, StreamPlugin] = {}
+        for spec in registry.STREAMS:
+            if spec.name in names:
+                self.plugins[spec.name] = registry.plugin_class(spec)(
+                    self.settings, given.get(spec.name), store=store, full=full)
+        users, audits = self.plugins.get("users"), self.plugins.get("directory_audits")
+        if isinstance(users, EntraIdUserInventory) and audits is not None:
+            users.audit_feed = getattr(audits, "shared_read", None)  # one read serves both
         self.failures: dict[str, BaseException] = {}
         self._client: GraphClient | None = None
 

@@ -15,18 +15,20 @@ from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import Final, Self, TextIO
 
+from connector.streams import registry
+
 Counters = Mapping[str, float]
 _CLEAR: Final = "\r\x1b[K"
 
 
 def progress_line(counters: Counters, elapsed: float) -> str:
-    """`users 12,000 listed | events 11,500 delivered | Graph 230 requests | ...` (with
-    `sign-ins N listed` / `audit records N listed` beside or instead of the users when a log
-    stream runs)."""
-    logs = (("sign_ins_listed", "sign-ins"), ("audits_listed", "audit records"))
-    parts = [f"users {int(counters.get('users_listed', 0)):,} listed"] \
-        if "users_listed" in counters or not any(k in counters for k, _ in logs) else []
-    parts += [f"{label} {int(counters[key]):,} listed" for key, label in logs if key in counters]
+    """`users 12,000 listed | events 11,500 delivered | Graph 230 requests | ...`: one "listed"
+    part per stream that reports one (the registry's `listed` counter and label), the
+    inventory's when none does."""
+    parts = [f"{spec.progress_label} {int(counters[spec.listed]):,} listed"
+             for spec in registry.STREAMS if spec.listed in counters]
+    if not parts:
+        parts = [f"users {int(counters.get('users_listed', 0)):,} listed"]
     parts += [
         f"events {int(counters.get('events_delivered', 0)):,} delivered",
         f"Graph {int(counters.get('requests', 0)):,} requests",

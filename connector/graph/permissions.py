@@ -42,6 +42,15 @@ FEATURES: tuple[Feature, ...] = (
     Feature("sign_ins", ("AuditLog.Read.All", "Directory.Read.All"), False,
             "sign-in logs as Authentication events (the sign-in stream)",
             licence="Entra ID P1 or P2"),
+    Feature("devices", ("Device.Read.All", "Directory.Read.All"), False,
+            "Entra ID devices, their owners and registered users (the device stream)"),
+    Feature("intune_devices", ("DeviceManagementManagedDevices.Read.All",
+                               "DeviceManagementManagedDevices.ReadWrite.All"), False,
+            "Intune compliance, ownership, serial number, IMEI, last sync (device stream)",
+            licence="Microsoft Intune"),
+    Feature("device_owner_changes", ("AuditLog.Read.All", "Directory.Read.All"), False,
+            "device owner and registered-user changes from the directory audit log, between "
+            "the device stream's owner re-reads"),
     Feature("directory_audits", ("AuditLog.Read.All",), False,
             "the directory audit log as account, group and privilege change events (the "
             "directory audit stream); any licence"),

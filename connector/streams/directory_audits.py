@@ -41,6 +41,7 @@ Checkpoint (under `"directory_audits"` in the state store):
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections import Counter
@@ -61,21 +62,24 @@ from connector.graph.directory_audits import (
     directory_audit_pages,
     whole_second,
 )
-from connector.graph.permissions import Grants
-from connector.graph.sign_ins import SIGN_INS_PATH
-from connector.graph.sources import (
+from connector.graph.odata import (
     NON_PREMIUM,
     build_url,
     is_refusal,
     odata_datetime,
     refusal_reason,
 )
+from connector.graph.permissions import Grants
+from connector.graph.sign_ins import SIGN_INS_PATH
 from connector.ocsf import directory_audit as ocsf
 from connector.ocsf.user_inventory import MappingError, Product
+from connector.plugin import StreamPlugin, product
+from connector.state import StateStore
 from connector.streams import mfa_handoff
 from connector.streams.batch import Batch, StoreWrites
 
-__all__ = ["STREAM", "AuditSummary", "DirectoryAuditCollection", "retention_days"]
+__all__ = ["PRODUCT", "STREAM", "AuditSummary", "DirectoryAuditCollection",
+           "EntraIdDirectoryAudits", "retention_days"]
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +89,7 @@ LISTING_RESTARTS = 3
 SKIPPED_KEPT = 100
 UNMAPPED_KEPT = 50
 _ONE_SECOND = timedelta(seconds=1)
+PRODUCT = product("Microsoft Entra ID directory audits")
 
 
 @dataclass(frozen=True, slots=True)
@@ -507,3 +512,50 @@ class DirectoryAuditCollection:
             if events or notes:
                 yield self._flush(events, notes, window, previous)
                 events, notes = [], {}
+
+
+class EntraIdDirectoryAudits(StreamPlugin):
+    """One directory audit run per instance: the audit log since the checkpoint, as account,
+    group, privilege and entity change events (3001, 3006, 3005, 3004).
+
+    The same contract as `EntraIdSignIns`. An app without AuditLog.Read.All yields no batch:
+    `summary.degraded["directory_audits"]` says why (logged once). With a `store`, batches also
+    carry the MFA registrations they deliver for the inventory's change tracking
+    (`connector.streams.mfa_handoff`), committed with them by `store.commit(batch)`;
+    `shared_read()` gives the inventory of the same run this run's notes once it is over.
+    """
+
+    STREAM = STREAM
+
+    def __init__(self, settings: Any, checkpoint: Mapping[str, Any] | None = None, *,
+                 store: StateStore | None = None, full: bool = False) -> None:
+        super().__init__(settings, checkpoint, store=store, full=full)
+        self.summary: AuditSummary = AuditSummary()
+        self._collection: DirectoryAuditCollection | None = None
+        self._finished = asyncio.Event()
+
+    def _listed(self) -> dict[str, float]:
+        return {"audits_listed": self.summary.listed}
+
+    async def prepare(self, client: GraphClient) -> None:
+        await self._explain_login(client)
+
+    async def shared_read(self) -> mfa_handoff.Shared:
+        """This run's MFA notes, once the run is over (for the inventory of the same run)."""
+        await self._finished.wait()
+        if self._collection is None:
+            return mfa_handoff.Shared({}, None)
+        return self._collection.shared()
+
+    async def abatches_on(self, client: GraphClient) -> AsyncGenerator[Batch, None]:
+        """The batches, through a client (and its throttle) shared with other streams."""
+        self._client = client
+        try:
+            collection = self._collection = DirectoryAuditCollection(
+                self.settings, self.checkpoint, client, product=PRODUCT,
+                handoff=self.store.cursors() if self.store is not None else None)
+            self.summary = collection.summary
+            async for batch in collection.batches():
+                yield batch
+        finally:
+            self._finished.set()

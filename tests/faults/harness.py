@@ -27,10 +27,11 @@ import orjson
 from connector.config import Settings, load_settings
 from connector.graph.client import GraphClient
 from connector.graph.throttle import Throttle
-from connector.plugin import AUDIT_PRODUCT, PRODUCT, SIGN_IN_PRODUCT
+from connector.plugin import PRODUCT, SIGN_IN_PRODUCT
 from connector.state import StateStore
 from connector.streams.batch import Batch
 from connector.streams.changes import TrackedRun
+from connector.streams.directory_audits import PRODUCT as AUDIT_PRODUCT
 from connector.streams.directory_audits import AuditSummary, DirectoryAuditCollection
 from connector.streams.sign_ins import SignInCollection, SignInSummary
 from connector.streams.users import Collection, Summary
