@@ -19,7 +19,8 @@ The reports bucket covers the sign-in log, directory audits, the registration re
 
 Every bucket is a sliding log of admissions. A request is admitted when all its buckets have
 room, and its admission is stamped again when it is really sent (after waiting for a
-concurrency slot), so the log matches what Graph counts. Each window carries a small margin
+concurrency slot) and once more when its answer arrives, since Graph counted it somewhere in
+between (after a token fetch, say): the log never runs ahead of what Graph counts. Each window carries a small margin
 (2.5 % of the window + 50 ms) for the distance between our clock and Graph's.
 
 Sharing: other apps (Identity Protection is per tenant) or other instances of this app spend
@@ -178,6 +179,10 @@ def add_charges(total: dict[str, float], more: dict[str, float]) -> dict[str, fl
 class _Entry:
     at: float
     units: float
+    pending: bool = True  # sent, not answered: Graph may count it any moment from now
+
+    def when(self, now: float) -> float:
+        return max(self.at, now) if self.pending else self.at
 
 
 @dataclass(slots=True)
@@ -215,7 +220,7 @@ class Bucket:
 
     def _used(self, now: float) -> float:
         horizon = now - self.window - self.margin
-        self._log = [e for e in self._log if e.at > horizon]
+        self._log = [e for e in self._log if e.when(now) > horizon]
         return sum(e.units for e in self._log)
 
     def delay(self, units: float, now: float) -> float:
@@ -226,10 +231,11 @@ class Bucket:
         if used + units <= self.capacity or not self._log:
             return 0.0
         need = used + units - self.capacity
-        for entry in sorted(self._log, key=lambda e: e.at):
+        for entry in sorted(self._log, key=lambda e: e.when(now)):
             need -= entry.units
             if need <= 0:
-                return max(entry.at + self.window + self.margin - now, 0.0)
+                # An unanswered request keeps its slot: wait at least one margin, then look again.
+                return max(entry.when(now) + self.window + self.margin - now, self.margin)
         return self.window + self.margin
 
     def admit(self, units: float, now: float) -> _Entry:
@@ -276,7 +282,8 @@ class Bucket:
 
 @dataclass(slots=True)
 class Ticket:
-    """Admission of one request in its buckets; `sent()` stamps the real send time."""
+    """Admission of one request in its buckets; `sent()` stamps the real send time,
+    `answered()` the time its answer came (until then the request counts as happening now)."""
 
     entries: list[_Entry]
     charges: dict[str, float]
@@ -284,6 +291,11 @@ class Ticket:
     def sent(self, now: float) -> None:
         for entry in self.entries:
             entry.at = max(entry.at, now)
+
+    def answered(self, now: float) -> None:
+        for entry in self.entries:
+            entry.at = max(entry.at, now)
+            entry.pending = False
 
 
 class Planner:
@@ -363,6 +375,18 @@ class Planner:
         return {name: {"waited_seconds": round(b.waited_seconds, 3), "admitted": b.admitted,
                        "throttled": b.throttled, "share": round(b.share, 3)}
                 for name, b in self.buckets.items() if b.admitted or b.throttled}
+
+
+MFA_LOOKUP_INTERVAL_SECONDS = 900.0
+
+
+def mfa_lookups_per_run(share: float, cap: int | None = None) -> int:
+    """Per-user MFA lookups one run may make: `share` of the reports requests one 15-minute
+    interval allows (5 per 10 s -> 450), at most `cap`. Each lookup is a reports request, so
+    the share is also the most of a 15-minute schedule the lookups can add to a run's wall time,
+    and what is left keeps the sign-in stream and the registration report on time."""
+    allowed = math.floor(share * REPORTS.capacity * MFA_LOOKUP_INTERVAL_SECONDS / REPORTS.window)
+    return allowed if cap is None else min(allowed, cap)
 
 
 def format_duration(seconds: float) -> str:

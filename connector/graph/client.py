@@ -308,15 +308,21 @@ class GraphClient:
                        ) -> httpx.Response:
         """One HTTP exchange, admitted by the planner; throttling signals fed back to it."""
         ticket = await self.throttle.planner.admit(charges, urgent=urgent)
-        async with self.throttle.concurrency.slot():
-            ticket.sent(self.throttle.clock())
-            info = self._request(method, url, headers, body)
-            span = self.adapter.start_tracing_span(info, method.value)
-            try:
-                response: httpx.Response = await self.adapter.get_http_response_message(
-                    info, span)
-            finally:
-                span.end()
+        try:
+            async with self.throttle.concurrency.slot():
+                ticket.sent(self.throttle.clock())
+                info = self._request(method, url, headers, body)
+                span = self.adapter.start_tracing_span(info, method.value)
+                try:
+                    response: httpx.Response = await self.adapter.get_http_response_message(
+                        info, span)
+                finally:
+                    span.end()
+        finally:
+            # Graph counted the request somewhere between sending and answering (a token
+            # fetch or a new TLS connection may come first): the answer's time is the safe
+            # stamp, and a request that failed on the way must not hold its slot forever.
+            ticket.answered(self.throttle.clock())
         self.stats.requests += 1
         self.stats.bytes_received += len(response.content)
         if response.status_code == 429:

@@ -19,7 +19,7 @@ A tracked run (`TrackedRun`, used when the plugin has a state store) is one of:
 
 Cadences: last sign-in (`sign_in_refresh_hours`) lists only users whose
 `signInActivity/lastSignInDateTime` moved since the previous refresh; the per-user MFA fallback
-asks up to `mfa_fallback_per_run` users per `mfa_fallback_hours`, longest-unknown first, then
+asks as many users as `mfa_fallback_share` of the reports budget allows per `mfa_fallback_hours`, longest-unknown first, then
 the oldest learnt once older than `mfa_refresh_days` (users the audit log names are read at
 every run, whatever the cadence).
 """
@@ -34,6 +34,7 @@ from typing import Any
 
 import orjson
 
+from connector.graph.budget import mfa_lookups_per_run
 from connector.graph.changes import (
     GROUPS_DELTA,
     DeltaExpired,
@@ -67,7 +68,6 @@ from connector.state import StateStore
 from connector.streams import facts as remembered
 from connector.streams.batch import Batch, StoreWrites
 from connector.streams.users import (
-    MFA_FALLBACK_AUTO_LIMIT,
     Checkpoint,
     Collection,
     Memory,
@@ -537,8 +537,8 @@ class ChangeReader:
         """Per-user MFA for users the audit log names, then the fallback's share."""
         table = MfaTable()
         settings = self.settings
-        budget = {"auto": int(getattr(settings, "mfa_fallback_per_run",
-                                      MFA_FALLBACK_AUTO_LIMIT)),
+        budget = {"auto": mfa_lookups_per_run(float(getattr(settings, "mfa_fallback_share", 0.5)),
+                                              getattr(settings, "mfa_fallback_per_run", None)),
                   "always": 1 << 30, "never": 0}[settings.mfa_fallback]
         audited = [u for u in sorted(self.mfa_audited) if u not in exclude]
         if not self.grants.allows("mfa_methods") or self.run.cloud_name == "china":
