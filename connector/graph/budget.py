@@ -264,14 +264,14 @@ class Bucket:
         if now - self._last_cut >= self.window / 2:  # one burst of 429s counts once
             self.share = max(MIN_SHARE, self.share / 2.0)
             self._last_cut = now
-        self._quiet_since = now
         pause = retry_after if retry_after else (self.window / self.capacity) * min(self._misses, 6)
         self.paused_until = max(self.paused_until, now + pause)
+        self._quiet_since = self.paused_until
 
     def on_near_limit(self, now: float) -> None:
-        if now - self._quiet_since >= self.window / 4:
+        if now - self._last_cut >= self.window / 4:
             self.share = max(MIN_SHARE, self.share * 0.8)
-            self._quiet_since = now
+            self._last_cut = self._quiet_since = now
 
     def on_success(self) -> None:
         self._misses = 0
