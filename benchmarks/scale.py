@@ -93,13 +93,15 @@ class SizeResult:
 
     @property
     def floor_seconds(self) -> float:
-        """Least wall time Graph's budgets allow for the traffic the data strictly needs."""
+        """The floor of the documented limits for the traffic the data strictly needs."""
         n = self.facts.needed
-        return throttling_floor_seconds(n.resource_units, n.reporting, self.facts.users)
+        return throttling_floor_seconds(n.resource_units, n.reporting, self.facts.users,
+                                        sign_in_activity=n.sign_in_activity)
 
     @property
     def floor_as_made_seconds(self) -> float:
-        """The same bound for the traffic the connector actually made."""
+        """The floor of the documented limits for the traffic the connector actually made
+        (every bucket: RU, reports, signInActivity, Identity Protection)."""
         return floor_from_counters(self.full.traffic.by_route, self.facts.users)
 
 

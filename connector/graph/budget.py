@@ -31,9 +31,10 @@ answer lowers it by a fifth, and every quiet window gives a tenth back. That is 
 increase, multiplicative decrease: with half a budget taken elsewhere the planner settles just
 below the half that is left, with a few 429s and no hot loop.
 
-Priority: the sign-in stream's requests (`/auditLogs/signIns`) are `urgent`; a request that is
-not urgent yields the bucket while an urgent one waits, so sign-ins keep their schedule while a
-full inventory spends the same reports budget. Every request still carries
+Priority (`priority_of`): the sign-in stream's requests (`/auditLogs/signIns`) first, then
+`signInActivity` pages, then the rest; a request yields a bucket while one of a higher priority
+waits on it, so sign-ins keep their schedule while a full inventory spends the same reports
+budget, and the inventory's scarcest pages are not held up by its registration report. Every request still carries
 `x-ms-throttle-priority: Low` (see `client.PRIORITY_HEADERS`): all of it is background work to
 Graph.
 
@@ -118,9 +119,20 @@ def is_identity_protection(url: str) -> bool:
     return split_url(url)[0].startswith("/identityprotection/")
 
 
-def is_urgent(url: str) -> bool:
-    """The sign-in stream: its schedule matters more than the inventory's enrichment."""
-    return split_url(url)[0].startswith("/auditlogs/signins")
+SIGN_IN_LOG_PRIORITY = 2
+SIGN_IN_ACTIVITY_PRIORITY = 1
+BACKGROUND_PRIORITY = 0
+
+
+def priority_of(url: str) -> int:
+    """Who goes first when requests wait on the same bucket: the sign-in log (its 15-minute
+    schedule), then `signInActivity` pages (the scarcest limit: a page that waits for a reports
+    slot wastes the 10-per-minute window), then everything else."""
+    if split_url(url)[0].startswith("/auditlogs/signins"):
+        return SIGN_IN_LOG_PRIORITY
+    if is_sign_in_activity(url):
+        return SIGN_IN_ACTIVITY_PRIORITY
+    return BACKGROUND_PRIORITY
 
 
 def resource_units(url: str) -> int:
@@ -196,7 +208,7 @@ class Bucket:
     waited_seconds: float = 0.0  # wall time during which some request waited on this bucket
     throttled: int = 0
     admitted: int = 0
-    urgent_waiting: int = 0
+    waiting: dict[int, int] = field(default_factory=dict)  # priority -> requests waiting
     _log: list[_Entry] = field(default_factory=list)
     _covered_until: float = 0.0
     _quiet_since: float = 0.0
@@ -313,19 +325,20 @@ class Planner:
         """Most units of bucket `name` one request (a `$batch`) may carry right now."""
         return int(self.buckets[name].capacity)
 
-    async def admit(self, charges: dict[str, float], *, urgent: bool = False) -> Ticket:
-        """Wait until every bucket `charges` names has room, then book it."""
+    async def admit(self, charges: dict[str, float], *,
+                    priority: int = BACKGROUND_PRIORITY) -> Ticket:
+        """Wait until every bucket `charges` names has room and no request of a higher
+        `priority` waits on it, then book it."""
         buckets = [(self.buckets[n], u) for n, u in charges.items() if n in self.buckets]
-        if urgent:
-            for bucket, _ in buckets:
-                bucket.urgent_waiting += 1
+        for bucket, _ in buckets:
+            bucket.waiting[priority] = bucket.waiting.get(priority, 0) + 1
         try:
             while True:
                 now = self._clock()
                 delays = [(bucket.delay(units, now), bucket) for bucket, units in buckets]
-                if not urgent:
-                    delays += [(bucket.limit.window * self.time_scale / 20, bucket)
-                               for bucket, _ in buckets if bucket.urgent_waiting]
+                delays += [(bucket.limit.window * self.time_scale / 20, bucket)
+                           for bucket, _ in buckets
+                           if any(n for p, n in bucket.waiting.items() if p > priority)]
                 wait, slowest = max(delays, default=(0.0, None), key=lambda d: d[0])
                 if wait <= 0.0 or slowest is None:
                     return Ticket([bucket.admit(units, now) for bucket, units in buckets],
@@ -334,9 +347,8 @@ class Planner:
                 slowest.note_wait(now, now + wait)
                 await self._sleep(wait)
         finally:
-            if urgent:
-                for bucket, _ in buckets:
-                    bucket.urgent_waiting -= 1
+            for bucket, _ in buckets:
+                bucket.waiting[priority] -= 1
 
     def on_throttled(self, charges: dict[str, float], retry_after: float | None) -> None:
         """A 429 for a request that spent `charges`: blame its scarcest bucket."""

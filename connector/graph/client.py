@@ -38,7 +38,13 @@ from msgraph_core.middleware.options import GraphTelemetryHandlerOption
 from connector import auth
 from connector.backoff import parse_retry_after
 from connector.clouds import resolve
-from connector.graph.budget import DIRECTORY, add_charges, charges_of, chunk_by_budget, is_urgent
+from connector.graph.budget import (
+    DIRECTORY,
+    add_charges,
+    charges_of,
+    chunk_by_budget,
+    priority_of,
+)
 from connector.graph.throttle import (
     RETRYABLE_STATUSES,
     Retryable,
@@ -304,10 +310,10 @@ class GraphClient:
     # --- sending ----------------------------------------------------------------------------
 
     async def _attempt(self, method: Method, url: str, headers: Mapping[str, str] | None,
-                       body: bytes | None, *, charges: dict[str, float], urgent: bool
+                       body: bytes | None, *, charges: dict[str, float], priority: int
                        ) -> httpx.Response:
         """One HTTP exchange, admitted by the planner; throttling signals fed back to it."""
-        ticket = await self.throttle.planner.admit(charges, urgent=urgent)
+        ticket = await self.throttle.planner.admit(charges, priority=priority)
         try:
             async with self.throttle.concurrency.slot():
                 ticket.sent(self.throttle.clock())
@@ -354,12 +360,12 @@ class GraphClient:
 
     async def _call(self, method: Method, url: str, headers: Mapping[str, str] | None = None,
                     body: bytes | None = None, *, charges: dict[str, float] | None = None,
-                    urgent: bool | None = None) -> httpx.Response:
+                    priority: int | None = None) -> httpx.Response:
         """Send with retries: transient failures within the deadline, a 401 once after renewal."""
         if charges is None:
             charges = charges_of(url)
-        if urgent is None:
-            urgent = is_urgent(url)
+        if priority is None:
+            priority = priority_of(url)
         renewed = False
         clock = self.throttle.clock
         started = clock()
@@ -370,13 +376,13 @@ class GraphClient:
                 with attempt:
                     generation = self.credential.generation
                     response = await self._attempt(method, url, headers, body,
-                                                   charges=charges, urgent=urgent)
+                                                   charges=charges, priority=priority)
                     if response.status_code == 401 and not renewed:
                         renewed = True
                         self.stats.token_renewals += 1
                         await self.credential.renew(generation)
                         response = await self._attempt(method, url, headers, body,
-                                                       charges=charges, urgent=urgent)
+                                                       charges=charges, priority=priority)
                     if response.status_code in RETRYABLE_STATUSES:
                         error = self._error(response)
                         raise Retryable(
@@ -516,7 +522,7 @@ class GraphClient:
         self.stats.batch_requests += 1
         self.stats.batch_items += len(items)
         response = await self._call(Method.POST, "/$batch", None, body, charges=charges,
-                                    urgent=any(is_urgent(item.url) for item in items))
+                                    priority=max(priority_of(item.url) for item in items))
         return parse_batch_response(self._json(response))
 
 

@@ -39,10 +39,12 @@ def test_throttling_floor_counts_whole_windows_beyond_the_first() -> None:
 
 def test_the_documented_floor_is_set_by_the_slowest_of_all_buckets() -> None:
     assert throttling_floor_seconds(100, 21, 100_000, sign_in_activity=21) == 120
+    # The last minute's ten pages pass the reports window 5 at a time.
+    assert throttling_floor_seconds(100, 20, 100_000, sign_in_activity=20) == 70
     assert throttling_floor_seconds(100, 0, 100_000, protection=31) == 30
     snapshot = {"GET /users": {"ru": 200, "reporting": 200, "sign_in_activity": 200},
                 "GET /identityProtection/riskyUsers/{id}": {"ru": 20, "protection": 20}}
-    assert floor_from_counters(snapshot, 100_000) == 19 * 60
+    assert floor_from_counters(snapshot, 100_000) == 19 * 60 + 10
     assert bounding_limit(snapshot, 100_000) == "signInActivity 10/min"
 
 

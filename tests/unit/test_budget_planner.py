@@ -15,6 +15,7 @@ from connector.graph.budget import (
     chunk_by_budget,
     format_duration,
     mfa_lookups_per_run,
+    priority_of,
 )
 from tests.cli.virtual_time import VirtualTime
 
@@ -112,7 +113,7 @@ def test_a_sign_in_request_goes_before_background_work_waiting_on_the_same_bucke
 
     async def request(url: str, delay: float) -> None:
         await clock.sleep(delay)
-        ticket = await planner.admit(charges_of(url), urgent=url == SIGN_INS)
+        ticket = await planner.admit(charges_of(url), priority=priority_of(url))
         ticket.answered(clock.now)
         order.append(url)
 
