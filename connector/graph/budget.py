@@ -33,8 +33,10 @@ below the half that is left, with a few 429s and no hot loop.
 
 Priority (`priority_of`): the sign-in stream's requests (`/auditLogs/signIns`) first, then
 `signInActivity` pages, then the rest; a request yields a bucket while one of a higher priority
-waits on it, so sign-ins keep their schedule while a full inventory spends the same reports
-budget, and the inventory's scarcest pages are not held up by its registration report. Every request still carries
+waits on it, or was admitted less than `FOLLOW_UP_SECONDS` ago and could go again (a listing
+between two pages), so sign-ins keep their schedule while a full inventory spends the same
+reports budget, and the inventory's `signInActivity` pages, the scarcest limit, take the first
+minute's reports slots before the registration report does. Every request still carries
 `x-ms-throttle-priority: Low` (see `client.PRIORITY_HEADERS`): all of it is background work to
 Graph.
 
@@ -57,6 +59,9 @@ Sleep = Callable[[float], Awaitable[None]]
 
 THROTTLING_PAGE = "https://learn.microsoft.com/graph/throttling-limits"
 NEAR_LIMIT = 0.8
+# A listing asks for its next page within this long of the previous one's admission (the page's
+# latency and parsing): meanwhile a lower priority leaves it the bucket.
+FOLLOW_UP_SECONDS = 2.0
 MIN_SHARE = 0.05
 _MARGIN_FRACTION = 0.025
 _MARGIN_SECONDS = 0.05
@@ -209,6 +214,8 @@ class Bucket:
     throttled: int = 0
     admitted: int = 0
     waiting: dict[int, int] = field(default_factory=dict)  # priority -> requests waiting
+    # priority -> (when it was last admitted, the other buckets it spent)
+    recent: dict[int, tuple[float, tuple[str, ...]]] = field(default_factory=dict)
     _log: list[_Entry] = field(default_factory=list)
     _covered_until: float = 0.0
     _quiet_since: float = 0.0
@@ -317,6 +324,7 @@ class Planner:
                  clock: Clock = time.monotonic, sleep: Sleep = asyncio.sleep) -> None:
         self.time_scale = time_scale
         self.buckets = {limit.name: Bucket(limit, time_scale) for limit in limits}
+        self.follow_up = FOLLOW_UP_SECONDS * min(1.0, max(time_scale, 0.1))
         self._clock = clock
         self._sleep = sleep
         self._started = clock()
@@ -337,10 +345,12 @@ class Planner:
                 now = self._clock()
                 delays = [(bucket.delay(units, now), bucket) for bucket, units in buckets]
                 delays += [(bucket.limit.window * self.time_scale / 20, bucket)
-                           for bucket, _ in buckets
-                           if any(n for p, n in bucket.waiting.items() if p > priority)]
+                           for bucket, _ in buckets if self._yields(bucket, priority, now)]
                 wait, slowest = max(delays, default=(0.0, None), key=lambda d: d[0])
                 if wait <= 0.0 or slowest is None:
+                    names = tuple(bucket.limit.name for bucket, _ in buckets)
+                    for bucket, _ in buckets:
+                        bucket.recent[priority] = (now, names)
                     return Ticket([bucket.admit(units, now) for bucket, units in buckets],
                                   charges)
                 wait = max(wait, 0.005)
@@ -349,6 +359,19 @@ class Planner:
         finally:
             for bucket, _ in buckets:
                 bucket.waiting[priority] -= 1
+
+    def _yields(self, bucket: Bucket, priority: int, now: float) -> bool:
+        """Whether a request of `priority` leaves `bucket` to a higher priority: one waits on
+        it, or one was admitted moments ago (a listing's next page is on its way) and could go
+        now as far as its other buckets are concerned."""
+        if any(n for p, n in bucket.waiting.items() if p > priority):
+            return True
+        for p, (at, names) in bucket.recent.items():
+            if p > priority and now - at < self.follow_up and all(
+                    self.buckets[n].delay(1.0, now) <= 0.0
+                    for n in names if n != bucket.limit.name and n in self.buckets):
+                return True
+        return False
 
     def on_throttled(self, charges: dict[str, float], retry_after: float | None) -> None:
         """A 429 for a request that spent `charges`: blame its scarcest bucket."""

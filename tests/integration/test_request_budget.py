@@ -90,12 +90,13 @@ def test_a_refresh_with_new_users_is_never_answered_429() -> None:
         assert new <= set(refresh.ids)
 
 
-def test_another_app_spending_half_the_tenant_budget_slows_the_refresh_without_a_hot_loop() -> None:
+def test_another_app_spending_most_of_the_tenant_budget_slows_the_refresh_without_a_hot_loop() -> None:
     with SimulatedGraph(TenantSpec(seed=44, users=120, licence="P2")) as sim:
         done = _collect(_documented(sim))
-        new = {sim.tenant.add_user().id for _ in range(25)}
-        # Identity Protection at 1 per 0.1 s for the tenant, half of it spent by the other app.
-        _documented(sim, other_app_share=0.5, scale=0.1)
+        new = {sim.tenant.add_user().id for _ in range(10)}
+        # Identity Protection at 1 per 0.1 s for the tenant, 80 % of it spent by the other app:
+        # one request per 0.5 s left, a third of what the planner starts with.
+        _documented(sim, other_app_share=0.8, scale=0.1)
         sim.counters.reset()
         sim.throttle.reset()
         refresh = _collect(sim, done.batches[-1].checkpoint, scale=0.1)
@@ -106,6 +107,6 @@ def test_another_app_spending_half_the_tenant_budget_slows_the_refresh_without_a
         throttled = _route_total(sim, "/riskyUsers/{id}", "throttled")
         # Slower: Graph's 429s (no Retry-After) made the planner halve its share and pause.
         assert protection.throttled >= 1
-        # No hot loop: each lookup is retried a bounded number of times.
-        assert throttled <= len(new)
-        assert _route_total(sim, "/riskyUsers/{id}") <= 2 * len(new)
+        # No hot loop: the lookups are retried a bounded number of times.
+        assert throttled <= 2 * len(new)
+        assert _route_total(sim, "/riskyUsers/{id}") <= 3 * len(new)
