@@ -758,8 +758,10 @@ class Collection:
                 self.summary.strategy = "bulk"
                 lookups.memberships, _, _, lookups.risk = await gather_all(
                     self._optional("groups", group_memberships(self.client)),
-                    mfa.read_report(),
+                    # The users listing asks first: with signInActivity it is the scarcest
+                    # limit, and the report must not take its first reports slot.
                     listing.peek(SIGN_IN_ACTIVITY_LOOKAHEAD if query.sign_in else 0),
+                    mfa.read_report(),
                     self._optional("risk", risky_users(self.client), licence="P2"),
                 )
             lookups.roles = self.roles = await roles
