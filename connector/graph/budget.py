@@ -48,6 +48,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import os
 import re
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
@@ -58,6 +59,9 @@ Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]
 
 THROTTLING_PAGE = "https://learn.microsoft.com/graph/throttling-limits"
+# Shrinks every window of the planner a process builds from its settings: only for a simulated
+# tenant whose own windows are shrunk alike (`ThrottleModel.time_scale`), as the test suite does.
+TIME_SCALE_ENV = "ENTRA_GRAPH_TIME_SCALE"
 NEAR_LIMIT = 0.8
 # A listing asks for its next page within this long of the previous one's admission (the page's
 # latency and parsing): meanwhile a lower priority leaves it the bucket.
@@ -96,6 +100,15 @@ DOCUMENTED_LIMITS = (DIRECTORY, REPORTS, SIGN_IN_ACTIVITY, IDENTITY_PROTECTION, 
 _API_VERSION_PREFIX = re.compile(r"^.*?/(?:v1\.0|beta)(?=/|$)")
 _REPORTS_PREFIXES = ("/reports/", "/auditlogs/")
 _METHODS = re.compile(r"^/users/[^/]+/authentication/methods(?:/|$)")
+
+
+def time_scale_from_env() -> float:
+    """`ENTRA_GRAPH_TIME_SCALE` (a number in (0, 1]), else 1: Graph's real windows."""
+    try:
+        scale = float(os.environ.get(TIME_SCALE_ENV, "1"))
+    except ValueError:
+        return 1.0
+    return scale if 0.0 < scale <= 1.0 else 1.0
 
 
 def split_url(url: str) -> tuple[str, dict[str, list[str]]]:

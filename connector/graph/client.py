@@ -44,6 +44,7 @@ from connector.graph.budget import (
     charges_of,
     chunk_by_budget,
     priority_of,
+    time_scale_from_env,
 )
 from connector.graph.throttle import (
     RETRYABLE_STATUSES,
@@ -253,6 +254,7 @@ class GraphClient:
         throttle = throttle or Throttle.create(
             max_concurrency=int(settings.max_concurrency),
             deadline_seconds=float(settings.retry_deadline_seconds),
+            time_scale=time_scale_from_env(),
         )
         return cls(
             graph_endpoint=cloud.graph_endpoint,
