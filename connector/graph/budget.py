@@ -66,6 +66,7 @@ NEAR_LIMIT = 0.8
 # A listing asks for its next page within this long of the previous one's admission (the page's
 # latency and parsing): meanwhile a lower priority leaves it the bucket.
 FOLLOW_UP_SECONDS = 2.0
+SCARCE_CAPACITY = 100
 MIN_SHARE = 0.05
 _MARGIN_FRACTION = 0.025
 _MARGIN_SECONDS = 0.05
@@ -247,6 +248,12 @@ class Bucket:
         return max(1.0, math.floor(self.limit.capacity * self.share))
 
     @property
+    def scarce(self) -> bool:
+        """A limit counted in a few requests (reports, signInActivity, Identity Protection):
+        where priorities matter. The RU budget is never what bounds a run."""
+        return self.limit.capacity <= SCARCE_CAPACITY
+
+    @property
     def margin(self) -> float:
         return _MARGIN_FRACTION * self.window + _MARGIN_SECONDS
 
@@ -357,9 +364,12 @@ class Planner:
             while True:
                 now = self._clock()
                 delays = [(bucket.delay(units, now), bucket) for bucket, units in buckets]
-                delays += [(bucket.limit.window * self.time_scale / 20, bucket)
-                           for bucket, _ in buckets if self._yields(bucket, priority, now)]
                 wait, slowest = max(delays, default=(0.0, None), key=lambda d: d[0])
+                yields = [bucket.limit.window * self.time_scale / 20
+                          for bucket, _ in buckets if self._yields(bucket, priority, now)]
+                if wait <= 0.0 and yields:  # making way is not waiting on a limit: not noted
+                    await self._sleep(max(max(yields), 0.005))
+                    continue
                 if wait <= 0.0 or slowest is None:
                     names = tuple(bucket.limit.name for bucket, _ in buckets)
                     for bucket, _ in buckets:
@@ -377,6 +387,8 @@ class Planner:
         """Whether a request of `priority` leaves `bucket` to a higher priority: one waits on
         it, or one was admitted moments ago (a listing's next page is on its way) and could go
         now as far as its other buckets are concerned."""
+        if not bucket.scarce:
+            return False
         if any(n for p, n in bucket.waiting.items() if p > priority):
             return True
         for p, (at, names) in bucket.recent.items():
