@@ -72,6 +72,14 @@ _MARGIN_FRACTION = 0.025
 _MARGIN_SECONDS = 0.05
 
 
+class BudgetDeadline(Exception):
+    """Admission would wait past the caller's deadline (`wait`: the seconds it would take)."""
+
+    def __init__(self, wait: float) -> None:
+        super().__init__(f"the request budget needs {wait:.0f} s more")
+        self.wait = wait
+
+
 @dataclass(frozen=True, slots=True)
 class Limit:
     """One documented limit: `capacity` units in any `window` seconds."""
@@ -303,7 +311,11 @@ class Bucket:
         if now - self._last_cut >= self.window / 2:  # one burst of 429s counts once
             self.share = max(MIN_SHARE, self.share / 2.0)
             self._last_cut = now
-        pause = retry_after if retry_after else (self.window / self.capacity) * min(self._misses, 6)
+        # Without Retry-After: one interval at the new share per miss, never beyond one
+        # documented window.
+        pause = retry_after if retry_after else min(
+            (self.window / self.capacity) * min(self._misses, 6),
+            self.limit.window * self.time_scale)
         self.paused_until = max(self.paused_until, now + pause)
         self._quiet_since = self.paused_until
 
@@ -354,9 +366,11 @@ class Planner:
         return int(self.buckets[name].capacity)
 
     async def admit(self, charges: dict[str, float], *,
-                    priority: int = BACKGROUND_PRIORITY) -> Ticket:
+                    priority: int = BACKGROUND_PRIORITY,
+                    not_after: float | None = None) -> Ticket:
         """Wait until every bucket `charges` names has room and no request of a higher
-        `priority` waits on it, then book it."""
+        `priority` waits on it, then book it; `BudgetDeadline` rather than wait past
+        `not_after` (the request's retry deadline)."""
         buckets = [(self.buckets[n], u) for n, u in charges.items() if n in self.buckets]
         for bucket, _ in buckets:
             bucket.waiting[priority] = bucket.waiting.get(priority, 0) + 1
@@ -377,6 +391,8 @@ class Planner:
                     return Ticket([bucket.admit(units, now) for bucket, units in buckets],
                                   charges)
                 wait = max(wait, 0.005)
+                if not_after is not None and now + wait > not_after:
+                    raise BudgetDeadline(wait)
                 slowest.note_wait(now, now + wait)
                 await self._sleep(wait)
         finally:

@@ -40,6 +40,7 @@ from connector.backoff import parse_retry_after
 from connector.clouds import resolve
 from connector.graph.budget import (
     DIRECTORY,
+    BudgetDeadline,
     add_charges,
     charges_of,
     chunk_by_budget,
@@ -312,10 +313,11 @@ class GraphClient:
     # --- sending ----------------------------------------------------------------------------
 
     async def _attempt(self, method: Method, url: str, headers: Mapping[str, str] | None,
-                       body: bytes | None, *, charges: dict[str, float], priority: int
-                       ) -> httpx.Response:
+                       body: bytes | None, *, charges: dict[str, float], priority: int,
+                       not_after: float | None = None) -> httpx.Response:
         """One HTTP exchange, admitted by the planner; throttling signals fed back to it."""
-        ticket = await self.throttle.planner.admit(charges, priority=priority)
+        ticket = await self.throttle.planner.admit(charges, priority=priority,
+                                                   not_after=not_after)
         try:
             async with self.throttle.concurrency.slot():
                 ticket.sent(self.throttle.clock())
@@ -372,27 +374,42 @@ class GraphClient:
         clock = self.throttle.clock
         started = clock()
         policy = self.throttle.policy
+        not_after = started + policy.deadline_seconds
+        last: Retryable | None = None
         try:
             async for attempt in policy.retrying(clock=clock, sleep=self.throttle.sleep,
                                                  before_sleep=self._on_retry):
                 with attempt:
                     generation = self.credential.generation
-                    response = await self._attempt(method, url, headers, body,
-                                                   charges=charges, priority=priority)
+                    response = await self._attempt(method, url, headers, body, charges=charges,
+                                                   priority=priority, not_after=not_after)
                     if response.status_code == 401 and not renewed:
                         renewed = True
                         self.stats.token_renewals += 1
                         await self.credential.renew(generation)
                         response = await self._attempt(method, url, headers, body,
-                                                       charges=charges, priority=priority)
+                                                       charges=charges, priority=priority,
+                                                       not_after=not_after)
                     if response.status_code in RETRYABLE_STATUSES:
                         error = self._error(response)
-                        raise Retryable(
+                        last = Retryable(
                             error.message,
                             retry_after=parse_retry_after(response.headers.get("Retry-After")),
                             final=error,
                         )
+                        raise last
                     return response
+        except BudgetDeadline as exc:
+            # Waiting for the budget would end past the retry deadline: give up now, naming
+            # what Graph last answered.
+            cause = last.final if last is not None and isinstance(last.final, GraphError) \
+                else None
+            reason = last.reason if last is not None else "the request budget is spent"
+            raise GraphUnavailable(
+                cause.status if cause else 429, cause.code if cause else "TooManyRequests",
+                policy.give_up_reason(clock() - started, exc.wait, reason),
+                cause.request_id if cause else None,
+            ) from None
         except Retryable as exc:
             cause = exc.final if isinstance(exc.final, GraphError) else None
             raise GraphUnavailable(

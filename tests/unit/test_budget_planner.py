@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from connector.graph.budget import (
+    BudgetDeadline,
     Planner,
     charges_of,
     chunk_by_budget,
@@ -170,3 +171,16 @@ def test_mfa_lookups_per_run_are_a_share_of_fifteen_minutes_of_reports_budget() 
 def test_durations_read_as_minutes_and_seconds() -> None:
     assert format_duration(120.4) == "2 min 0 s"
     assert format_duration(7.6) == "8 s"
+
+
+def test_admission_gives_up_rather_than_wait_past_the_callers_deadline() -> None:
+    clock = VirtualTime()
+    planner = _planner(clock)
+    planner.on_throttled(charges_of(METHODS), 120.0)
+
+    async def run() -> None:
+        await planner.admit(charges_of(METHODS), not_after=60.0)
+
+    with pytest.raises(BudgetDeadline):
+        asyncio.run(run())
+    assert clock.now == 0.0
