@@ -541,6 +541,7 @@ class ChangeReader:
                                               getattr(settings, "mfa_fallback_per_run", None)),
                   "always": 1 << 30, "never": 0}[settings.mfa_fallback]
         audited = [u for u in sorted(self.mfa_audited) if u not in exclude]
+        audited += self._enabled_without_mfa(exclude)
         if not self.grants.allows("mfa_methods") or self.run.cloud_name == "china":
             return table, set()
         stale = _iso(self.now - timedelta(days=int(settings.mfa_refresh_days)))
@@ -562,6 +563,17 @@ class ChangeReader:
         self._source(f"per-user MFA methods ({len(audited)} audited, {len(fallback)} fallback)")
         self.summary.mfa_learned += len(table)
         return table, set(ask)
+
+    def _enabled_without_mfa(self, exclude: set[str]) -> list[str]:
+        """Users `users/delta` reports enabled whose stored MFA is unknown: a full collection
+        spends no lookup on a disabled account, so one enabled again is asked now (issue 14)."""
+        enabled = [uid for uid, record in self.users.present.items()
+                   if record.get("accountEnabled") is True and uid not in exclude
+                   and uid not in self.mfa_audited]
+        if not enabled:
+            return []
+        docs = self.store.user_docs(enabled)
+        return sorted(uid for uid, doc in docs.items() if doc.get("mfa") is None)
 
     async def _strangers(self, ids: Sequence[str], mfa_table: MfaTable
                          ) -> dict[str, dict[str, Any]]:
