@@ -25,7 +25,7 @@ between (after a token fetch, say): the log never runs ahead of what Graph count
 
 Sharing: other apps (Identity Protection is per tenant) or other instances of this app spend
 the same budgets unseen. A bucket therefore plans against `share` of its capacity: a 429 halves
-the share and pauses the bucket (`Retry-After` when Graph gives one, otherwise one interval
+the share (three quarters with `Retry-After`) and pauses the bucket (`Retry-After` when Graph gives one, otherwise one interval
 between requests at the new share), `x-ms-throttle-limit-percentage` >= 0.8 on a directory
 answer lowers it by a fifth, and every quiet window gives a tenth back. That is additive
 increase, multiplicative decrease: with half a budget taken elsewhere the planner settles just
@@ -243,6 +243,14 @@ class Bucket:
     _quiet_since: float = 0.0
     _last_cut: float = -math.inf
     _misses: int = 0
+    _lock: asyncio.Lock | None = None
+
+    @property
+    def sleeper(self) -> asyncio.Lock:
+        """Held by the one request sleeping on this bucket (created in the running loop)."""
+        if self._lock is None:
+            self._lock = asyncio.Lock()
+        return self._lock
 
     @property
     def window(self) -> float:
@@ -305,11 +313,13 @@ class Bucket:
             self._quiet_since = now
 
     def on_throttled(self, retry_after: float | None, now: float) -> None:
-        """Graph refused a request of this bucket: plan at half the share, pause."""
+        """Graph refused a request of this bucket: plan at a smaller share (half without
+        `Retry-After`, three quarters with it), pause."""
         self.throttled += 1
         self._misses += 1
         if now - self._last_cut >= self.window / 2:  # one burst of 429s counts once
-            self.share = max(MIN_SHARE, self.share / 2.0)
+            # Graph's Retry-After says when; without one, only a smaller share helps.
+            self.share = max(MIN_SHARE, self.share * (0.75 if retry_after else 0.5))
             self._last_cut = now
         # Without Retry-After: one interval at the new share per miss, never beyond one
         # documented window.
@@ -393,8 +403,15 @@ class Planner:
                 wait = max(wait, 0.005)
                 if not_after is not None and now + wait > not_after:
                     raise BudgetDeadline(wait)
-                slowest.note_wait(now, now + wait)
-                await self._sleep(wait)
+                # One sleeper per bucket: the others queue on its lock and look again when it
+                # wakes (on a virtual clock, concurrent sleeps would each advance time).
+                async with slowest.sleeper:
+                    now = self._clock()
+                    units = next(u for b, u in buckets if b is slowest)
+                    wait = slowest.delay(units, now)
+                    if wait > 0.0:
+                        slowest.note_wait(now, now + wait)
+                        await self._sleep(wait)
         finally:
             for bucket, _ in buckets:
                 bucket.waiting[priority] -= 1
