@@ -389,13 +389,14 @@ class ChangeReader:
         if known_roles is not None:
             self._source("role assignments (re-read)")
         shared = await self.run.audit_feed() if self.run.audit_feed is not None else None
-        self.handoff = mfa_handoff.notes_of(mfa_handoff.with_shared(self.cursors, shared))
+        notes, covered = mfa_handoff.with_shared(*mfa_handoff.stored(self.store), shared)
+        self.handoff = mfa_handoff.notes_of(notes, covered)
         self.mfa_shared = mfa_handoff.use_shared(
             bool(self.settings.directory_audits.enabled), self.handoff,
             parse_graph_datetime(self.cursors.get(MFA_AUDIT)))
         if self.mfa_shared:
             self._source(f"directory audit stream's read (MFA registrations: "
-                         f"{len(self.handoff.keys)} records)")
+                         f"{len(self.handoff.ids)} records)")
         roles, audits, sign_ins = await gather_all(
             self._optional("roles", "role assignments (re-read)", admin_roles(self.client))
             if self.grants.allows("roles") and known_roles is None else _none(),
@@ -505,6 +506,9 @@ class ChangeReader:
                 events, writes = [], StoreWrites()
         writes.users.update(self._pending)
         writes.cursors.update(self._next_cursors())
+        if self.handoff.ids:  # the notes taken (connector.streams.mfa_handoff)
+            writes.entities.setdefault(mfa_handoff.KIND, {}).update(
+                dict.fromkeys(self.handoff.ids))
         self.summary.events += len(events)
         for feature, reason in self.degraded.items():
             self.run.availability.degrade(feature, reason)
@@ -533,7 +537,6 @@ class ChangeReader:
         elif "mfa" not in self.degraded:
             out[MFA_AUDIT] = self.now_iso
             out[MFA_AUDIT_SEEN] = orjson.dumps(self.audit_seen).decode()
-        out.update(dict.fromkeys(self.handoff.keys))
         if self.risk_listed is not None:
             out[RISK] = self.now_iso
             out[RISK_LISTED] = self.risk_listed.to_json()

@@ -302,13 +302,13 @@ async def retention_days(client: GraphClient) -> int:
 class DirectoryAuditCollection:
     """One audit run against one tenant (see module docstring).
 
-    `handoff`: the state store's cursors when the run has a store (the MFA notes go into the
-    batches' writes, stale notes are dropped); None without a store.
+    `handoff`: the MFA notes in the state store when the run has a store (this run's notes go
+    into the batches' writes, stale ones are dropped); None without a store.
     """
 
     def __init__(self, settings: Any, checkpoint: Mapping[str, Any] | None, client: GraphClient,
                  *, product: Product, clock: Any = time.time,
-                 handoff: Mapping[str, str] | None = None) -> None:
+                 handoff: mfa_handoff.Notes | None = None) -> None:
         self.settings = settings
         self.client = client
         self.product = product
@@ -316,7 +316,7 @@ class DirectoryAuditCollection:
         self._raw_checkpoint = checkpoint
         self._clock = clock
         self._handoff = handoff
-        self.notes: dict[str, str] = {}  # the MFA notes this run wrote (mfa_handoff.Shared)
+        self.notes: dict[str, dict[str, Any]] = {}  # the notes this run wrote (Shared)
         options = settings.directory_audits
         self.query = AuditQuery(page_size=int(options.page_size))
         self.overlap = timedelta(minutes=int(options.overlap_minutes))
@@ -441,16 +441,17 @@ class DirectoryAuditCollection:
         writes = None
         if self._handoff is not None:
             writes = StoreWrites(cursors={mfa_handoff.COVERED: odata_datetime(window.until)})
-            for key in mfa_handoff.stale_keys(self._handoff, window.until):
-                writes.cursors[key] = None
+            stale = mfa_handoff.stale_ids(self._handoff, window.until)
+            if stale:
+                writes.entities[mfa_handoff.KIND] = dict.fromkeys(stale)
         yield Batch([], previous.to_json(window.until, window.next_seen(), None,
                                          deep_until=window.deep_until),
                     stream=STREAM, writes=writes)
 
-    def _flush(self, events: list[bytes], notes: dict[str, str | None], window: Window,
+    def _flush(self, events: list[bytes], notes: dict[str, dict[str, Any] | None], window: Window,
                previous: Checkpoint) -> Batch:
         self.summary.events += len(events)
-        writes = StoreWrites(cursors=notes) if notes else None
+        writes = StoreWrites(entities={mfa_handoff.KIND: notes}) if notes else None
         return Batch(events, previous.to_json(previous.cursor, previous.seen,
                                               window.in_progress(),
                                               deep_until=previous.deep_until),
@@ -462,7 +463,7 @@ class DirectoryAuditCollection:
         summary = self.summary
         upto, ceiling = window.resume_bound()
         events: list[bytes] = []
-        notes: dict[str, str | None] = {}
+        notes: dict[str, dict[str, Any] | None] = {}
         handing_off = self._handoff is not None
         dumps = orjson.dumps
         to_event = ocsf.to_event
@@ -553,7 +554,7 @@ class EntraIdDirectoryAudits(StreamPlugin):
         try:
             collection = self._collection = DirectoryAuditCollection(
                 self.settings, self.checkpoint, client, product=PRODUCT,
-                handoff=self.store.cursors() if self.store is not None else None)
+                handoff=mfa_handoff.stored(self.store)[0] if self.store is not None else None)
             self.summary = collection.summary
             async for batch in collection.batches():
                 yield batch

@@ -3,14 +3,15 @@ handed to the user inventory's change tracking through the state store.
 
 The inventory's change tracking learns whose MFA registration changed from the audit log's
 Authentication Methods records. When the directory audit stream runs, it reads every record
-anyway, so it leaves a note per such record in the state store's `cursors` table, in the same
-transaction as the batch that delivered the record's event:
+anyway, so it leaves a note per such record in the state store, in the same transaction as the
+batch that delivered the record's event:
 
-- `audit_mfa.<record id>` -> `{"at": activityDateTime, "users": [target user ids]}`: one key per
-  record, so the two streams never rewrite each other's values (the audit stream only adds
-  keys, change tracking only removes the keys it read), whatever their schedules;
-- `audit_mfa_upto` -> the `until` of the audit stream's last complete run: how far its read
-  reaches.
+- an entity of type `audit_mfa` per record (id: the record's id; document `{"at":
+  activityDateTime, "users": [target user ids]}`), so the two streams never rewrite each
+  other's data (the audit stream only adds notes, change tracking only removes the notes it
+  read), whatever their schedules;
+- `audit_mfa_upto`, a cursor of the directory audit stream: the `until` of its last complete
+  run, how far its read reaches.
 
 The inventory's tracked run takes the notes instead of calling Graph when the audit stream is
 enabled and has read further than the inventory's own MFA cursor (`use_shared`); otherwise (the
@@ -33,47 +34,48 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-
-import orjson
+from typing import Any, Protocol
 
 from connector.graph.dates import parse_graph_datetime
 
-__all__ = ["COVERED", "PREFIX", "Handoff", "Shared", "note", "notes_of", "stale_keys",
-           "use_shared", "with_shared"]
+__all__ = ["AUDIT_STREAM", "COVERED", "KIND", "Handoff", "Notes", "Shared", "note", "notes_of",
+           "stale_ids", "stored", "use_shared", "with_shared"]
 
-PREFIX = "audit_mfa."
-COVERED = "audit_mfa_upto"
+KIND = "audit_mfa"  # the state store's entity type of a note
+COVERED = "audit_mfa_upto"  # a cursor of the directory audit stream
+AUDIT_STREAM = "directory_audits"
 KEEP = timedelta(days=30)
 
+#: record id -> note document
+Notes = Mapping[str, Mapping[str, Any]]
 
-def note(record_id: str, when: str, users: Iterable[str]) -> tuple[str, str]:
-    """The cursor (key, value) that hands one MFA record over."""
-    return PREFIX + record_id, orjson.dumps({"at": when, "users": list(users)}).decode()
+
+class _Store(Protocol):
+    def ids(self, kind: str) -> set[str]: ...
+
+    def docs(self, kind: str, ids: Iterable[str]) -> dict[str, dict[str, Any]]: ...
+
+    def cursors(self, stream: str = ...) -> dict[str, str]: ...
+
+
+def note(record_id: str, when: str, users: Iterable[str]) -> tuple[str, dict[str, Any]]:
+    """The entity (id, document) that hands one MFA record over."""
+    return record_id, {"at": when, "users": list(users)}
+
+
+def stored(store: _Store) -> tuple[dict[str, dict[str, Any]], datetime | None]:
+    """The notes in the store, and how far the audit stream has read."""
+    notes = store.docs(KIND, store.ids(KIND))
+    return notes, parse_graph_datetime(store.cursors(AUDIT_STREAM).get(COVERED))
 
 
 @dataclass(frozen=True, slots=True)
 class Handoff:
-    """The notes found in the store: keys to remove once taken, users they name, coverage."""
+    """The notes found: ids to remove once taken, users they name, how far the stream read."""
 
-    keys: tuple[str, ...]
+    ids: tuple[str, ...]
     users: frozenset[str]
     covered: datetime | None
-
-
-def _users(value: str) -> list[str]:
-    try:
-        parsed = orjson.loads(value)
-    except orjson.JSONDecodeError:
-        return []
-    users = parsed.get("users") if isinstance(parsed, dict) else None
-    return [u for u in users if isinstance(u, str) and u] if isinstance(users, list) else []
-
-
-def notes_of(cursors: Mapping[str, str]) -> Handoff:
-    """Every note in a snapshot of the store's cursors (an unreadable one is taken, empty)."""
-    keys = tuple(sorted(k for k in cursors if k.startswith(PREFIX)))
-    users = frozenset(u for k in keys for u in _users(cursors[k]))
-    return Handoff(keys, users, parse_graph_datetime(cursors.get(COVERED)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,18 +83,29 @@ class Shared:
     """What the audit stream of the same process read this run: its notes, and how far it read
     (None when it did not complete)."""
 
-    notes: Mapping[str, str]
+    notes: Notes
     covered: datetime | None
 
 
-def with_shared(cursors: Mapping[str, str], shared: Shared | None) -> dict[str, str]:
-    """The store's cursors with this run's notes and coverage added."""
-    out = {**cursors, **(shared.notes if shared is not None else {})}
-    if shared is not None and shared.covered is not None:
-        stored = parse_graph_datetime(cursors.get(COVERED))
-        if stored is None or shared.covered > stored:
-            out[COVERED] = shared.covered.strftime("%Y-%m-%dT%H:%M:%SZ")
-    return out
+def _users(doc: Mapping[str, Any]) -> list[str]:
+    users = doc.get("users") if isinstance(doc, Mapping) else None
+    return [u for u in users if isinstance(u, str) and u] if isinstance(users, list) else []
+
+
+def notes_of(notes: Notes, covered: datetime | None) -> Handoff:
+    """The notes to take (an unreadable one is taken, naming nobody)."""
+    ids = tuple(sorted(notes))
+    return Handoff(ids, frozenset(u for i in ids for u in _users(notes[i])), covered)
+
+
+def with_shared(notes: Notes, covered: datetime | None, shared: Shared | None
+                ) -> tuple[dict[str, Mapping[str, Any]], datetime | None]:
+    """The store's notes and coverage with this run's added."""
+    merged: dict[str, Mapping[str, Any]] = {**notes, **(shared.notes if shared else {})}
+    if shared is not None and shared.covered is not None and (
+            covered is None or shared.covered > covered):
+        covered = shared.covered
+    return merged, covered
 
 
 def use_shared(enabled: bool, handoff: Handoff, own_cursor: datetime | None) -> bool:
@@ -103,19 +116,12 @@ def use_shared(enabled: bool, handoff: Handoff, own_cursor: datetime | None) -> 
     return own_cursor is None or handoff.covered > own_cursor
 
 
-def stale_keys(cursors: Mapping[str, str], now: datetime) -> list[str]:
+def stale_ids(notes: Notes, now: datetime) -> list[str]:
     """Notes older than Graph's retention that nobody took: the audit stream drops them."""
     horizon = now - KEEP
     out: list[str] = []
-    for key, value in cursors.items():
-        if not key.startswith(PREFIX):
-            continue
-        try:
-            parsed = orjson.loads(value)
-        except orjson.JSONDecodeError:
-            out.append(key)
-            continue
-        at = parse_graph_datetime(parsed.get("at")) if isinstance(parsed, dict) else None
+    for record_id, doc in notes.items():
+        at = parse_graph_datetime(doc.get("at")) if isinstance(doc, Mapping) else None
         if at is None or at < horizon:
-            out.append(key)
-    return out
+            out.append(record_id)
+    return sorted(out)

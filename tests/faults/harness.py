@@ -29,6 +29,7 @@ from connector.graph.client import GraphClient
 from connector.graph.throttle import Throttle
 from connector.plugin import PRODUCT, SIGN_IN_PRODUCT
 from connector.state import StateStore
+from connector.streams import mfa_handoff
 from connector.streams.batch import Batch
 from connector.streams.changes import TrackedRun
 from connector.streams.directory_audits import PRODUCT as AUDIT_PRODUCT
@@ -224,17 +225,17 @@ def run_directory_audits(sim: SimulatedGraph, checkpoint: Mapping[str, Any] | No
                          time_source: VirtualTime | None = None,
                          stop_after: int | None = None, audits: Mapping[str, Any] | None = None,
                          clock: Callable[[], float] | None = None,
-                         handoff: Mapping[str, str] | None = None,
+                         handoff: mfa_handoff.Notes | None = None,
                          store: StateStore | None = None, **config: Any) -> AuditOutcome:
     """One directory audit run through `DirectoryAuditCollection`, as `run_sign_ins`;
-    `handoff` stands in for the store's cursors (the MFA notes go into the batches). With a
+    `handoff` stands in for the store's notes (the MFA notes go into the batches). With a
     `store`, the run starts from its checkpoint and cursors and every batch is committed to it
     afterwards, in order, as delivered."""
     options = {"enabled": True, "lookback_days": 1, **(audits or {})}
     settings = load_settings(sim.connector_config(directory_audits=options, **config))
     if store is not None:
         checkpoint = checkpoint or store.load("directory_audits")
-        handoff = store.cursors() if handoff is None else handoff
+        handoff = mfa_handoff.stored(store)[0] if handoff is None else handoff
 
     def build(client: GraphClient) -> tuple[DirectoryAuditCollection, AuditOutcome]:
         collection = DirectoryAuditCollection(settings, checkpoint, client, product=AUDIT_PRODUCT,

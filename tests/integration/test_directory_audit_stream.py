@@ -105,14 +105,15 @@ def test_mfa_records_ride_with_their_batch_as_notes_and_the_last_batch_says_how_
     outcome = run_directory_audits(sim, handoff=dict([stale]))
 
     with_events = [b for b in outcome.batches if b.events]
-    notes = {k: v for b in with_events for k, v in (b.writes.cursors if b.writes else {}).items()}
+    notes = {k: v for b in with_events
+             for k, v in (b.writes.entities.get(mfa_handoff.KIND, {}) if b.writes else {}).items()}
     record = next(r for r in sim.tenant.audit.records if "security info" in r.activity)
-    assert list(notes) == [mfa_handoff.PREFIX + record.id]
-    assert orjson.loads(notes[mfa_handoff.PREFIX + record.id])["users"] == [user.id]
+    assert list(notes) == [record.id]
+    assert (notes[record.id] or {})["users"] == [user.id]
     last = outcome.batches[-1].writes
     assert last is not None
     assert last.cursors[mfa_handoff.COVERED] == outcome.summary.until
-    assert last.cursors[stale[0]] is None  # older than the retention: dropped
+    assert last.entities[mfa_handoff.KIND] == {stale[0]: None}  # past the retention: dropped
     assert outcome.summary.mfa_notes == 1
     factors = [e.get("auth_factors") for e in outcome.events if e["class_uid"] == 3001
                and e["activity_id"] == 10]
@@ -165,7 +166,7 @@ def test_separate_schedules_hand_every_mfa_change_over_and_fall_back_when_the_st
 
     assert shared.error is None and _audit_requests(sim) == before  # no second read
     assert {first, second} <= set(shared.ids)
-    assert not [k for k in store.cursors() if k.startswith(mfa_handoff.PREFIX)]
+    assert store.ids(mfa_handoff.KIND) == set()
 
     sim.tenant.register_method(third, "microsoftAuthenticatorPush")  # the stream did not run
     lagging = run_tracked(sim, store, clock=lambda: t0 + 300, directory_audits=enabled)
