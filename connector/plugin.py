@@ -1,12 +1,13 @@
 """The runtime-facing plugins: configuration and checkpoint in, (events, checkpoint) batches out.
 
 `EntraIdUserInventory` is the user inventory (class 5003), `EntraIdSignIns` the sign-in logs
-(class 3002), each for a runtime that schedules them apart (sign-ins every few minutes, the
-inventory hourly or daily); the other streams' plugins live in their stream modules
-(`streams/devices.py`, `streams/directory_audits.py`) and the stream registry names them.
-`EntraIdConnector` runs several streams in one process over one Graph client, so the single
-reporting budget (5 requests / 10 s) is shared first come, first served between them; its
-batches interleave and each names its stream.
+(class 3002), `connector.streams.devices.EntraIdDevices` the devices (class 5001) and
+`connector.streams.directory_audits.EntraIdDirectoryAudits` the directory audit log (classes
+3001, 3004, 3005, 3006; a stream's plugin may live in its stream module, the stream registry
+names it), each for a runtime that schedules them apart (logs every few minutes, the inventory
+hourly or daily). `EntraIdConnector` runs several streams in one process over one
+Graph client, so the single reporting budget (5 requests / 10 s) is shared first come, first
+served between them; its batches interleave and each names its stream.
 
 A runtime (or the CLI) iterates `batches()`, delivers each batch's events, and only then commits
 its checkpoint; a run that dies between the two re-delivers at most one batch. The Graph work is
@@ -255,9 +256,10 @@ class EntraIdSignIns(StreamPlugin):
 class EntraIdConnector:
     """Several streams in one run, over one Graph client: the batches of all, as they come.
 
-    `streams` names them (the registry's names; default: `default_streams(settings)`); each
-    starts from its own checkpoint in `store` (or `checkpoints`); `full` forces the inventory to
-    collect every user (see `EntraIdUserInventory`). They run concurrently, so the
+    `streams` names them (the stream registry's names: `users`, `sign_ins`, `devices`,
+    `directory_audits`; default:
+    `default_streams(settings)`); each starts from its own checkpoint in `store` (or
+    `checkpoints`); `full` forces the tracked streams (users, devices) to collect everything. They run concurrently, so the
     shared reporting budget is granted in turn (the throttle's window limiter is first come,
     first served) and neither starves. A stream that fails does not stop the others: they run
     to completion, then the first failure is raised. `plugins` holds the per-stream plugins and

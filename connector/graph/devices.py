@@ -1,8 +1,8 @@
 """Graph sources of the device inventory: Entra ID devices (with registered owners and users),
 their changes, and Intune's managed devices, joined on the Entra `deviceId`.
 
-What each costs and why (learn.microsoft.com pages named; docs/changes.md is the place to
-repeat this when the stream is wired):
+What each costs and why (learn.microsoft.com pages named; docs/changes.md, "Devices", says it
+for operators):
 
 - `GET /devices` ("List devices", `Device.Read.All`): `$select` of the mapping's fields,
   `$top=999`, and `$expand=registeredOwners($select=id,displayName,userPrincipalName)`: the

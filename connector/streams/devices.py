@@ -478,7 +478,8 @@ class DeviceRun:
         links_due = self._due(cursors.get(LINKS_AT), int(self.options.owners_refresh_hours))
         table = await self._intune_table() if intune_due else None
         links = await self._all_links() if links_due else None
-        audited = await self._audited_links(cursors) if links is None else set()
+        audit = await self._audited_links(cursors) if links is None else None
+        audited = audit or set()
         keys = self.store.fingerprints(KEY) if table is not None or links is not None else {}
         affected = set(changes.present) | set(changes.removed) | audited
         if keys:
@@ -521,10 +522,9 @@ class DeviceRun:
         writes.cursors[DELTA] = changes.link
         if table is not None:
             writes.cursors[INTUNE_AT] = self.now_iso
-        if links_due and links is not None:
+        if links is not None and links_due:
             writes.cursors[LINKS_AT] = self.now_iso
-        if (links_due and links is not None) or "device owner changes (audit log)" in \
-                self.summary.change_sources:
+        if (links is not None and links_due) or audit is not None:
             writes.cursors[LINKS_AUDIT] = self.now_iso
         self.summary.events += len(events)
         yield Batch(events, self._checkpoint(), stream=STREAM, writes=writes)
@@ -567,17 +567,17 @@ class DeviceRun:
         rows = self.store.docs(KEY, changed)
         return {str(row["oid"]) for row in rows.values() if row.get("oid")}
 
-    async def _audited_links(self, cursors: Mapping[str, str]) -> set[str]:
+    async def _audited_links(self, cursors: Mapping[str, str]) -> set[str] | None:
         """Devices whose owners or users the directory audit log says changed since the last
-        read (minus a look-behind); nothing (and one warning) without AuditLog.Read.All, when
-        the owner cadence alone notices such changes."""
+        read (minus a look-behind); None (and one warning) when it cannot be read (no
+        AuditLog.Read.All): the owner cadence alone notices such changes then."""
         missing = self.grants.missing("device_owner_changes")
         if missing or not self.availability.available("device_owner_changes"):
             if missing:
                 self.availability.degrade("device_owner_changes", missing + "; owner changes "
                                           "show at the next owner re-read "
                                           "(devices.owners_refresh_hours)")
-            return set()
+            return None
         since = parse_graph_datetime(cursors.get(LINKS_AUDIT)) or self.now
         try:
             named = await device_link_changes(self.client, since - LOOK_BEHIND)
@@ -585,7 +585,7 @@ class DeviceRun:
             if not is_refusal(error):
                 raise
             self.availability.degrade("device_owner_changes", refusal_reason(error))
-            return set()
+            return None
         self.summary.change_sources.append("device owner changes (audit log)")
         return named
 

@@ -104,3 +104,33 @@ def test_an_intune_read_each_run_re_emits_only_devices_whose_intune_facts_change
     assert "intune" in run.summary.change_sources
     assert [(e["device"]["uid"], e["device"]["hw_info"]["serial_number"]) for e in events] \
         == [(managed.device_id, "NEW-SERIAL-1")]
+
+
+def test_an_expired_page_token_restarts_the_listing_and_delivers_each_device_once(
+        make_sim: MakeSim, tmp_path: Path) -> None:
+    sim = make_sim(seed=66, users=80)
+    sim.faults.expired_page_token_on_page = 3  # only the device listing has 3 pages of 20
+    run, events, _ = _run(sim, StateStore(tmp_path / "s.db"), page_size=20)
+    uids = [e["device"]["uid"] for e in events]
+    assert sorted(uids) == sorted(sim.tenant.devices.truth())
+    assert run.summary.listing_restarts == 1
+
+
+def test_a_changes_run_cut_after_a_batch_emits_only_the_rest_next_time(
+        make_sim: MakeSim, tmp_path: Path) -> None:
+    sim = make_sim(seed=67, users=60)
+    store = StateStore(tmp_path / "s.db")
+    _run(sim, store)
+    changed = [d for d in sim.tenant.devices.devices() if d.intune is not None][:12]
+    for i, device in enumerate(changed):
+        sim.tenant.devices.set_os_version(device.id, f"10.0.{50000 + i}.1")
+    config = {**sim.connector_config(), "batch_size": 5, "devices": {"enabled": True}}
+    batches = EntraIdDevices(config, store=store).batches()
+    first = next(batches)
+    store.commit(first)  # delivered and committed; the process dies before the next batch
+    batches.close()
+    delivered = {orjson.loads(e)["device"]["uid"] for e in first.events}
+    _, events, _ = _run(sim, store)
+    rest = {e["device"]["uid"] for e in events}
+    assert len(delivered) == 5 and not delivered & rest
+    assert delivered | rest == {d.device_id for d in changed}
