@@ -7,7 +7,7 @@ leaves a "connected" connector with no data. A yes/no connectivity test explains
 so each check names what it found, what it means and what to do, for a person (`render_text`)
 and for a runtime (`Diagnosis.to_json`).
 
-A diagnosis spends a handful of requests: one token, one user, four licence probes, the audit log probe, and the app
+A diagnosis spends a handful of requests: one token, one user, four licence probes, and the app
 registration's secret end dates when `Application.Read.All` is granted.
 """
 

@@ -400,7 +400,6 @@ class Devices(_Model):
     page_size: int = _bounded(999, 1, 999, "Devices requested per Graph page (`$top`).")
 
 
-
 class DirectoryAudits(_Model):
     """The directory audit stream: `/auditLogs/directoryAudits` as OCSF account, group,
     privilege and entity change events (classes 3001, 3006, 3005, 3004)."""
