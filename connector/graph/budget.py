@@ -31,6 +31,12 @@ answer lowers it by a fifth, and every quiet window gives a tenth back. That is 
 increase, multiplicative decrease: with half a budget taken elsewhere the planner settles just
 below the half that is left, with a few 429s and no hot loop.
 
+Waiting here is not failing: the time a request spends held back by our own pacing
+(`Ticket.paced`) is off its retry deadline (`throttle.DeadlineClock`), so a thousand MFA lookups
+queued at 5 per 10 s all go through; only waiting on Graph's throttling (a pause after a 429,
+a share cut below the documented limit) spends it, and admission raises `BudgetDeadline`
+rather than wait on that past what is left.
+
 Priority (`priority_of`): the sign-in stream's requests (`/auditLogs/signIns`) first, then
 `signInActivity` pages, then the rest; a request yields a bucket while one of a higher priority
 waits on it, or was admitted less than `FOLLOW_UP_SECONDS` ago and could go again (a listing

@@ -1,7 +1,9 @@
 """A clock and a sleep for the connector's limiters and retries that skip every wait instantly.
 
 Lets tests exercise real waits (a 200 s `Retry-After`, the reporting budget) against the real
-simulator without spending the time; each wait is recorded.
+simulator without spending the time; each wait is recorded. `VirtualTime` adds every sleep to
+one clock (for code that waits one thing at a time); `EventTime` wakes concurrent sleepers in
+deadline order, as real time would (for whole runs, whose requests wait together).
 """
 
 from __future__ import annotations
