@@ -31,6 +31,12 @@ answer lowers it by a fifth, and every quiet window gives a tenth back. That is 
 increase, multiplicative decrease: with half a budget taken elsewhere the planner settles just
 below the half that is left, with a few 429s and no hot loop.
 
+Waiting here is not failing: the time a request spends held back by our own pacing
+(`Ticket.paced`) is off its retry deadline (`throttle.DeadlineClock`), so a thousand MFA lookups
+queued at 5 per 10 s all go through; only waiting on Graph's throttling (a pause after a 429,
+a share cut below the documented limit) spends it, and admission raises `BudgetDeadline`
+rather than wait on that past what is left.
+
 Priority (`priority_of`): the log streams' requests (`/auditLogs/signIns`,
 `/auditLogs/directoryAudits`) first, then
 `signInActivity` pages, then the rest; a request yields a bucket while one of a higher priority
@@ -74,7 +80,9 @@ _MARGIN_SECONDS = 0.05
 
 
 class BudgetDeadline(Exception):
-    """Admission would wait past the caller's deadline (`wait`: the seconds it would take)."""
+    """Graph paused a bucket past the caller's retry deadline (`wait`: the seconds the pause
+    still has). Our own pacing never raises it: a request held back to stay within a budget
+    has not failed."""
 
     def __init__(self, wait: float) -> None:
         super().__init__(f"the request budget needs {wait:.0f} s more")
@@ -308,6 +316,11 @@ class Bucket:
         self._recover(now)
         return entry
 
+    def throttled_at(self, now: float) -> bool:
+        """Whether waiting on this bucket now is Graph's doing: paused after a 429, or planned
+        below the documented limit since Graph (or another app) took part of it."""
+        return now < self.paused_until or self.share < 1.0
+
     def note_wait(self, start: float, end: float) -> None:
         """Count the union of waiting intervals, so concurrent waiters count once."""
         start = max(start, self._covered_until)
@@ -356,6 +369,7 @@ class Ticket:
 
     entries: list[_Entry]
     charges: dict[str, float]
+    paced: float = 0.0  # seconds admission held the request back on our own pacing
 
     def sent(self, now: float) -> None:
         for entry in self.entries:
@@ -385,13 +399,20 @@ class Planner:
 
     async def admit(self, charges: dict[str, float], *,
                     priority: int = BACKGROUND_PRIORITY,
-                    not_after: float | None = None) -> Ticket:
+                    allowance: float | None = None) -> Ticket:
         """Wait until every bucket `charges` names has room and no request of a higher
-        `priority` waits on it, then book it; `BudgetDeadline` rather than wait past
-        `not_after` (the request's retry deadline)."""
+        `priority` waits on it, then book it.
+
+        Waiting has two causes, told apart in the ticket: our own pacing (a window full of
+        our own requests at the documented limit, a higher priority's turn; `Ticket.paced`),
+        which is not Graph failing the request and so never spends its retry deadline, and
+        Graph's throttling (a pause after a 429, a share cut below the documented limit),
+        which does: `BudgetDeadline` rather than wait on it longer than `allowance` seconds
+        (what is left of the request's retry deadline)."""
         buckets = [(self.buckets[n], u) for n, u in charges.items() if n in self.buckets]
         for bucket, _ in buckets:
             bucket.waiting[priority] = bucket.waiting.get(priority, 0) + 1
+        paced = paused = 0.0
         try:
             while True:
                 now = self._clock()
@@ -401,25 +422,31 @@ class Planner:
                           for bucket, _ in buckets if self._yields(bucket, priority, now)]
                 if wait <= 0.0 and yields:  # making way is not waiting on a limit: not noted
                     await self._sleep(max(max(yields), 0.005))
+                    paced += self._clock() - now
                     continue
                 if wait <= 0.0 or slowest is None:
                     names = tuple(bucket.limit.name for bucket, _ in buckets)
                     for bucket, _ in buckets:
                         bucket.recent[priority] = (now, names)
                     return Ticket([bucket.admit(units, now) for bucket, units in buckets],
-                                  charges)
+                                  charges, paced)
                 wait = max(wait, 0.005)
-                if not_after is not None and now + wait > not_after:
+                graph_paused = slowest.throttled_at(now)
+                if graph_paused and allowance is not None and paused + wait > allowance:
                     raise BudgetDeadline(wait)
                 # One sleeper per bucket: the others queue on its lock and look again when it
                 # wakes (on a virtual clock, concurrent sleeps would each advance time).
                 async with slowest.sleeper:
-                    now = self._clock()
+                    woke = self._clock()
                     units = next(u for b, u in buckets if b is slowest)
-                    wait = slowest.delay(units, now)
+                    wait = slowest.delay(units, woke)
                     if wait > 0.0:
-                        slowest.note_wait(now, now + wait)
+                        slowest.note_wait(woke, woke + wait)
                         await self._sleep(wait)
+                if graph_paused:
+                    paused += self._clock() - now
+                else:
+                    paced += self._clock() - now
         finally:
             for bucket, _ in buckets:
                 bucket.waiting[priority] -= 1

@@ -49,6 +49,7 @@ from connector.graph.budget import (
 )
 from connector.graph.throttle import (
     RETRYABLE_STATUSES,
+    DeadlineClock,
     Retryable,
     Throttle,
     parse_limit_percentage,
@@ -314,10 +315,13 @@ class GraphClient:
 
     async def _attempt(self, method: Method, url: str, headers: Mapping[str, str] | None,
                        body: bytes | None, *, charges: dict[str, float], priority: int,
-                       not_after: float | None = None) -> httpx.Response:
-        """One HTTP exchange, admitted by the planner; throttling signals fed back to it."""
+                       deadline: DeadlineClock, allowance: float) -> httpx.Response:
+        """One HTTP exchange, admitted by the planner; throttling signals fed back to it. The
+        time the planner held it back on our own pacing is added to `deadline.held` (waiting
+        for a concurrency slot is not: the limit narrows when Graph throttles)."""
         ticket = await self.throttle.planner.admit(charges, priority=priority,
-                                                   not_after=not_after)
+                                                   allowance=allowance)
+        deadline.held += ticket.paced
         try:
             async with self.throttle.concurrency.slot():
                 ticket.sent(self.throttle.clock())
@@ -364,19 +368,25 @@ class GraphClient:
 
     async def _call(self, method: Method, url: str, headers: Mapping[str, str] | None = None,
                     body: bytes | None = None, *, charges: dict[str, float] | None = None,
-                    priority: int | None = None) -> httpx.Response:
+                    priority: int | None = None,
+                    deadline: DeadlineClock | None = None) -> httpx.Response:
         """Send with retries: transient failures within the deadline; a 401 renews the token
         once per token (one that expires during a long retry wait is renewed again, the fresh
-        token refused at once is an answer)."""
+        token refused at once is an answer). The deadline runs on `deadline` (a `$batch`
+        chunk's, shared across its re-sends), which stands still while our own pacing holds
+        the request back."""
         if charges is None:
             charges = charges_of(url)
         if priority is None:
             priority = priority_of(url)
         renewed_from: int | None = None  # the token generation this call renewed
-        clock = self.throttle.clock
+        clock = deadline or DeadlineClock(self.throttle.clock)
         started = clock()
         policy = self.throttle.policy
-        not_after = started + policy.deadline_seconds
+
+        def allowance() -> float:
+            return max(0.0, policy.deadline_seconds - (clock() - started))
+
         last: Retryable | None = None
         try:
             async for attempt in policy.retrying(clock=clock, sleep=self.throttle.sleep,
@@ -384,14 +394,15 @@ class GraphClient:
                 with attempt:
                     generation = self.credential.generation
                     response = await self._attempt(method, url, headers, body, charges=charges,
-                                                   priority=priority, not_after=not_after)
+                                                   priority=priority, deadline=clock,
+                                                   allowance=allowance())
                     if response.status_code == 401 and generation != renewed_from:
                         renewed_from = generation
                         self.stats.token_renewals += 1
                         await self.credential.renew(generation)
                         response = await self._attempt(method, url, headers, body,
                                                        charges=charges, priority=priority,
-                                                       not_after=not_after)
+                                                       deadline=clock, allowance=allowance())
                     if response.status_code in RETRYABLE_STATUSES:
                         error = self._error(response)
                         last = Retryable(
@@ -402,8 +413,8 @@ class GraphClient:
                         raise last
                     return response
         except BudgetDeadline as exc:
-            # Waiting for the budget would end past the retry deadline: give up now, naming
-            # what Graph last answered.
+            # Graph paused the budget past the retry deadline: give up now, naming what Graph
+            # last answered.
             cause = last.final if last is not None and isinstance(last.final, GraphError) \
                 else None
             reason = last.reason if last is not None else "the request budget is spent"
@@ -489,13 +500,13 @@ class GraphClient:
     async def _batch_chunk(self, chunk: list[BatchRequest], results: dict[str, BatchResponse]
                            ) -> None:
         pending = chunk
-        clock = self.throttle.clock
+        clock = DeadlineClock(self.throttle.clock)  # stands still while our pacing holds it
         started = clock()
         policy = self.throttle.policy
         attempt = 0
         while pending:
             attempt += 1
-            responses = await self._post_batch(pending)
+            responses = await self._post_batch(pending, clock)
             retry: list[BatchRequest] = []
             waits: list[float] = []
             for item in pending:
@@ -531,7 +542,8 @@ class GraphClient:
             await self.throttle.sleep(wait)
             pending = retry
 
-    async def _post_batch(self, items: list[BatchRequest]) -> dict[str, BatchResponse]:
+    async def _post_batch(self, items: list[BatchRequest], deadline: DeadlineClock
+                          ) -> dict[str, BatchResponse]:
         body = orjson.dumps({"requests": [
             {"id": item.id, "method": "GET", "url": item.url,
              "headers": {**PRIORITY_HEADERS, **(item.headers or {})}}
@@ -543,7 +555,8 @@ class GraphClient:
         self.stats.batch_requests += 1
         self.stats.batch_items += len(items)
         response = await self._call(Method.POST, "/$batch", None, body, charges=charges,
-                                    priority=max(priority_of(item.url) for item in items))
+                                    priority=max(priority_of(item.url) for item in items),
+                                    deadline=deadline)
         return parse_batch_response(self._json(response))
 
 

@@ -1,7 +1,9 @@
 """What the fault tests share: an in-process run on virtual time, and the CLI in a subprocess.
 
 In-process runs put the connector's waits (Retry-After, backoff, the reporting budget's 10 s
-window) on a virtual clock, so a storm that would take minutes of real sleeping takes seconds.
+window) on an event-ordered virtual clock (`EventTime`: concurrent waits overlap as in real
+time, whatever order they were scheduled in), so a storm that would take minutes of real
+sleeping takes seconds.
 Everything else is real: the simulated tenant answers over sockets and TLS, faults and all.
 The integration tests use the same in-process run (`collect`), so there is one way to drive
 `Collection` outside the CLI.
@@ -38,14 +40,14 @@ from connector.streams.sign_ins import SignInCollection, SignInSummary
 from connector.streams.users import Collection, Summary
 from entrasim import SimulatedGraph
 from tests.cli.truth import REPO
-from tests.cli.virtual_time import VirtualTime
+from tests.cli.virtual_time import EventTime
 from tests.intake_receiver import IntakeReceiver
 
 OutcomeT = TypeVar("OutcomeT")
 
 
-class ObservedTime(VirtualTime):
-    """Virtual time that tells `on_sleep` about each wait (e.g. to end a fault once waited out)."""
+class ObservedTime(EventTime):
+    """Event-ordered virtual time that tells `on_sleep` about each wait (e.g. to end a fault once waited out)."""
 
     def __init__(self, on_sleep: Callable[[float], None]) -> None:
         super().__init__()
@@ -75,7 +77,7 @@ class Outcome:
 
 
 def run_collection(sim: SimulatedGraph, checkpoint: Mapping[str, Any] | None = None, *,
-                   time_source: VirtualTime | None = None,
+                   time_source: EventTime | None = None,
                    on_batch: Callable[[int], None] | None = None,
                    stop_after: int | None = None, **config: Any) -> Outcome:
     """One collection cycle through `Collection` with waits on virtual time.
@@ -89,10 +91,10 @@ def run_collection(sim: SimulatedGraph, checkpoint: Mapping[str, Any] | None = N
         collection = Collection(settings, checkpoint, client, product=PRODUCT)
         return collection, Outcome([], collection.summary, client)
 
-    return _on_virtual_time(settings, time_source or VirtualTime(), build, on_batch, stop_after)
+    return _on_virtual_time(settings, time_source or EventTime(), build, on_batch, stop_after)
 
 
-def _on_virtual_time(settings: Settings, virtual: VirtualTime,
+def _on_virtual_time(settings: Settings, virtual: EventTime,
                      build: Callable[[GraphClient], tuple[Any, OutcomeT]],
                      on_batch: Callable[[int], None] | None, stop_after: int | None) -> OutcomeT:
     """Run a stream's `batches()` with the client's waits on `virtual`; failures are kept in
@@ -102,6 +104,7 @@ def _on_virtual_time(settings: Settings, virtual: VirtualTime,
         throttle = Throttle.create(max_concurrency=int(settings.max_concurrency),
                                    deadline_seconds=float(settings.retry_deadline_seconds),
                                    clock=virtual.clock, sleep=virtual.sleep)
+        virtual.busy = lambda: throttle.concurrency.in_flight > 0
         client = GraphClient.from_settings(settings, throttle=throttle)
         collection, outcome = build(client)
         try:
@@ -119,11 +122,11 @@ def _on_virtual_time(settings: Settings, virtual: VirtualTime,
             await client.aclose()
         return outcome
 
-    return asyncio.run(main())
+    return asyncio.run(virtual.run(main()))
 
 
 def run_tracked(sim: SimulatedGraph, store: StateStore, *,
-                time_source: VirtualTime | None = None, full: bool = False,
+                time_source: EventTime | None = None, full: bool = False,
                 clock: Callable[[], float] | None = None, stop_after: int | None = None,
                 **config: Any) -> Outcome:
     """One change-tracking run (`TrackedRun`) with waits on virtual time; each batch is
@@ -131,12 +134,13 @@ def run_tracked(sim: SimulatedGraph, store: StateStore, *,
     says when the run starts (cadences), else the wall clock. `stop_after` committed batches
     ends the run there, as a kill right after a commit would."""
     settings = load_settings(sim.connector_config(**config))
-    virtual = time_source or VirtualTime()
+    virtual = time_source or EventTime()
 
     async def main() -> Outcome:
         throttle = Throttle.create(max_concurrency=int(settings.max_concurrency),
                                    deadline_seconds=float(settings.retry_deadline_seconds),
                                    clock=virtual.clock, sleep=virtual.sleep)
+        virtual.busy = lambda: throttle.concurrency.in_flight > 0
         client = GraphClient.from_settings(settings, throttle=throttle)
         summary = Summary()
         tracked = TrackedRun(settings, client, store, product=PRODUCT, cloud_name="global",
@@ -156,11 +160,11 @@ def run_tracked(sim: SimulatedGraph, store: StateStore, *,
             await client.aclose()
         return outcome
 
-    return asyncio.run(main())
+    return asyncio.run(virtual.run(main()))
 
 
 def collect(sim: SimulatedGraph, checkpoint: Mapping[str, Any] | None = None, *,
-            time_source: VirtualTime | None = None,
+            time_source: EventTime | None = None,
             on_batch: Callable[[int], None] | None = None,
             stop_after: int | None = None, **config: Any) -> Outcome:
     """`run_collection` for tests that expect the run to succeed: its failure is raised."""
@@ -187,7 +191,7 @@ class SignInOutcome(Outcome):
 
 
 def run_sign_ins(sim: SimulatedGraph, checkpoint: Mapping[str, Any] | None = None, *,
-                 time_source: VirtualTime | None = None,
+                 time_source: EventTime | None = None,
                  on_batch: Callable[[int], None] | None = None,
                  stop_after: int | None = None, sign_ins: Mapping[str, Any] | None = None,
                  clock: Callable[[], float] | None = None, **config: Any) -> SignInOutcome:
@@ -203,7 +207,7 @@ def run_sign_ins(sim: SimulatedGraph, checkpoint: Mapping[str, Any] | None = Non
                                       clock=clock or time.time)
         return collection, SignInOutcome([], collection.summary, client)
 
-    return _on_virtual_time(settings, time_source or VirtualTime(), build, on_batch, stop_after)
+    return _on_virtual_time(settings, time_source or EventTime(), build, on_batch, stop_after)
 
 
 @dataclass
@@ -222,7 +226,7 @@ class AuditOutcome(Outcome):
 
 
 def run_directory_audits(sim: SimulatedGraph, checkpoint: Mapping[str, Any] | None = None, *,
-                         time_source: VirtualTime | None = None,
+                         time_source: EventTime | None = None,
                          stop_after: int | None = None, audits: Mapping[str, Any] | None = None,
                          clock: Callable[[], float] | None = None,
                          handoff: mfa_handoff.Notes | None = None,
@@ -242,7 +246,7 @@ def run_directory_audits(sim: SimulatedGraph, checkpoint: Mapping[str, Any] | No
                                               clock=clock or time.time, handoff=handoff)
         return collection, AuditOutcome([], collection.summary, client)
 
-    outcome = _on_virtual_time(settings, time_source or VirtualTime(), build, None, stop_after)
+    outcome = _on_virtual_time(settings, time_source or EventTime(), build, None, stop_after)
     if store is not None and outcome.error is None:
         for batch in outcome.batches:
             store.commit(batch)

@@ -15,7 +15,7 @@ import pytest
 from connector.graph.client import GraphUnavailable
 from entrasim import SimulatedGraph, TenantSpec
 from tests.cli.truth import Known, assert_matches_truth, assert_valid
-from tests.cli.virtual_time import VirtualTime
+from tests.cli.virtual_time import EventTime
 from tests.faults.harness import ObservedTime, run_collection
 
 
@@ -72,7 +72,7 @@ def test_a_retry_after_beyond_the_retry_deadline_fails_at_once_naming_both(
     sim.faults.routes = frozenset({"GET /users"})
     sim.faults.p_429_retry_after = 1.0
     sim.faults.retry_after_seconds = 200
-    waits = VirtualTime()
+    waits = EventTime()
     outcome = run_collection(sim, time_source=waits, retry_deadline_seconds=100)
 
     assert isinstance(outcome.error, GraphUnavailable)

@@ -12,7 +12,7 @@ from connector.config import load_settings
 from connector.graph.client import BatchRequest, GraphClient, GraphError, GraphUnavailable
 from connector.graph.throttle import Throttle
 from entrasim import SimulatedGraph, TenantSpec
-from tests.cli.virtual_time import VirtualTime
+from tests.cli.virtual_time import EventTime, VirtualTime
 
 T = TypeVar("T")
 
@@ -115,6 +115,25 @@ def test_retry_after_beyond_the_sdk_limit_of_180_seconds_is_honoured(sim: Simula
     ids = _run(sim, lambda c: _all_ids(c, "/users?$select=id&$top=50"), time=time)
     assert sorted(ids) == sorted(sim.tenant.truth())
     assert 200 in time.slept
+
+
+def test_lookups_the_reports_budget_queues_past_the_retry_deadline_all_complete(
+        sim: SimulatedGraph) -> None:
+    sim.faults.p_503 = 0.1  # a retried chunk queues again behind the others
+    users = sorted(sim.tenant.truth())[:150]
+    items = [BatchRequest(str(i), f"/users/{uid}/authentication/methods")
+             for i, uid in enumerate(users)]
+    time = EventTime()
+
+    async def main() -> list[int]:
+        async with _client(sim, deadline=120, time=time) as client:
+            time.busy = lambda: client.throttle.concurrency.in_flight > 0
+            return [r.status for r in await time.run(client.batch(items))]
+
+    statuses = asyncio.run(main())
+    assert statuses == [200] * len(items)
+    # 30 chunks of 5 at 5 per 10 s, some twice: held far past their 120 s retry deadline.
+    assert time.now >= 290
 
 
 def test_giving_up_after_the_deadline_names_the_cause(sim: SimulatedGraph) -> None:

@@ -175,13 +175,14 @@ def test_durations_read_as_minutes_and_seconds() -> None:
     assert format_duration(7.6) == "8 s"
 
 
-def test_admission_gives_up_rather_than_wait_past_the_callers_deadline() -> None:
+def test_admission_gives_up_rather_than_wait_on_a_graph_pause_past_the_callers_deadline(
+        ) -> None:
     clock = VirtualTime()
     planner = _planner(clock)
     planner.on_throttled(charges_of(METHODS), 120.0)
 
     async def run() -> None:
-        await planner.admit(charges_of(METHODS), not_after=60.0)
+        await planner.admit(charges_of(METHODS), allowance=60.0)
 
     with pytest.raises(BudgetDeadline):
         asyncio.run(run())
@@ -195,3 +196,19 @@ def test_the_log_streams_go_first_then_sign_in_activity_then_the_rest() -> None:
     rest = priority_of("/groups?$top=999")
 
     assert audits == sign_ins > activity > rest  # a higher number goes first
+
+
+def test_admission_paced_by_our_own_requests_never_gives_up_and_says_how_long_it_held() -> None:
+    clock = VirtualTime()
+    planner = _planner(clock)
+    held: list[float] = []
+
+    async def run() -> None:
+        for _ in range(12):  # 5 per 10 s: the last waits 20 s, far past a 1 s allowance
+            ticket = await planner.admit(charges_of(METHODS), allowance=1.0)
+            ticket.answered(clock.now)
+            held.append(ticket.paced)
+
+    asyncio.run(run())
+    assert held[:5] == [0.0] * 5
+    assert sum(held) == pytest.approx(clock.now) and clock.now >= 20.0
