@@ -9,7 +9,13 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from connector.ocsf import authentication, device_inventory, directory_audit, user_inventory
+from connector.ocsf import (
+    authentication,
+    device_inventory,
+    directory_audit,
+    user_inventory,
+    workload_identity,
+)
 
 
 def render_mapping_doc() -> str:
@@ -17,7 +23,8 @@ def render_mapping_doc() -> str:
     and the directory audit classes."""
     return "\n".join((user_inventory.render_mapping_doc(), authentication.render_mapping_section(),
                       device_inventory.render_mapping_section(),
-                      directory_audit.render_mapping_section()))
+                      directory_audit.render_mapping_section(),
+                      workload_identity.render_mapping_section()))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
