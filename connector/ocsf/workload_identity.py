@@ -48,7 +48,8 @@ from connector.ocsf.user_inventory import USER_TYPE_CAPTIONS, Deletion
 
 __all__ = [
     "FIRST_PARTY_TENANTS", "GRAPH_SERVICE_PRINCIPAL_FIELDS", "HIGH_IMPACT_PERMISSIONS", "MAPPING",
-    "AppPermission", "Consent", "Credential", "Deletion", "Owner", "Roster", "WorkloadFacts",
+    "AppPermission", "Consent", "Credential", "Deletion", "MappingError", "MappingRow", "Owner",
+    "Roster", "WorkloadFacts", "epoch_ms",
     "credentials_of", "is_high_impact", "origin_of", "render_mapping_section", "to_event",
 ]
 
