@@ -47,10 +47,25 @@ from connector.ocsf.device_inventory import Owner
 from connector.ocsf.user_inventory import USER_TYPE_CAPTIONS, Deletion
 
 __all__ = [
-    "FIRST_PARTY_TENANTS", "GRAPH_SERVICE_PRINCIPAL_FIELDS", "HIGH_IMPACT_PERMISSIONS", "MAPPING",
-    "AppPermission", "Consent", "Credential", "Deletion", "MappingError", "MappingRow", "Owner",
-    "Roster", "WorkloadFacts", "epoch_ms",
-    "credentials_of", "is_high_impact", "origin_of", "render_mapping_section", "to_event",
+    "FIRST_PARTY_TENANTS",
+    "GRAPH_SERVICE_PRINCIPAL_FIELDS",
+    "HIGH_IMPACT_PERMISSIONS",
+    "MAPPING",
+    "AppPermission",
+    "Consent",
+    "Credential",
+    "Deletion",
+    "MappingError",
+    "MappingRow",
+    "Owner",
+    "Roster",
+    "WorkloadFacts",
+    "credentials_of",
+    "epoch_ms",
+    "is_high_impact",
+    "origin_of",
+    "render_mapping_section",
+    "to_event",
 ]
 
 _CLASS_UID: Final = 5003

@@ -165,7 +165,7 @@ _sp = st.fixed_dictionaries({"id": st.uuids().map(str)}, optional={
     "appRoleAssignmentRequired": _text, "createdDateTime": _text,
     "passwordCredentials": st.lists(_cred, max_size=3), "keyCredentials": st.lists(_cred, max_size=3)})
 _perm = st.builds(wi.AppPermission, st.uuids().map(str), st.one_of(st.none(), st.text(max_size=8)),
-                  st.one_of(st.none(), st.sampled_from(sorted(wi.HIGH_IMPACT_PERMISSIONS) + ["User.Read"])),
+                  st.one_of(st.none(), st.sampled_from([*sorted(wi.HIGH_IMPACT_PERMISSIONS), "User.Read"])),
                   st.uuids().map(str))
 _consent = st.builds(wi.Consent, st.uuids().map(str), st.one_of(st.none(), st.text(max_size=8)),
                      st.lists(st.sampled_from(["User.Read", "Mail.Read", "Files.ReadWrite.All"]),
