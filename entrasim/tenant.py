@@ -55,9 +55,9 @@ from entrasim.audit import AUTH_METHODS_SERVICE, CORE_DIRECTORY, AuditLog, Modif
 from entrasim.audit_activities import AuditedActivities
 from entrasim.changelog import ChangeLog
 from entrasim.devices import LazyDevices
-from entrasim.workloads import LazyWorkloads
 from entrasim.sign_ins import EVENT_TYPES, Actor, SignInLog
 from entrasim.spec import TenantSpec
+from entrasim.workloads import LazyWorkloads
 
 if TYPE_CHECKING:
     from entrasim.mixed_changes import Change
