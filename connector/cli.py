@@ -218,6 +218,9 @@ def _streams(settings: Settings, choice: str) -> tuple[str, ...] | None:
         return None
     if choice == "sign_ins" and not settings.sign_ins.enabled:
         raise UsageError("--stream sign_ins needs sign_ins.enabled: true in the configuration")
+    if choice == "workload_identities" and not settings.workload_identities.enabled:
+        raise UsageError("--stream workload_identities needs workload_identities.enabled: true in "
+                         "the configuration")
     return (choice,)
 
 
@@ -348,7 +351,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="no progress line on a terminal")
     run.add_argument("--stream", choices=("all", *STREAMS), default="all",
                      help="which stream to collect: users (inventory, class 5003), sign_ins "
-                          "(class 3002), or all: users plus sign-ins when sign_ins.enabled "
+                          "(class 3002), workload_identities (service principals, class 5003), "
+                          "or all: users plus each stream enabled in the configuration "
                           "(default). Each keeps its own checkpoint in --state")
     run.add_argument("--full", action="store_true",
                      help="a full collection of the inventory now, whatever the state holds "

@@ -27,17 +27,19 @@ from connector.graph.client import AuthenticationFailed, GraphClient
 from connector.ocsf import user_inventory as ocsf
 from connector.state import StateStore
 from connector.streams import sign_ins
+from connector.streams import workloads as workload_stream
 from connector.streams.batch import Batch
 from connector.streams.changes import TrackedRun
 from connector.streams.sign_ins import SignInCollection, SignInSummary
 from connector.streams.users import Collection, Summary
+from connector.streams.workloads import WorkloadCollection, WorkloadSummary
 
 __all__ = ["PRODUCT", "SIGN_IN_PRODUCT", "STREAMS", "Batch", "EntraIdConnector",
-           "EntraIdSignIns", "EntraIdUserInventory", "SignInSummary", "Summary",
-           "default_streams"]
+           "EntraIdSignIns", "EntraIdUserInventory", "EntraIdWorkloadIdentities", "SignInSummary",
+           "Summary", "WorkloadSummary", "default_streams"]
 
 #: Stream names, in the order a combined run starts them.
-STREAMS = ("users", sign_ins.STREAM)
+STREAMS = ("users", sign_ins.STREAM, workload_stream.STREAM)
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +55,8 @@ PRODUCT = ocsf.Product(name="Microsoft Entra ID user inventory", vendor_name="Mi
                        version=_version())
 SIGN_IN_PRODUCT = ocsf.Product(name="Microsoft Entra ID sign-in logs", vendor_name="Microsoft",
                                version=_version())
+WORKLOAD_PRODUCT = ocsf.Product(name="Microsoft Entra ID workload identities", vendor_name="Microsoft",
+                                version=_version())
 
 
 def _settings(settings: Settings | Mapping[str, Any]) -> Settings:
@@ -60,8 +64,10 @@ def _settings(settings: Settings | Mapping[str, Any]) -> Settings:
 
 
 def default_streams(settings: Settings) -> tuple[str, ...]:
-    """What a run collects unless told otherwise: the inventory, and sign-ins when enabled."""
-    return STREAMS if settings.sign_ins.enabled else ("users",)
+    """What a run collects unless told otherwise: the inventory, and the streams enabled."""
+    enabled = {"users": True, sign_ins.STREAM: settings.sign_ins.enabled,
+               workload_stream.STREAM: settings.workload_identities.enabled}
+    return tuple(name for name in STREAMS if enabled[name])
 
 
 class _StreamPlugin:
@@ -70,7 +76,7 @@ class _StreamPlugin:
     `abatches_on`."""
 
     STREAM: ClassVar[str]
-    summary: Summary | SignInSummary
+    summary: Summary | SignInSummary | WorkloadSummary
 
     def __init__(self, settings: Settings | Mapping[str, Any],
                  checkpoint: Mapping[str, Any] | None = None, *,
@@ -195,6 +201,14 @@ async def _next(stream: AsyncGenerator[Batch, None]) -> Batch:
     return await anext(stream)
 
 
+async def _explained_login(settings: Settings, client: GraphClient) -> None:
+    """A login failure explained (AADSTS meaning and fix), as the inventory's checks do."""
+    try:
+        await client.token_claims()
+    except AuthenticationFailed as error:
+        raise AuthenticationFailed(describe_login_failure(error, resolve(settings))) from None
+
+
 class EntraIdSignIns(_StreamPlugin):
     """One sign-in run per instance: the sign-in logs since the checkpoint, as 3002 events.
 
@@ -219,18 +233,43 @@ class EntraIdSignIns(_StreamPlugin):
         return {"sign_ins_listed": self.summary.listed}
 
     async def prepare(self, client: GraphClient) -> None:
-        """A login failure explained (AADSTS meaning and fix), as the inventory's checks do."""
-        try:
-            await client.token_claims()
-        except AuthenticationFailed as error:
-            raise AuthenticationFailed(
-                describe_login_failure(error, resolve(self.settings))) from None
+        await _explained_login(self.settings, client)
 
     async def abatches_on(self, client: GraphClient) -> AsyncGenerator[Batch, None]:
         """The batches, through a client (and its throttle) shared with other streams."""
         self._client = client
         collection = SignInCollection(self.settings, self.checkpoint, client,
                                       product=SIGN_IN_PRODUCT)
+        self.summary = collection.summary
+        async for batch in collection.batches():
+            yield batch
+
+
+class EntraIdWorkloadIdentities(_StreamPlugin):
+    """One run of the workload identities stream (service principals as class 5003 events of
+    non-human accounts; `streams/workloads.py`); the same contract as the other plugins.
+    `full=True` forces a full collection. Without Application.Read.All it yields no batch and
+    `summary.degraded` says why."""
+
+    STREAM = workload_stream.STREAM
+
+    def __init__(self, settings: Settings | Mapping[str, Any],
+                 checkpoint: Mapping[str, Any] | None = None, *,
+                 store: StateStore | None = None, full: bool = False) -> None:
+        super().__init__(settings, checkpoint, store=store)
+        self.full = full
+        self.summary: WorkloadSummary = WorkloadSummary()
+
+    def _listed(self) -> dict[str, float]:
+        return {"service_principals_read": self.summary.service_principals}
+
+    async def prepare(self, client: GraphClient) -> None:
+        await _explained_login(self.settings, client)
+
+    async def abatches_on(self, client: GraphClient) -> AsyncGenerator[Batch, None]:
+        self._client = client
+        collection = WorkloadCollection(self.settings, self.checkpoint, client,
+                                        product=WORKLOAD_PRODUCT, full=self.full)
         self.summary = collection.summary
         async for batch in collection.batches():
             yield batch
@@ -258,13 +297,18 @@ class EntraIdConnector:
         if unknown:
             raise ValueError(f"unknown stream(s) {', '.join(unknown)}; known: {', '.join(STREAMS)}")
         given = checkpoints or {}
-        self.plugins: dict[str, EntraIdUserInventory | EntraIdSignIns] = {}
+        self.plugins: dict[str, EntraIdUserInventory | EntraIdSignIns | EntraIdWorkloadIdentities] = {}
         for name in STREAMS:
             if name not in names:
                 continue
-            self.plugins[name] = (
-                EntraIdUserInventory(self.settings, given.get(name), store=store, full=full)
-                if name == "users" else EntraIdSignIns(self.settings, given.get(name), store=store))
+            if name == "users":
+                self.plugins[name] = EntraIdUserInventory(self.settings, given.get(name), store=store,
+                                                          full=full)
+            elif name == workload_stream.STREAM:
+                self.plugins[name] = EntraIdWorkloadIdentities(self.settings, given.get(name),
+                                                               store=store, full=full)
+            else:
+                self.plugins[name] = EntraIdSignIns(self.settings, given.get(name), store=store)
         self.failures: dict[str, BaseException] = {}
         self._client: GraphClient | None = None
 

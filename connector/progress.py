@@ -22,10 +22,13 @@ _CLEAR: Final = "\r\x1b[K"
 def progress_line(counters: Counters, elapsed: float) -> str:
     """`users 12,000 listed | events 11,500 delivered | Graph 230 requests | ...` (with
     `sign-ins N listed` beside or instead of the users when the sign-in stream runs)."""
+    others = ("sign_ins_listed", "service_principals_read")
     parts = [f"users {int(counters.get('users_listed', 0)):,} listed"] \
-        if "users_listed" in counters or "sign_ins_listed" not in counters else []
+        if "users_listed" in counters or not any(k in counters for k in others) else []
     if "sign_ins_listed" in counters:
         parts.append(f"sign-ins {int(counters['sign_ins_listed']):,} listed")
+    if "service_principals_read" in counters:
+        parts.append(f"service principals {int(counters['service_principals_read']):,} read")
     parts += [
         f"events {int(counters.get('events_delivered', 0)):,} delivered",
         f"Graph {int(counters.get('requests', 0)):,} requests",
