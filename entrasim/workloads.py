@@ -170,7 +170,7 @@ class ExpectedWorkload:
     app_id: str
     name: str
     sp_type: str
-    origin: str  # first_party | this_tenant | third_party | managed_identity
+    origin: str | None  # first_party | this_tenant | third_party | managed_identity | None
     enabled: bool
     sso_mode: str | None
     credentials: dict[str, tuple[str, str, str]]  # keyId -> (kind, start, end), app's and SP's
@@ -251,9 +251,12 @@ class WorkloadDirectory:
     def live_owners(self, owners: list[User]) -> list[User]:
         return [u for u in owners if u.deleted is None]
 
-    def origin(self, sp: SP) -> str:
+    def origin(self, sp: SP) -> str | None:
+        """None when Graph names no owner tenant (legacy service principals)."""
         if sp.sp_type == "ManagedIdentity":
             return "managed_identity"
+        if sp.owner_org is None:
+            return None
         if sp.owner_org == MICROSOFT_TENANT:
             return "first_party"
         return "this_tenant" if sp.owner_org == self.tenant.spec.tenant_id else "third_party"

@@ -36,7 +36,7 @@ def test_workloads_are_generated_only_when_read() -> None:
 
 def test_the_population_is_varied() -> None:
     truth = Tenant(TenantSpec(seed=5, users=2000)).workloads.truth().values()
-    assert {t.origin for t in truth} == {"first_party", "this_tenant", "third_party", "managed_identity"}
+    assert {t.origin for t in truth} == {"first_party", "this_tenant", "third_party", "managed_identity", None}
     assert {t.sp_type for t in truth} == {"Application", "ManagedIdentity", "Legacy"}
     assert {t.sso_mode for t in truth} >= {None, "saml", "oidc"}
     first_party = [t for t in truth if t.origin == "first_party" and t.name not in
