@@ -154,3 +154,16 @@ def test_without_application_read_all_the_stream_is_skipped_with_one_message(
     events, stderr, summary = run(config, tmp_path / "state.db", tmp_path / "events.ndjson")
     assert events == [] and summary["mode"] == "skipped"
     assert stderr.count("Application.Read.All") >= 1
+
+
+def test_the_test_command_reports_each_workload_source_and_its_permission(make_sim: MakeSim,
+                                                                          tmp_path: Path) -> None:
+    sim = make_sim(seed=85, users=200, licence="free")
+    config = write_config(tmp_path, sim, workload_identities=ENABLED)
+    result = connector("test", "--config", config, "--json")
+    checks = {c["id"]: c for c in json.loads(result.stdout)["checks"]}
+    assert checks["feature:workload_identities"]["status"] == "ok"
+    assert checks["feature:workload_consents"]["status"] == "unavailable"
+    assert "Directory.Read.All" in checks["feature:workload_consents"]["detail"]
+    assert checks["feature:workload_sign_ins"]["status"] == "unavailable"
+    assert "licence" in checks["feature:workload_sign_ins"]["detail"]
