@@ -85,6 +85,10 @@ FEATURE_LABELS = {
     "risk": "user risk level",
     "intune_devices": "Intune device facts (compliance, ownership, serial number)",
     "device_owners": "device owners",
+    "sso_apps": "SSO applications of users",
+    "workload_consents": "delegated consents of applications",
+    "workload_sign_ins": "last sign-ins of service principals",
+    "workload_identities": "workload identities",
 }
 
 

@@ -269,6 +269,23 @@ async def _sign_ins(client: GraphClient, snap: Snapshot, availability: Availabil
     snap.last_sign_in = found
 
 
+async def sso_rosters(client: GraphClient) -> dict[str, tuple[tuple[str, str | None], ...]]:
+    """Principal (user or group) id -> the applications (service principal id, name) it is
+    assigned to: one expanded listing, rosters at the 20-item cap read in full. Entra does not
+    apply an assignment to members of nested groups, so a user's direct groups suffice."""
+    records: dict[str, Any] = {}
+    assigned: dict[str, list[dict[str, Any]]] = {}
+    await _expanded(client, "appRoleAssignedTo", "id,displayName", "appRoleAssignedTo", records, assigned)
+    out: dict[str, list[tuple[str, str | None]]] = {}
+    for sp_id, items in assigned.items():
+        name = records.get(sp_id, {}).get("displayName")
+        for item in items:
+            principal = item.get("principalId")
+            if item.get("principalType") in ("User", "Group") and isinstance(principal, str):
+                out.setdefault(principal, []).append((sp_id, name if isinstance(name, str) else None))
+    return {k: tuple(v) for k, v in out.items()}
+
+
 def _beta(client: GraphClient, relative: str) -> str:
     return client.base_url.removesuffix("/" + API_VERSION) + "/beta" + relative
 

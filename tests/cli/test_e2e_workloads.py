@@ -143,8 +143,8 @@ def test_without_directory_read_all_or_premium_the_rest_is_complete_with_one_mes
         assert_matches(event, truth[event["user"]["uid"]], consents=False)
         assert "last_sign_in_time" not in (data(event, "workload") or {})
     assert set(summary["degraded"]) == {"workload_consents", "workload_sign_ins"}
-    assert stderr.count("workload_consents not collected") == 1
-    assert stderr.count("workload_sign_ins not collected") == 1
+    assert stderr.count("delegated consents of applications not collected") == 1
+    assert stderr.count("last sign-ins of service principals not collected") == 1
 
 
 def test_without_application_read_all_the_stream_is_skipped_with_one_message(
@@ -167,3 +167,26 @@ def test_the_test_command_reports_each_workload_source_and_its_permission(make_s
     assert "Directory.Read.All" in checks["feature:workload_consents"]["detail"]
     assert checks["feature:workload_sign_ins"]["status"] == "unavailable"
     assert "licence" in checks["feature:workload_sign_ins"]["detail"]
+
+
+def test_user_events_name_the_sso_applications_assigned_directly_or_through_a_group(
+        make_sim: MakeSim, tmp_path: Path) -> None:
+    sim = make_sim(seed=86, users=200, service_principals=40)
+    config = write_config(tmp_path, sim, workload_identities={"user_sso_apps": True})
+    out = tmp_path / "users.ndjson"
+    result = connector("run", "--config", config, "--state", tmp_path / "state.db", "--output", out,
+                       "--stream", "users")
+    assert result.returncode == 0, result.stderr
+    events = [orjson.loads(line) for line in out.read_bytes().splitlines()]
+    w = sim.tenant.workloads
+    assigned = 0
+    for event in events:
+        user = sim.tenant.user(event["user"]["uid"])
+        assert user is not None
+        apps = data(event, "sso_apps")
+        assert apps is not None
+        expected = w.sso_apps_of(user)
+        assert apps["count"] == len(expected)
+        assert {a["uid"] for a in apps.get("items", ())} == set(expected)
+        assigned += bool(expected)
+    assert assigned > 10
