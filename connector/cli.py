@@ -90,6 +90,7 @@ class RunTracker:
 
     plugin: EntraIdConnector | None = None
     delivered: int = 0
+    committed: int = 0  # of the delivered events, those whose batch is committed
     delivered_by_stream: dict[str, int] = field(default_factory=dict)
 
     def counters(self) -> dict[str, float]:
@@ -142,17 +143,27 @@ def collect(settings: Settings, store: StateStore, sink: Sink,
                 tracker.delivered_by_stream[batch.stream] = (
                     tracker.delivered_by_stream.get(batch.stream, 0) + len(batch.events))
             store.commit(batch)
+            tracker.committed += len(batch.events)
             if progress is not None and batch.events:
                 progress(tracker.delivered)
     except EXPECTED_ERRORS as error:
-        delivered = tracker.delivered
-        kept = (f"{delivered} events delivered and committed; the next run resumes after them"
-                if delivered else "nothing delivered; the checkpoint is unchanged")
-        raise RunFailed(f"{_one_line(error)} ({kept})") from error
+        raise RunFailed(f"{_one_line(error)} ({_kept(tracker)})") from error
     finally:
         sink.close()
     users = plugin.plugins.get("users")
     return users.summary if isinstance(users, EntraIdUserInventory) else Summary()
+
+
+def _kept(tracker: RunTracker) -> str:
+    """What a failed run kept: only committed batches count as done."""
+    delivered, committed = tracker.delivered, tracker.committed
+    if not delivered:
+        return "nothing delivered; the checkpoint is unchanged"
+    if committed == delivered:
+        return f"{delivered} events delivered and committed; the next run resumes after them"
+    return (f"{delivered} events delivered, {committed} of them committed; the next run "
+            f"resumes after the committed ones and may deliver the other "
+            f"{delivered - committed} again")
 
 
 def _sink(settings: Settings, output: str | None) -> Sink:

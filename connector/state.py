@@ -5,28 +5,44 @@ of the last delivered batch (`checkpoints`), and the state that grows with the t
 document per delivered user (`users`: the last delivered Graph record and facts, see
 `connector.streams.facts`; JSON, zlib-compressed: a tenant's records repeat their keys), two indexes derived from those documents (`members`: group ->
 users, `admins`: users holding a directory role) and the change sources' cursors (`cursors`:
-delta links, "read up to" times of cadences). `commit(batch)` writes a batch's checkpoint and
+delta links, "read up to" times of cadences), and the ids an unfinished full collection has
+listed so far (`listed`, for its deletion sweep). `commit(batch)` writes a batch's checkpoint and
 its `writes` in ONE transaction, after the caller delivered its events: a crash at any instant
 leaves the state of the last committed batch, whole. This is the shape of Elastic's Entra ID
 entity-analytics provider (users, groups, relationships and delta links in an embedded store),
 with the checkpoint inside the same transaction.
 
-A state file written by earlier versions (JSON: `{"streams": {...}}`, or a bare users
-checkpoint) is converted on first use: its checkpoints are carried into the database and the
-JSON is kept beside it as `<state>.json-v1`. A file that is neither is an error for a human to
-look at, never a reason to start over silently. Two runs sharing one state would interleave
-commits, so a run holds an exclusive ``flock`` on ``<state>.lock``; the kernel drops it when the
-holder dies, however it dies.
+A new database is built in a temporary file beside the state path and renamed into place once
+committed, so a file at the path is always a whole database: an empty (0-byte) or otherwise
+unreadable file is never ours, and is refused. A state file written by earlier versions (JSON:
+`{"streams": {...}}`, or a bare users checkpoint) is converted the same way: the database is
+built and committed in a temporary file, the JSON copied to `<state>.json-v1`, and only then is
+the database renamed over the JSON, so a failure at any point (a full disk) leaves the JSON in
+place for the next run. A file that is neither is an error for a human to look at, never a reason
+to start over silently. On opening, SQLite's `quick_check` verifies the whole file (cheaply: no
+index cross-checks), so corruption in pages a run would not touch is reported, not carried on.
+
+The file holds personal data (every delivered user's profile, groups, roles, MFA, risk), so it
+and its `-wal`/`-shm` companions are private to the owner (0600; SQLite gives the companions the
+database's mode). Two runs sharing one state would interleave commits, so a run holds an
+exclusive ``flock`` on ``<state>.lock`` beside the *real* path (symlinks resolved) and on the
+database file itself (its inode), so a symlink or a hard link to the same database meets the
+same lock; the kernel drops both when the holder dies, however it dies.
 """
 
 from __future__ import annotations
 
+import errno
 import fcntl
+import logging
 import os
 import sqlite3
+import stat
+import tempfile
 import zlib
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager, suppress
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -36,6 +52,8 @@ if TYPE_CHECKING:
     from connector.streams.batch import Batch, StoreWrites
 
 __all__ = ["StateError", "StateLocked", "StateStore"]
+
+log = logging.getLogger(__name__)
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
 SCHEMA_VERSION = 2
@@ -57,7 +75,10 @@ CREATE TABLE IF NOT EXISTS members (
 CREATE INDEX IF NOT EXISTS members_user ON members (user_id);
 CREATE TABLE IF NOT EXISTS admins (user_id TEXT PRIMARY KEY, roles TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS groups (id TEXT PRIMARY KEY, name TEXT);
+CREATE TABLE IF NOT EXISTS listed (id TEXT PRIMARY KEY) WITHOUT ROWID;
 """
+PRIVATE = 0o600
+_COMPANIONS = ("-wal", "-shm", "-journal")
 _CHUNK = 500  # ids per `IN (...)` query, under SQLite's variable limit
 
 
@@ -79,9 +100,13 @@ class StateStore:
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
-        self.lock_path = self.path.with_name(self.path.name + ".lock")
+        # Every file operation goes to the real file: a symlinked state path must neither be
+        # replaced by a file of its own nor get a lock of its own.
+        self.real_path = Path(os.path.realpath(self.path))
+        self.lock_path = self.real_path.with_name(self.real_path.name + ".lock")
         self.migrated_from: Path | None = None
         self._lock_fd: int | None = None
+        self._db_lock_fd: int | None = None
         self._db: sqlite3.Connection | None = None
 
     def __repr__(self) -> str:
@@ -94,40 +119,36 @@ class StateStore:
 
     # --- the database ---------------------------------------------------------------------
 
+    def _exists(self) -> bool:
+        return self._db is not None or self.real_path.exists()
+
     def _conn(self) -> sqlite3.Connection:
         if self._db is not None:
             return self._db
-        legacy = self._legacy_json()
-        try:
-            db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=FULL")
-            db.executescript(_SCHEMA)
-            db.execute("INSERT OR IGNORE INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
-        except sqlite3.DatabaseError as exc:
-            raise StateError(
-                f"state file {self.path} is corrupt or not a state database ({exc}); refusing to "
-                "start over silently: inspect it, then fix or remove it to make a full collection"
-            ) from None
-        self._db = db
+        legacy = self._existing()
         if legacy is not None:
-            self._import_legacy(legacy)
-        return db
+            self._create(legacy)
+        self._db = self._open()
+        return self._db
 
-    def _legacy_json(self) -> dict[str, Any] | None:
-        """The checkpoints of a JSON state file from an earlier version, moved aside."""
+    def _existing(self) -> _Legacy | None:
+        """What is at the path: nothing or a JSON state (both to be converted into a new
+        database) or a database (None); anything else is refused."""
         try:
-            with self.path.open("rb") as handle:
+            with self.real_path.open("rb") as handle:
                 head = handle.read(len(SQLITE_MAGIC))
         except FileNotFoundError:
-            return None
+            return _Legacy(None, b"")
         except OSError as exc:
-            raise StateError(f"cannot read state file {self.path}: {exc.strerror or exc}") from exc
-        if head == SQLITE_MAGIC or not head:
-            if not head:
-                self.path.unlink(missing_ok=True)
+            raise StateError(f"cannot read state file {self.path}: {_reason(exc)}") from exc
+        if head == SQLITE_MAGIC:
             return None
-        raw = self.path.read_bytes()
+        if not head:
+            raise StateError(
+                f"state file {self.path} is empty (0 bytes): this connector never leaves an "
+                "empty state file, so something else truncated it; refusing to start over "
+                "silently: restore it from a backup, or remove it to make a full collection")
+        raw = self.real_path.read_bytes()
         try:
             value = orjson.loads(raw)
         except orjson.JSONDecodeError as exc:
@@ -143,18 +164,77 @@ class StateStore:
             )
         streams = value.get("streams")
         checkpoints = dict(streams) if isinstance(streams, dict) else {"users": value}
-        backup = self.path.with_name(self.path.name + ".json-v1")
-        os.replace(self.path, backup)
-        _fsync_directory(self.path.parent)
-        self.migrated_from = backup
-        return checkpoints
+        return _Legacy(checkpoints, raw)
 
-    def _import_legacy(self, checkpoints: Mapping[str, Any]) -> None:
-        with self._transaction() as db:
-            for stream, checkpoint in checkpoints.items():
-                if isinstance(checkpoint, dict):
-                    db.execute("INSERT OR REPLACE INTO checkpoints VALUES (?, ?)",
-                               (stream, orjson.dumps(checkpoint)))
+    def _create(self, legacy: _Legacy) -> None:
+        """A new database (holding a converted JSON state's checkpoints), built and committed in
+        a private temporary file, then renamed into place; a JSON state is linked to
+        `<state>.json-v1` first, so a failure anywhere leaves the JSON at the path."""
+        path = self.real_path
+        try:
+            fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        except OSError as exc:
+            raise StateError(f"cannot create state file {self.path}: {_reason(exc)}") from exc
+        os.close(fd)
+        temp = Path(name)
+        try:
+            db = sqlite3.connect(temp, isolation_level=None)
+            try:
+                db.execute("PRAGMA synchronous=FULL")
+                db.executescript(_SCHEMA)
+                db.execute("BEGIN IMMEDIATE")
+                db.execute("INSERT INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
+                for stream, checkpoint in (legacy.checkpoints or {}).items():
+                    if isinstance(checkpoint, dict):
+                        db.execute("INSERT OR REPLACE INTO checkpoints VALUES (?, ?)",
+                                   (stream, orjson.dumps(checkpoint)))
+                db.execute("COMMIT")
+            finally:
+                db.close()
+            _fsync_file(temp)
+            backup = None
+            if legacy.checkpoints is not None:
+                backup = path.with_name(path.name + ".json-v1")
+                _keep_beside(path, backup, legacy.raw)
+            os.replace(temp, path)
+            _fsync_directory(path.parent)
+        except (OSError, sqlite3.Error) as exc:
+            with suppress(OSError):
+                temp.unlink()
+            what = "convert" if legacy.checkpoints is not None else "create"
+            raise StateError(f"cannot {what} state file {self.path}: {_reason(exc)}"
+                             + ("; the JSON state is unchanged" if what == "convert" else "")
+                             ) from exc
+        self.migrated_from = backup
+        if self._lock_fd is not None:
+            self._lock_database()
+
+    def _open(self) -> sqlite3.Connection:
+        try:
+            _make_private(self.real_path)
+            db = sqlite3.connect(self.real_path, isolation_level=None, check_same_thread=False)
+        except (OSError, sqlite3.Error) as exc:
+            raise StateError(f"cannot open state file {self.path}: {_reason(exc)}") from exc
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=FULL")
+            try:
+                problems = [str(row[0]) for row in db.execute("PRAGMA quick_check(5)")]
+            except sqlite3.DatabaseError as exc:
+                if not _is_corrupt(exc):
+                    raise
+                problems = [str(exc)]
+            if problems != ["ok"]:
+                db.close()
+                raise StateError(
+                    f"state file {self.path} is damaged (SQLite quick_check: "
+                    f"{'; '.join(problems)}); refusing to carry on with it: restore it from a "
+                    "backup, or remove it (and its -wal file) to make a full collection")
+            db.executescript(_SCHEMA)  # tables added since the file was made
+        except sqlite3.DatabaseError as exc:
+            db.close()
+            raise StateError(_open_failure(self.path, exc)) from None
+        return db
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
@@ -167,7 +247,8 @@ class StateStore:
             with suppress(sqlite3.Error):
                 db.execute("ROLLBACK")
             if isinstance(exc, sqlite3.Error):
-                raise StateError(f"cannot write state file {self.path}: {exc}") from exc
+                raise StateError(f"cannot write state file {self.path}: {_reason(exc)}; "
+                                 "nothing of this batch was committed") from exc
             raise
 
     def close(self) -> None:
@@ -179,7 +260,7 @@ class StateStore:
 
     def load(self, stream: str = "users") -> dict[str, Any] | None:
         """The checkpoint last committed for `stream`, or None when there is none yet."""
-        if self._db is None and not self.path.exists():
+        if not self._exists():
             return None
         row = self._conn().execute(
             "SELECT data FROM checkpoints WHERE stream = ?", (stream,)).fetchone()
@@ -215,7 +296,7 @@ class StateStore:
 
     def cursors(self) -> dict[str, str]:
         """Every change-source cursor and cadence time (name -> value)."""
-        if self._db is None and not self.path.exists():
+        if not self._exists():
             return {}
         return dict(self._conn().execute("SELECT name, value FROM cursors").fetchall())
 
@@ -223,7 +304,7 @@ class StateStore:
         """The stored documents of `ids` that exist (see `connector.streams.facts`)."""
         wanted = list(dict.fromkeys(ids))
         out: dict[str, dict[str, Any]] = {}
-        if not wanted or (self._db is None and not self.path.exists()):
+        if not wanted or (not self._exists()):
             return out
         db = self._conn()
         for start in range(0, len(wanted), _CHUNK):
@@ -257,6 +338,12 @@ class StateStore:
             out.update(db.execute(f"SELECT id, name FROM groups WHERE id IN ({marks})", chunk))
         return out
 
+    def listed_ids(self) -> set[str]:
+        """Ids the current full collection's listing showed in its committed batches."""
+        if not self._exists():
+            return set()
+        return {r[0] for r in self._conn().execute("SELECT id FROM listed")}
+
     def present_ids(self) -> set[str]:
         """Ids of every stored user not marked deleted."""
         return {r[0] for r in self._conn().execute("SELECT id FROM users WHERE deleted = 0")}
@@ -283,7 +370,7 @@ class StateStore:
 
     def counts(self) -> dict[str, int]:
         """Stored users, deleted ones among them, and present users whose MFA is unknown."""
-        if self._db is None and not self.path.exists():
+        if not self._exists():
             return {"users": 0, "deleted": 0, "mfa_unknown": 0}
         users, deleted, unknown = self._conn().execute(
             "SELECT count(*), coalesce(sum(deleted), 0), "
@@ -294,15 +381,17 @@ class StateStore:
     # --- the lock ---------------------------------------------------------------------------
 
     def acquire(self) -> None:
-        """Take the exclusive lock (idempotent); it lasts until ``release()`` or process exit."""
+        """Take the exclusive lock (idempotent); it lasts until ``release()`` or process exit.
+
+        Two locks: ``<state>.lock`` beside the real path (it exists before the database does),
+        and the database file itself, so another name for the same file (a hard link) is
+        refused too."""
         if self._lock_fd is not None:
             return
         try:
-            fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+            fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, PRIVATE)
         except OSError as exc:
-            raise StateError(
-                f"cannot open lock file {self.lock_path}: {exc.strerror or exc}"
-            ) from exc
+            raise StateError(f"cannot open lock file {self.lock_path}: {_reason(exc)}") from exc
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -314,14 +403,54 @@ class StateStore:
             ) from None
         except OSError as exc:
             os.close(fd)
-            raise StateError(f"cannot lock {self.lock_path}: {exc.strerror or exc}") from exc
+            raise StateError(f"cannot lock {self.lock_path}: {_reason(exc)}") from exc
         # The pid is only a hint for the refusal message; the flock is what guards.
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        except OSError as exc:
+            os.close(fd)
+            raise StateError(f"cannot write lock file {self.lock_path}: {_reason(exc)}") from exc
         self._lock_fd = fd
+        try:
+            self._lock_database()
+        except BaseException:
+            self.release()
+            raise
+
+    def _lock_database(self) -> None:
+        """flock the database file (its inode) too, when it exists (a new one is locked as soon
+        as it is renamed into place)."""
+        old, self._db_lock_fd = self._db_lock_fd, None
+        if old is not None:
+            os.close(old)
+        try:
+            fd = os.open(self.real_path, os.O_RDONLY)
+        except FileNotFoundError:
+            return
+        except OSError as exc:
+            raise StateError(f"cannot open state file {self.path}: {_reason(exc)}") from exc
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise StateLocked(
+                f"another run is using the database {self.path} through another name (a hard "
+                "link or a copy of the path); wait for it to finish or stop it. The lock is "
+                "released automatically when that process exits") from None
+        except OSError as exc:
+            os.close(fd)
+            raise StateError(f"cannot lock {self.path}: {_reason(exc)}") from exc
+        self._db_lock_fd = fd
 
     def release(self) -> None:
-        """Drop the lock if held (the lock file stays, see the class docstring)."""
+        """Drop the lock if held (the lock file stays, see the class docstring). The database
+        connection is closed first: closing a descriptor of the database file drops the POSIX
+        locks SQLite holds on it in this process."""
+        self.close()
+        db_fd, self._db_lock_fd = self._db_lock_fd, None
+        if db_fd is not None:
+            os.close(db_fd)
         fd, self._lock_fd = self._lock_fd, None
         if fd is not None:
             fcntl.flock(fd, fcntl.LOCK_UN)
@@ -347,6 +476,9 @@ def _put_checkpoint(db: sqlite3.Connection, checkpoint: Mapping[str, Any], strea
 
 def _apply(db: sqlite3.Connection, writes: StoreWrites) -> None:
     """A batch's documents and cursors; the indexes follow each document."""
+    if writes.clear_listed:
+        db.execute("DELETE FROM listed")
+    db.executemany("INSERT OR IGNORE INTO listed VALUES (?)", ((i,) for i in writes.listed))
     for name, value in writes.cursors.items():
         if value is None:
             db.execute("DELETE FROM cursors WHERE name = ?", (name,))
@@ -377,6 +509,92 @@ def _apply(db: sqlite3.Connection, writes: StoreWrites) -> None:
     db.executemany("DELETE FROM admins WHERE user_id = ?", ids)
     db.executemany("INSERT OR REPLACE INTO admins VALUES (?, ?)", admins)
     db.executemany("INSERT OR REPLACE INTO groups VALUES (?, ?)", groups.items())
+
+
+@dataclass(frozen=True, slots=True)
+class _Legacy:
+    """A state path to turn into a new database: nothing yet (`checkpoints` None), or a JSON
+    state from an earlier version (its checkpoints, and its bytes for the backup)."""
+
+    checkpoints: dict[str, Any] | None
+    raw: bytes
+
+
+def _reason(exc: BaseException) -> str:
+    """An OS or SQLite failure in words an operator acts on (a full disk, a read-only file)."""
+    primary = _primary(exc)
+    if getattr(exc, "errno", None) == errno.ENOSPC or primary == sqlite3.SQLITE_FULL:
+        return "the disk is full (no space left on device): free space, then run again"
+    if isinstance(exc, PermissionError) or getattr(exc, "errno", None) in (
+            errno.EACCES, errno.EPERM, errno.EROFS) or primary == sqlite3.SQLITE_READONLY:
+        return ("it, or its folder, is read-only or not writable by this user "
+                f"({_detail(exc)}): the connector must write it and create files beside it")
+    return _detail(exc)
+
+
+def _detail(exc: BaseException) -> str:
+    strerror = getattr(exc, "strerror", None)
+    return str(strerror or exc)
+
+
+def _primary(exc: BaseException) -> int | None:
+    code = getattr(exc, "sqlite_errorcode", None)
+    return code & 0xFF if isinstance(code, int) else None
+
+
+def _is_corrupt(exc: BaseException) -> bool:
+    return _primary(exc) in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB)
+
+
+def _open_failure(path: Path, exc: sqlite3.DatabaseError) -> str:
+    primary = _primary(exc)
+    if _is_corrupt(exc):
+        return (f"state file {path} is corrupt or not a state database ({exc}); refusing to "
+                "start over silently: inspect it, then fix or remove it to make a full collection")
+    if primary in (sqlite3.SQLITE_READONLY, sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_PERM,
+                   sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR):
+        return f"cannot use state file {path}: {_reason(exc)}"
+    return (f"state file {path} cannot be opened as a state database ({exc}); refusing to "
+            "start over silently: inspect it, then fix or remove it to make a full collection")
+
+
+def _make_private(path: Path) -> None:
+    """Clear group and other permissions of the database and its companions (files made by
+    earlier versions were world-readable under a usual umask)."""
+    for name in (path, *(path.with_name(path.name + s) for s in _COMPANIONS)):
+        try:
+            mode = stat.S_IMODE(os.stat(name).st_mode)
+        except FileNotFoundError:
+            continue
+        if mode & 0o077:
+            try:
+                os.chmod(name, mode & 0o700)
+            except PermissionError:  # another owner's file: say so, it is still usable
+                log.warning("%s is readable by others (mode %o) and not ours to change: it "
+                            "holds personal data, make it private (chmod 600)", name, mode)
+                continue
+            log.info("made %s private to its owner (it was mode %o)", name, mode)
+
+
+def _keep_beside(path: Path, backup: Path, raw: bytes) -> None:
+    """`backup` becomes another name of the file at `path` (a copy where links are refused)."""
+    backup.unlink(missing_ok=True)
+    try:
+        os.link(path, backup)
+    except OSError:
+        with os.fdopen(os.open(backup, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PRIVATE),
+                       "wb") as handle:
+            handle.write(raw)
+            handle.flush()
+            os.fsync(handle.fileno())
+
+
+def _fsync_file(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _read_pid(fd: int) -> str:

@@ -124,7 +124,23 @@ def _finish(api: GraphApi, req: Request, resource: str, state: Json, items: list
                  "c": state.get("c")}
         out["@odata.deltaLink"] = api._link(req, f"/{resource}/delta()", "$deltatoken", token, keep_query=False)
     out["value"] = items
+    if "full" in state:  # a round's page, not a `$deltatoken=latest` answer
+        _malform(out, api.faults.take_malformed_delta(resource))
     return out
+
+
+def _malform(page: Json, kind: str | None) -> None:
+    """An injected malformed page (`Faults.malformed_delta`)."""
+    if kind == "no_value":
+        del page["value"]
+    elif kind == "value_not_list":
+        page["value"] = {"id": "not-a-list"}
+    elif kind == "junk_items":
+        page["value"] = [*page["value"], "not an object", 42,
+                         {"id": "00000000-0000-4000-8000-00000000dead",
+                          "@removed": {"reason": "deleted"}}]
+    elif kind is not None:
+        raise ValueError(f"unknown malformed_delta {kind!r}")
 
 
 def _latest(api: GraphApi, req: Request, resource: str, select: list[str] | None) -> Json:

@@ -25,6 +25,13 @@ class Faults:
     # Answer 400 Directory_ExpiredPageToken once, on the first request for this page number
     # (2 = the first nextLink) of any paged listing; cleared once it fired.
     expired_page_token_on_page: int | None = None
+    # The next page of a `users/delta` or `groups/delta` round (not a `$deltatoken=latest`
+    # answer) of `malformed_delta_resource` comes back malformed, once: "no_value" (no `value`),
+    # "value_not_list" (`value` is an object), "junk_items" (items that are not objects, and an
+    # `@removed` entry for an id the tenant never held). Graph documents none of these; they
+    # stand for a broken proxy or service bug the connector must not take as "no changes".
+    malformed_delta: str | None = None
+    malformed_delta_resource: str = "users"
     # Only these routes (e.g. {"GET /users"}) get random faults; None = all Graph routes.
     routes: frozenset[str] | None = None
     seed: int = 0
@@ -45,6 +52,8 @@ class Faults:
             setattr(self, name, 0.0)
         self.retry_after_seconds = 1
         self.expired_page_token_on_page = None
+        self.malformed_delta = None
+        self.malformed_delta_resource = "users"
         self.routes = None
         self.reseed(self.seed)
 
@@ -72,6 +81,15 @@ class Faults:
                 self.expired_page_token_on_page = None
                 return True
             return False
+
+    def take_malformed_delta(self, resource: str) -> str | None:
+        """The malformation for this delta page of `resource`, if one is armed (then cleared)."""
+        with self._lock:
+            kind = self.malformed_delta
+            if kind is None or resource != self.malformed_delta_resource:
+                return None
+            self.malformed_delta = None
+            return kind
 
     def _draw(self) -> float:
         with self._lock:

@@ -204,12 +204,20 @@ class IntakeReceiver:
         with self._lock:
             self._delays.extend([seconds] * times)
 
-    def go_down(self, seconds: float) -> None:
-        """Close the port (connections refused, open ones cut) and reopen it ``seconds`` later."""
+    def go_down(self, seconds: float | None = None) -> None:
+        """Close the port (connections refused, open ones cut) and reopen it ``seconds`` later,
+        or (None) when `come_back()` is called: an outage that must outlast a run whatever the
+        machine's speed."""
         self._close_server()
+        if seconds is None:
+            return
         self._reopen = threading.Timer(seconds, self.start)
         self._reopen.daemon = True
         self._reopen.start()
+
+    def come_back(self) -> None:
+        """Reopen the port closed by `go_down(None)`."""
+        self.start()
 
     # -- request handling ------------------------------------------------------------------
 

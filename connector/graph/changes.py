@@ -57,6 +57,7 @@ __all__ = [
     "latest_link",
     "manager_pages",
     "mfa_changed_users",
+    "sign_ins_of",
     "sign_ins_since",
     "user_changes",
     "users_delta_url",
@@ -144,7 +145,13 @@ async def _rounds(client: GraphClient, link: str, source: str) -> tuple[list[Any
                                    f"{error.code}: {error.message})") from error
             raise
         values = body.get("value")
-        items.extend(values if isinstance(values, list) else ())
+        if not isinstance(values, list):
+            # Never "no changes": the link would move past changes nobody read.
+            raise GraphError(502, "MalformedDeltaPage",
+                             f"a {source} delta page has no 'value' list "
+                             f"({'missing' if values is None else type(values).__name__}); "
+                             "the delta link is kept, the next run reads these changes again")
+        items.extend(values)
         next_url = _text(body.get("@odata.nextLink"))
         if next_url is None:
             delta = _text(body.get("@odata.deltaLink"))
@@ -166,6 +173,13 @@ class UserChanges:
     removed: dict[str, str] = field(default_factory=dict)
     managers: dict[str, str | None] = field(default_factory=dict)
     link: str = ""
+    # Items that could not be read (not an object, no id), for the run's skipped records.
+    dropped: list[str] = field(default_factory=list)
+
+
+def _unreadable(item: Any, source: str) -> str:
+    kind = "an object without an id" if isinstance(item, Mapping) else type(item).__name__
+    return f"a {source}/delta item is {kind}"
 
 
 async def user_changes(client: GraphClient, link: str) -> UserChanges:
@@ -174,6 +188,7 @@ async def user_changes(client: GraphClient, link: str) -> UserChanges:
     for item in items:
         uid = _text(item.get("id")) if isinstance(item, Mapping) else None
         if uid is None:
+            out.dropped.append(_unreadable(item, "users"))
             continue
         removed = item.get("@removed")
         if isinstance(removed, Mapping):
@@ -199,6 +214,7 @@ class GroupChanges:
     added: dict[str, set[str]] = field(default_factory=dict)
     removed: dict[str, set[str]] = field(default_factory=dict)
     link: str = ""
+    dropped: list[str] = field(default_factory=list)  # as `UserChanges.dropped`
 
     def users(self) -> set[str]:
         return {uid for members in (*self.added.values(), *self.removed.values())
@@ -211,6 +227,7 @@ async def group_changes(client: GraphClient, link: str) -> GroupChanges:
     for item in items:
         gid = _text(item.get("id")) if isinstance(item, Mapping) else None
         if gid is None:
+            out.dropped.append(_unreadable(item, "groups"))
             continue
         if isinstance(item.get("@removed"), Mapping):
             out.deleted.add(gid)
@@ -220,6 +237,7 @@ async def group_changes(client: GraphClient, link: str) -> GroupChanges:
             out.names[gid] = name if isinstance(name, str) else None
         for member in item.get("members@delta") or ():
             if not isinstance(member, Mapping) or _text(member.get("id")) is None:
+                out.dropped.append(f"a member of group {gid} in groups/delta is unreadable")
                 continue
             if member.get("@odata.type") == GROUP_TYPE:
                 continue  # nested groups: direct user memberships only
@@ -311,4 +329,22 @@ async def sign_ins_since(client: GraphClient, since: datetime) -> dict[str, dict
             activity = item.get(SIGN_IN_FIELD) if uid else None
             if uid is not None and isinstance(activity, Mapping):
                 out[uid] = dict(activity)
+    return out
+
+
+async def sign_ins_of(client: GraphClient, user_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """user id -> `signInActivity`, per user through `$batch` (`GET /users/{id}?$select=`
+    works where delta cannot select it): for changed users the store never held. Users without
+    one, or no longer found, are absent; a refusal raises for the caller to degrade on."""
+    responses = await client.batch([
+        BatchRequest(str(i), build_url(f"/users/{uid}", {"$select": f"id,{SIGN_IN_FIELD}"}))
+        for i, uid in enumerate(user_ids)])
+    out: dict[str, dict[str, Any]] = {}
+    for uid, response in zip(user_ids, responses, strict=True):
+        if response.status in (401, 403):
+            raise response.error()
+        body = response.body if response.status == 200 else None
+        activity = body.get(SIGN_IN_FIELD) if isinstance(body, Mapping) else None
+        if isinstance(activity, Mapping):
+            out[uid] = dict(activity)
     return out

@@ -343,12 +343,14 @@ class GraphClient:
     async def _call(self, method: Method, url: str, headers: Mapping[str, str] | None = None,
                     body: bytes | None = None, *, reporting: int | None = None,
                     cost: int | None = None) -> httpx.Response:
-        """Send with retries: transient failures within the deadline, a 401 once after renewal."""
+        """Send with retries: transient failures within the deadline; a 401 renews the token
+        once per token (one that expires during a long retry wait is renewed again, the fresh
+        token refused at once is an answer)."""
         if reporting is None:
             reporting = 1 if is_reporting(url) else 0
         if cost is None:
             cost = resource_units(url)
-        renewed = False
+        renewed_from: int | None = None  # the token generation this call renewed
         clock = self.throttle.clock
         started = clock()
         policy = self.throttle.policy
@@ -359,8 +361,8 @@ class GraphClient:
                     generation = self.credential.generation
                     response = await self._attempt(method, url, headers, body,
                                                    reporting=reporting, cost=cost)
-                    if response.status_code == 401 and not renewed:
-                        renewed = True
+                    if response.status_code == 401 and generation != renewed_from:
+                        renewed_from = generation
                         self.stats.token_renewals += 1
                         await self.credential.renew(generation)
                         response = await self._attempt(method, url, headers, body,

@@ -18,17 +18,24 @@ class StoreWrites:
     facts); the store derives its indexes (memberships, admins, MFA age) from it.
     `cursors`: change-source cursors and cadence times (a delta link, "sign-ins read up to ...");
     a value of None removes one.
+    `listed`: ids a full collection's listing showed in this batch's pages, kept until its
+    deletion sweep (a resumed full collection sweeps against the whole listing, not its own
+    part); `clear_listed` empties them first (a full collection's first batch, and its last).
     """
 
     users: dict[str, dict[str, Any]] = field(default_factory=dict)
     cursors: dict[str, str | None] = field(default_factory=dict)
+    listed: set[str] = field(default_factory=set)
+    clear_listed: bool = False
 
     def __bool__(self) -> bool:
-        return bool(self.users or self.cursors)
+        return bool(self.users or self.cursors or self.listed or self.clear_listed)
 
     def merge(self, other: StoreWrites) -> None:
         self.users.update(other.users)
         self.cursors.update(other.cursors)
+        self.listed.update(other.listed)
+        self.clear_listed = self.clear_listed or other.clear_listed
 
 
 @dataclass(frozen=True, slots=True)

@@ -58,6 +58,7 @@ from connector.graph.changes import (
     latest_link,
     manager_pages,
     mfa_changed_users,
+    sign_ins_of,
     sign_ins_since,
     user_changes,
     users_latest_link,
@@ -86,6 +87,7 @@ from connector.streams.users import (
     Checkpoint,
     Collection,
     Memory,
+    SkippedRecord,
     Summary,
     make_filter,
 )
@@ -226,10 +228,14 @@ class TrackedRun:
                     *, start: bool) -> AsyncIterator[Batch]:
         """A full collection that starts (or resumes) change tracking."""
         memory = self._memory()
+        memory.keep_listed = True
         if start:
             pending = await self._start_tracking()
+            pending.clear_listed = True
             cursors = {**cursors, **{k: v for k, v in pending.cursors.items() if v}}
             memory.first_writes = pending
+        else:  # what the interrupted part listed counts for the sweep
+            memory.listed = self.store.listed_ids()
         promoted: dict[str, str | None] = {
             name: cursors.get(PENDING + name)
             for name in (USERS, GROUPS, MFA_AUDIT, RISK, SIGN_INS, LAST_FULL, MFA_FALLBACK,
@@ -241,11 +247,12 @@ class TrackedRun:
             last = batch.checkpoint
             yield batch
         # Tracking starts in the very last batch, after the sweep's events: a run killed before
-        # it makes the next run a full collection again, never one that skips the sweep.
+        # it resumes the full collection, whose sweep covers what every part of it listed.
         sweep = StoreWrites()
         events: list[bytes] = []
-        if start and self.collection is not None and self.collection.summary.listing_restarts == 0:
+        if self.collection is not None and self.collection.summary.listing_restarts == 0:
             events, sweep = await self._sweep(memory.listed)
+        sweep.clear_listed = True
         sweep.cursors.update(promoted)
         risk = self.collection.risk if self.collection is not None else None
         sweep.cursors[RISK_LISTED] = risk.to_json() if risk is not None else None
@@ -363,6 +370,9 @@ class ChangeReader:
         if self.cursors.get(GROUPS):
             self.groups = await group_changes(self.client, self.cursors[GROUPS])
             self._source("groups/delta")
+        for reason in (*self.users.dropped, *self.groups.dropped):
+            self.summary.skipped.append(SkippedRecord(None, reason))
+            log.warning("skipped a change record: %s", reason)
         sign_in_due = self._sign_in_due()
         known_roles = self.run.collection.roles if self.run.collection else None
         if known_roles is not None:
@@ -548,11 +558,17 @@ class ChangeReader:
                      if uid not in docs and uid in users.present and keep(users.present[uid])]
         docs.update(await self._strangers(strangers, mfa_table))
         self.strangers.update(strangers)
+        unknown = [uid for uid in users.removed if uid not in docs and uid not in exclude]
+        if unknown:  # deleted before any run delivered them, or never in scope
+            self.summary.unknown_removals += len(unknown)
+            log.info("%d users/delta removals of users never delivered: nothing to emit",
+                     len(unknown))
         soft = [uid for uid, reason in users.removed.items()
                 if reason == "changed" and uid in docs and uid not in exclude]
         deleted_at = await deleted_since(self.client, soft) if soft else {}
         if soft:
             self._source("directory/deletedItems")
+        gone_managers = self._gone_managers(docs)
 
         out: dict[str, dict[str, Any]] = {}
         for uid in affected:
@@ -570,6 +586,9 @@ class ChangeReader:
                 change["manager"] = _manager_ref(mid, docs.get(mid) if mid else None)
             elif uid in self.managers:
                 change["manager"] = self.managers[uid]
+            manager = change["manager"] if "manager" in change else doc.get("manager")
+            if isinstance(manager, Mapping) and manager.get("id") in gone_managers:
+                change["manager"] = None
             reason = users.removed.get(uid)
             if reason is not None:
                 kind = "soft" if reason == "changed" and uid in deleted_at else "hard"
@@ -599,6 +618,19 @@ class ChangeReader:
                 change["sign_in"] = self.sign_ins[uid]
             out[uid] = remembered.with_changes(doc, **change)
         return docs, out, affected
+
+    def _gone_managers(self, docs: dict[str, dict[str, Any]]) -> set[str]:
+        """Ids of managers deleted in this run or before it, among those of the affected users:
+        Entra ID drops a deleted manager from their reports, and a report deleted at the time
+        (restored since) was not told (users/delta brings no `manager@delta` for it)."""
+        gone = set(self.users.removed)
+        wanted = {str(m["id"]) for doc in docs.values()
+                  if isinstance(m := doc.get("manager"), Mapping) and m.get("id")}
+        unknown = [mid for mid in wanted - gone if mid not in docs]
+        stored = {**docs, **(self.store.user_docs(unknown) if unknown else {})}
+        gone.update(mid for mid in wanted if mid not in self.users.present
+                    and (stored.get(mid) or {}).get("deleted"))
+        return gone & wanted
 
     def _name(self, gid: str) -> str | None:
         return self.store.group_names([gid]).get(gid)
@@ -643,6 +675,9 @@ class ChangeReader:
         risk = self.risk
         await mfa_methods(self.client, [u for u in ids if mfa_table.get(u) is None], mfa_table) \
             if self.grants.allows("mfa_methods") else None
+        sign_ins = await self._optional(
+            "last_sign_in", "signInActivity (users not stored)", sign_ins_of(self.client, ids)) \
+            if self.grants.allows("last_sign_in") else None
         out: dict[str, dict[str, Any]] = {}
         for uid in ids:
             found = mfa_table.get(uid)
@@ -656,7 +691,10 @@ class ChangeReader:
                     NO_RISK.level if r is NO_RISK else r.level, r.state, r.updated),
             )
             # An empty document: everything the user is now comes in as a change.
-            doc = remembered.make_doc({"id": uid}, facts, mfa_at=self.now_iso)
+            user: dict[str, Any] = {"id": uid}
+            if sign_ins and uid in sign_ins:  # delta cannot bring it: kept by `with_changes`
+                user["signInActivity"] = sign_ins[uid]
+            doc = remembered.make_doc(user, facts, mfa_at=self.now_iso)
             doc["fp"] = ""
             out[uid] = doc
         return out

@@ -38,7 +38,17 @@ def clean_user(record: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def fingerprint(doc: Mapping[str, Any]) -> str:
-    data = orjson.dumps({k: doc.get(k) for k in _EVENT_KEYS}, option=orjson.OPT_SORT_KEYS)
+    """The same facts give the same fingerprint, in whatever order Graph listed the user's
+    groups, roles or MFA methods (bulk and per-user sources, and group deltas, differ)."""
+    facts = {k: doc.get(k) for k in _EVENT_KEYS}
+    if isinstance(facts["groups"], list):
+        facts["groups"] = sorted(facts["groups"], key=lambda pair: str(pair[0]))
+    if isinstance(facts["roles"], list):
+        facts["roles"] = sorted(facts["roles"], key=str)
+    mfa = facts["mfa"]
+    if isinstance(mfa, Mapping) and isinstance(mfa.get("methods"), list):
+        facts["mfa"] = {**mfa, "methods": sorted(mfa["methods"], key=str)}
+    data = orjson.dumps(facts, option=orjson.OPT_SORT_KEYS)
     return hashlib.blake2b(data, digest_size=12).hexdigest()
 
 

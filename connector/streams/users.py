@@ -116,6 +116,8 @@ class Summary:
     changed_users: int = 0
     deleted_users: int = 0
     restored_users: int = 0
+    # users/delta removals of users the store never held (nothing to emit, counted).
+    unknown_removals: int = 0
     change_sources: list[str] = field(default_factory=list)
     full_reason: str | None = None
     cadences: dict[str, str | None] = field(default_factory=dict)
@@ -126,7 +128,8 @@ class Summary:
         return {
             "tracking": self.tracking, "new_users": self.new_users,
             "changed_users": self.changed_users, "deleted_users": self.deleted_users,
-            "restored_users": self.restored_users, "change_sources": list(self.change_sources),
+            "restored_users": self.restored_users, "unknown_removals": self.unknown_removals,
+            "change_sources": list(self.change_sources),
             "full_reason": self.full_reason, "cadences": dict(self.cadences),
             "mfa_unknown": self.mfa_unknown, "mfa_learned": self.mfa_learned,
             "mode": self.mode, "strategy": self.strategy, "users_listed": self.users_listed,
@@ -160,9 +163,11 @@ class Summary:
             out.append(f"not emitted: {self.filtered_out} filtered out (guests/domains), "
                        f"{self.already_delivered} already delivered")
         if self.skipped:
-            shown = ", ".join(str(s.user_id) for s in self.skipped[:5])
+            shown = ", ".join(str(s.user_id or s.reason) for s in self.skipped[:5])
             more = f" and {len(self.skipped) - 5} more" if len(self.skipped) > 5 else ""
             out.append(f"skipped {len(self.skipped)} bad records: {shown}{more}")
+        if self.unknown_removals:
+            out.append(f"ignored {self.unknown_removals} removals of users never delivered")
         if self.full_reason:
             out.append(f"full collection: {self.full_reason}")
         if self.full_reason or self.mode == "full":
@@ -452,8 +457,17 @@ class Memory:
     first_writes: StoreWrites | None = None
     prior: dict[str, dict[str, Any]] = field(default_factory=dict)
     docs: dict[str, dict[str, Any]] = field(default_factory=dict)
-    # Every id the listing showed (a full run's sweep marks the others deleted).
+    # Every id the listing showed (a full run's sweep marks the others deleted); with
+    # `keep_listed`, the ids each batch's pages showed are committed with it (`StoreWrites.listed`).
     listed: set[str] = field(default_factory=set)
+    keep_listed: bool = False
+    _unsaved_listed: set[str] = field(default_factory=set)
+
+    def note_listed(self, ids: Iterable[str]) -> None:
+        fresh = set(ids) - self.listed
+        self.listed |= fresh
+        if self.keep_listed:
+            self._unsaved_listed |= fresh
 
     def load(self, user_ids: Iterable[str]) -> None:
         self.prior = self.store.user_docs(user_ids)
@@ -469,6 +483,10 @@ class Memory:
             writes = writes or StoreWrites()
             writes.users.update(self.docs)
             self.docs = {}
+        if self._unsaved_listed:
+            writes = writes or StoreWrites()
+            writes.listed |= self._unsaved_listed
+            self._unsaved_listed = set()
         return writes
 
 @dataclass(slots=True)
@@ -789,8 +807,8 @@ class Collection:
             progress.query = listing.query_flags()
             fresh = join.fresh(page.items, seen, progress, restarted=listing.restarts > 0)
             if memory is not None:
-                memory.listed.update(u["id"] for u in page.items
-                                     if isinstance(u, dict) and isinstance(u.get("id"), str))
+                memory.note_listed(u["id"] for u in page.items
+                                   if isinstance(u, dict) and isinstance(u.get("id"), str))
                 memory.load(u["id"] for u in fresh)
             await mfa.fill([u["id"] for u in fresh],
                            memory.remembers_mfa if memory is not None else None)

@@ -15,6 +15,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -120,10 +121,12 @@ def _on_virtual_time(settings: Settings, virtual: VirtualTime,
 
 def run_tracked(sim: SimulatedGraph, store: StateStore, *,
                 time_source: VirtualTime | None = None, full: bool = False,
-                clock: Callable[[], float] | None = None, **config: Any) -> Outcome:
+                clock: Callable[[], float] | None = None, stop_after: int | None = None,
+                **config: Any) -> Outcome:
     """One change-tracking run (`TrackedRun`) with waits on virtual time; each batch is
     committed to `store` once "delivered" (kept in the outcome), as the CLI does. `clock`
-    says when the run starts (cadences), else the wall clock."""
+    says when the run starts (cadences), else the wall clock. `stop_after` committed batches
+    ends the run there, as a kill right after a commit would."""
     settings = load_settings(sim.connector_config(**config))
     virtual = time_source or VirtualTime()
 
@@ -137,9 +140,13 @@ def run_tracked(sim: SimulatedGraph, store: StateStore, *,
                              summary=summary, full=full, clock=clock)
         outcome = Outcome([], summary, client)
         try:
-            async for batch in tracked.batches():
+            stream = tracked.batches()
+            async for batch in stream:
                 outcome.batches.append(batch)
                 store.commit(batch)
+                if stop_after is not None and len(outcome.batches) >= stop_after:
+                    await stream.aclose()
+                    break
         except Exception as exc:
             outcome.error = exc
         finally:
@@ -215,15 +222,33 @@ def write_run_config(directory: Path, sim: SimulatedGraph, receiver: IntakeRecei
     return Paths(path, directory / "state.json")
 
 
+class Running(subprocess.Popen[str]):
+    """A started run whose output goes to files, never to pipes: nobody reads a pipe while the
+    test waits for batches, and a talkative run (`--debug -v`) blocks once a pipe's 64 KiB are
+    full, however long the test waits (how soon depends on the machine's load)."""
+
+    def __init__(self, args: Sequence[str], env: Mapping[str, str] | None) -> None:
+        self.out_file = tempfile.TemporaryFile()  # noqa: SIM115 (closed by `texts`)
+        self.err_file = tempfile.TemporaryFile()  # noqa: SIM115
+        super().__init__(args, cwd=REPO, stdout=self.out_file, stderr=self.err_file,
+                         env=None if env is None else dict(env))
+
+    def texts(self) -> tuple[str, str]:
+        out = []
+        for handle in (self.out_file, self.err_file):
+            handle.seek(0)
+            out.append(handle.read().decode("utf-8", "replace"))
+            handle.close()
+        return out[0], out[1]
+
+
 def start_run(paths: Paths, *extra: str, env: Mapping[str, str] | None = None,
-              run_args: Sequence[str] = ()) -> subprocess.Popen[str]:
+              run_args: Sequence[str] = ()) -> Running:
     """`python -m connector [extra] run [run_args]` into the configured intake, started and
     left running."""
-    return subprocess.Popen(
+    return Running(
         [sys.executable, "-m", "connector", *extra, "run", "--config", str(paths.config),
-         "--state", str(paths.state), *run_args],
-        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        env=None if env is None else dict(env))
+         "--state", str(paths.state), *run_args], env)
 
 
 @dataclass(frozen=True)
@@ -233,8 +258,9 @@ class Finished:
     stderr: str
 
 
-def finish(process: subprocess.Popen[str], timeout: float = 120) -> Finished:
-    stdout, stderr = process.communicate(timeout=timeout)
+def finish(process: Running, timeout: float = 120) -> Finished:
+    process.wait(timeout=timeout)
+    stdout, stderr = process.texts()
     return Finished(process.returncode, stdout, stderr)
 
 
@@ -243,7 +269,7 @@ def run_to_end(paths: Paths, *extra: str, timeout: float = 120,
     return finish(start_run(paths, *extra, run_args=run_args), timeout)
 
 
-def wait_for_batches(receiver: IntakeReceiver, count: int, process: subprocess.Popen[str],
+def wait_for_batches(receiver: IntakeReceiver, count: int, process: Running,
                      timeout: float = 60) -> None:
     """Return as soon as the receiver has acknowledged `count` batches (polling every 2 ms)."""
     give_up = time.monotonic() + timeout
@@ -270,7 +296,7 @@ def wait_until_listening(receiver: IntakeReceiver, timeout: float = 30) -> None:
             time.sleep(0.05)
 
 
-def kill(process: subprocess.Popen[str]) -> Finished:
+def kill(process: Running) -> Finished:
     """SIGKILL, as the OOM killer or a lost machine would; what it had printed is returned."""
     process.send_signal(signal.SIGKILL)
     killed = finish(process, timeout=30)

@@ -30,7 +30,6 @@ from tests.intake_receiver import IntakeReceiver
 
 BATCH = 200
 DEADLINE = 1  # seconds: delivery_deadline_seconds and retry_deadline_seconds
-OUTAGE = DEADLINE + 2.5
 
 
 def _small(make_sim: MakeSim) -> SimulatedGraph:
@@ -61,7 +60,8 @@ def test_an_intake_down_past_the_delivery_deadline_stops_the_run_and_the_next_de
     sim = _small(make_sim)
     paths = write_run_config(tmp_path, sim, receiver, batch_size=BATCH, page_size=100,
                              intake={"delivery_deadline_seconds": DEADLINE})
-    failed = _break_after_three_batches(paths, receiver, lambda: receiver.go_down(OUTAGE))
+    failed = _break_after_three_batches(paths, receiver, receiver.go_down)
+    receiver.come_back()
     acknowledged = len(receiver.events)
 
     assert failed.returncode == 1
@@ -84,8 +84,9 @@ def test_a_failed_delivery_leaves_the_checkpoint_file_exactly_as_it_was(
     committed = paths.state.read_bytes()
     new = {sim.tenant.add_user().id for _ in range(5)}
 
-    receiver.go_down(OUTAGE)
+    receiver.go_down()  # until the run gave up, however long it takes to get there
     failed = run_to_end(paths)
+    receiver.come_back()
     assert failed.returncode == 1
     assert "gave up delivering a batch of 5 events" in failed.stderr
     assert paths.state.read_bytes() == committed

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import os
-import subprocess
 import traceback
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -27,6 +26,7 @@ from entrasim import SimulatedGraph, TenantSpec
 from tests.faults.conftest import FAST_PERMISSIONS
 from tests.faults.harness import (
     Finished,
+    Running,
     finish,
     kill,
     run_collection,
@@ -68,7 +68,7 @@ Scenario = Callable[[SimulatedGraph, IntakeReceiver, Path], Finished]
 
 
 def _cli(directory: Path, sim: SimulatedGraph, receiver: IntakeReceiver, *,
-         during: Callable[[subprocess.Popen[str]], Finished | None] | None = None,
+         during: Callable[[Running], Finished | None] | None = None,
          delivery_deadline: int = 1, **config: Any) -> Finished:
     """A `--debug -v` run with both secrets taken from the environment, as in production."""
     config = {"client_secret": None, "batch_size": 50, "page_size": 50, **config}
@@ -90,7 +90,7 @@ def storm(sim: SimulatedGraph, receiver: IntakeReceiver, directory: Path) -> Fin
     receiver.respond(503, retry_after="0")
     receiver.drop_connection()
 
-    def revoke_tokens_mid_run(running: subprocess.Popen[str]) -> None:
+    def revoke_tokens_mid_run(running: Running) -> None:
         wait_for_batches(receiver, 2, running)
         sim.identity.revoke_all()
         return None
@@ -109,8 +109,11 @@ def intake_refuses_echoing_the_key(sim: SimulatedGraph, receiver: IntakeReceiver
 
 
 def intake_down(sim: SimulatedGraph, receiver: IntakeReceiver, directory: Path) -> Finished:
-    receiver.go_down(10)  # down longer than the run takes to reach its first delivery
-    return _cli(directory, sim, receiver)
+    receiver.go_down()  # down until the run gave up, however slow the machine
+    try:
+        return _cli(directory, sim, receiver)
+    finally:
+        receiver.come_back()
 
 
 def graph_unavailable(sim: SimulatedGraph, receiver: IntakeReceiver, directory: Path) -> Finished:
@@ -129,7 +132,7 @@ def secrets_in_the_wrong_keys(sim: SimulatedGraph, receiver: IntakeReceiver,
 
 
 def killed_mid_run(sim: SimulatedGraph, receiver: IntakeReceiver, directory: Path) -> Finished:
-    def kill_after_two_batches(running: subprocess.Popen[str]) -> Finished:
+    def kill_after_two_batches(running: Running) -> Finished:
         wait_for_batches(receiver, 2, running)
         return kill(running)
 

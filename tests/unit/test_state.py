@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
+import errno
+import functools
 import os
 import random
 import signal
+import sqlite3
+import stat
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import orjson
 import pytest
 
-from connector.state import StateError, StateLocked, StateStore
+from connector.state import StateError, StateLocked, StateStore, _open_failure
+from connector.streams.batch import Batch, StoreWrites
 
 SAVE_FOREVER = """
 import sys
@@ -114,10 +121,13 @@ def test_save_leaves_no_temporary_files(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["state.json"]
 
 
-def test_an_empty_file_is_a_fresh_state(tmp_path: Path) -> None:
-    path = tmp_path / "state.json"
+def test_an_empty_file_is_refused_and_left_in_place(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
     path.write_bytes(b"")
-    assert StateStore(path).load() is None
+    with pytest.raises(StateError, match="empty") as info:
+        StateStore(path).load()
+    assert str(path) in str(info.value)
+    assert path.read_bytes() == b""
 
 
 @pytest.mark.parametrize(
@@ -218,3 +228,164 @@ def test_acquire_twice_on_one_store_is_harmless(tmp_path: Path) -> None:
     assert store.locked
     store.release()
     assert not store.locked
+
+
+# --- faults of issue 18 -------------------------------------------------------------------------
+
+class FullDiskOnCheckpoints(sqlite3.Connection):
+    """A connection whose disk fills up when checkpoints are written (as SQLite reports it)."""
+
+    def execute(self, sql: str, *args: Any) -> sqlite3.Cursor:  # type: ignore[override]
+        if "INTO checkpoints" in sql:
+            raise sqlite3.OperationalError("database or disk is full")
+        return super().execute(sql, *args)
+
+
+def test_a_json_state_whose_conversion_fails_is_still_there_for_the_next_run(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "state.json"
+    checkpoint = {"version": 1, "watermark": "2026-01-01T00:00:00Z"}
+    path.write_bytes(orjson.dumps({"streams": {"users": checkpoint, "sign_ins": {"n": 5}}}))
+    with monkeypatch.context() as patched:
+        patched.setattr(sqlite3, "connect",
+                        functools.partial(sqlite3.connect, factory=FullDiskOnCheckpoints))
+        with pytest.raises(StateError, match="full"):
+            StateStore(path).load()
+
+    again = StateStore(path)
+    assert again.load("users") == checkpoint
+    assert again.load("sign_ins") == {"n": 5}
+    assert again.migrated_from == tmp_path / "state.json.json-v1"
+
+
+def test_a_converted_json_state_is_kept_beside_the_new_database(tmp_path: Path) -> None:
+    path = tmp_path / "state.json"
+    raw = orjson.dumps({"version": 1, "watermark": "2026-01-01T00:00:00Z"})
+    path.write_bytes(raw)
+    store = StateStore(path)
+    assert store.load() == orjson.loads(raw)
+    store.close()
+    assert (tmp_path / "state.json.json-v1").read_bytes() == raw
+    assert path.read_bytes().startswith(b"SQLite format 3\x00")
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_the_database_and_its_wal_and_shm_files_are_private(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    old = os.umask(0o022)
+    try:
+        store = StateStore(path)
+        store.save({"n": 1})
+        modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in tmp_path.iterdir()}
+    finally:
+        os.umask(old)
+        store.close()
+    assert modes == {"state.db": 0o600, "state.db-wal": 0o600, "state.db-shm": 0o600}
+
+
+def test_a_world_readable_database_from_an_earlier_version_is_made_private(
+        tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    store = StateStore(path)
+    store.save({"n": 1})
+    store.close()
+    path.chmod(0o644)
+    reopened = StateStore(path)
+    assert reopened.load() == {"n": 1}
+    reopened.close()
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_the_same_database_through_a_symlink_meets_the_same_lock(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    StateStore(path).save({"n": 1})
+    (tmp_path / "alias.db").symlink_to(path)
+    holder = StateStore(path)
+    holder.acquire()
+    try:
+        with pytest.raises(StateLocked):
+            StateStore(tmp_path / "alias.db").acquire()
+    finally:
+        holder.release()
+
+
+def test_the_same_database_through_a_hard_link_meets_the_same_lock(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    StateStore(path).save({"n": 1})
+    (tmp_path / "other").mkdir()
+    os.link(path, tmp_path / "other" / "state.db")
+    holder = StateStore(path)
+    holder.acquire()
+    try:
+        with pytest.raises(StateLocked, match="another name"):
+            StateStore(tmp_path / "other" / "state.db").acquire()
+    finally:
+        holder.release()
+
+
+def test_a_symlinked_state_path_stays_a_symlink(tmp_path: Path) -> None:
+    (tmp_path / "real").mkdir()
+    link = tmp_path / "state.db"
+    link.symlink_to(tmp_path / "real" / "state.db")
+    store = StateStore(link)
+    with store.lock():
+        store.save({"n": 1})
+    assert link.is_symlink()
+    assert StateStore(tmp_path / "real" / "state.db").load() == {"n": 1}
+
+
+def test_a_full_disk_while_writing_the_lock_file_says_so(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_space(fd: int, data: bytes, offset: int) -> int:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(os, "pwrite", no_space)
+    store = StateStore(tmp_path / "state.db")
+    with pytest.raises(StateError, match="disk is full") as info:
+        store.acquire()
+    assert str(tmp_path / "state.db.lock") in str(info.value)
+    assert not store.locked
+
+
+def test_a_read_only_database_is_reported_as_read_only_not_corrupt(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    StateStore(path).save({"n": 1})
+    readonly = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    with pytest.raises(sqlite3.OperationalError) as refused:
+        readonly.execute("INSERT INTO meta VALUES ('x', 'y')")
+    readonly.close()
+    message = _open_failure(path, refused.value)
+    assert "read-only" in message and "corrupt" not in message and str(path) in message
+
+
+def test_a_read_only_database_file_is_refused_with_a_clear_message(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    StateStore(path).save({"n": 1})
+    path.chmod(0o400)
+    if os.access(path, os.W_OK):
+        pytest.skip("this user writes read-only files (root)")
+    with pytest.raises(StateError, match="read-only"):
+        StateStore(path).save({"n": 2})
+
+
+def test_corruption_in_pages_a_run_does_not_read_is_found_at_start_naming_the_file(
+        tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    store = StateStore(path)
+    store.save({"n": 1})
+    batch = Batch([], {"n": 2}, writes=StoreWrites(
+        users={f"u{i}": {"user": {"id": f"u{i}", "displayName": "x" * 300}, "fp": str(i)}
+               for i in range(200)}))
+    store.commit(batch)
+    store.close()
+    with sqlite3.connect(path) as db:
+        page_size = db.execute("PRAGMA page_size").fetchone()[0]
+        pages = db.execute("PRAGMA page_count").fetchone()[0]
+    db.close()
+    with path.open("r+b") as handle:  # the last page: users' rows, not the checkpoints
+        handle.seek((pages - 1) * page_size)
+        handle.write(bytes(random.Random(7).randrange(256) for _ in range(page_size)))
+
+    with pytest.raises(StateError, match="damaged") as info:
+        StateStore(path).load()
+    assert str(path) in str(info.value)

@@ -94,3 +94,16 @@ def test_mfa_candidates_are_the_longest_unknown_first_then_the_stalest(tmp_path:
         "unknown-early", "unknown-late", "known-old"]
     assert store.mfa_candidates(1, "2026-06-01T00:00:00Z") == ["unknown-early"]
     assert store.counts() == {"users": 5, "deleted": 1, "mfa_unknown": 2}
+
+
+def test_the_fingerprint_does_not_depend_on_the_order_of_groups_roles_or_methods() -> None:
+    base = {"user": {"id": "u1"}, "groups": [["g2", "Two"], ["g1", "One"]],
+            "roles": ["b", "a"], "mfa": {"registered": True, "methods": ["sms", "fido2"]}}
+    other = {"user": {"id": "u1"}, "groups": [["g1", "One"], ["g2", "Two"]],
+             "roles": ["a", "b"], "mfa": {"registered": True, "methods": ["fido2", "sms"]}}
+    assert facts.fingerprint(base) == facts.fingerprint(other)
+
+
+def test_the_fingerprint_still_tells_different_groups_apart() -> None:
+    assert facts.fingerprint({"groups": [["g1", "One"]]}) != \
+        facts.fingerprint({"groups": [["g1", "Renamed"]]})
