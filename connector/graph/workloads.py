@@ -316,10 +316,13 @@ async def read_all(client: GraphClient, availability: Availability, grants: Gran
 
 
 async def read_some(client: GraphClient, sp_ids: Iterable[str], known: Snapshot, *,
-                    consents: bool, app_ids: Mapping[str, str]) -> tuple[Snapshot, set[str]]:
+                    consents: bool, app_ids: Mapping[str, str],
+                    apps_by_app_id: Mapping[str, str] | None = None) -> tuple[Snapshot, set[str]]:
     """The named service principals re-read in full through `$batch` (themselves, their three
     relations, their consents when `consents`, their app registration and its owners when
-    `app_ids` knows it); returns the snapshot and the ids Graph no longer has (404)."""
+    `app_ids` (service principal id -> app object id) or `apps_by_app_id` (appId -> app object
+    id, e.g. from applications/delta for a new registration) knows it); returns the snapshot and
+    the ids Graph no longer has (404)."""
     ids = sorted(set(sp_ids))
     snap = Snapshot(grants={} if consents else None, role_names=known.role_names, names=known.names)
     if not ids:
@@ -338,6 +341,10 @@ async def read_some(client: GraphClient, sp_ids: Iterable[str], known: Snapshot,
             snap.learn_names(snap.sps[oid])
     live = [oid for oid in ids if oid in snap.sps]
     apps = {oid: app_ids[oid] for oid in live if oid in app_ids}
+    for oid in live:
+        found = (apps_by_app_id or {}).get(str(snap.sps[oid].get("appId")))
+        if oid not in apps and found:
+            apps[oid] = found
     held, assigned, owners, grants, app_owners, app_records = await gather_all(
         relations_of(client, SERVICE_PRINCIPALS, live, "appRoleAssignments"),
         relations_of(client, SERVICE_PRINCIPALS, live, "appRoleAssignedTo"),

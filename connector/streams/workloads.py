@@ -281,7 +281,8 @@ class WorkloadCollection:
         base = Snapshot(role_names=dict(cp.get("role_names") or {}), names=dict(cp.get("names") or {}))
         consents = missing_permission(grants, "workload_consents") is None
         app_ids = {k: str(v["app"]) for k, v in known.items() if v.get("app")}
-        snap, gone = await read_some(self.client, wanted, base, consents=consents, app_ids=app_ids)
+        snap, gone = await read_some(self.client, wanted, base, consents=consents, app_ids=app_ids,
+                                     apps_by_app_id={v: k for k, v in changes.apps.items() if v})
         now_ms = int(self.clock() * 1000)
         self.summary.service_principals = len(snap.sps)
         for sp_id in sorted(snap.sps):

@@ -101,7 +101,8 @@ def mutate_every_kind(sim: SimulatedGraph) -> dict[str, str]:
     w.add_owner(lob[3].id, users[12].id, on_app=True)
     w.disable(lob[4].id)
     w.delete(lob[5].id)
-    return {"secret": lob[0].id, "certificate": with_cert.id, "grant": lob[1].id, "tenant_consent": lob[2].id,
+    new = w.add_service_principal("New line-of-business app")
+    return {"new": new, "secret": lob[0].id, "certificate": with_cert.id, "grant": lob[1].id, "tenant_consent": lob[2].id,
             "user_consent": saas[0].id, "roster_add": saas[1].id, "roster_remove": saas[2].id,
             "group_assigned": saas[3].id, "owner": lob[3].id, "disabled": lob[4].id, "deleted": lob[5].id}
 
