@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.scale import Traffic, run_connector
-from entrasim import floor_from_counters
+from entrasim import floor_from_counters, throttling_floor_seconds
 
 LATENCY_SECONDS = 0.05
 PAGE = 999
@@ -39,6 +39,7 @@ def _apply_changes(w: Any, tenant: Any, count: int) -> int:
     touched: set[str] = set()
     for i in range(count):
         kind = i % 10
+        lob = [s for s in lob if s.deleted is None]
         sp = lob[i % len(lob)] if kind in (0, 1, 2, 3, 7, 8, 9) else saas[i % len(saas)]
         if kind == 0:
             w.add_credential(sp.id, "password")
@@ -101,7 +102,12 @@ def _serve(conn: Connection, users: int, sps: int, latency: float) -> None:
                       permissions=DEFAULT_PERMISSIONS | {"Directory.Read.All"})
     with SimulatedGraph(spec, latency=latency, throttling=True) as sim:
         w = sim.tenant.workloads
-        conn.send((sim.connector_config(workload_identities={"enabled": True}), len(w.truth())))
+        from benchmarks.tenant import _needed
+
+        listed = sim.tenant.users()
+        needed = _needed(len(listed), sum(1 for u in listed if u.enabled),
+                         [len(g.members) + len(g.member_groups) for g in sim.tenant.groups()])
+        conn.send((sim.connector_config(workload_identities={"enabled": True}), len(w.truth()), needed))
         while True:
             command, arg = conn.recv()
             if command == "stop":
@@ -153,14 +159,34 @@ def _run(conn: Connection, config: Path, state: Path, out: Path, users: int, nam
                     chain_requests * LATENCY_SECONDS, rss, events, len(problems))
 
 
-def measure(users: int, sps: int, changes: int) -> list[Measured]:
+def _combined(conn: Connection, config: Path, work: Path, users: int, needed: Any,
+              alone: Measured) -> Measured:
+    """Users and workload identities in one full run (`--stream all`), against the floor of
+    what both need: the users' bulk traffic (`benchmarks.tenant`) plus the workload stream's own
+    full-run traffic."""
+    _call(conn, "reset")
+    out = work / "combined.ndjson"
+    code, wall, rss, tail, _ = run_connector(config, work / "combined.db", out, timeout=7200,
+                                             run_args=("--full",))
+    if code != 0:
+        raise RuntimeError(f"combined run failed ({code}):\n{tail}")
+    traffic = Traffic.of(_call(conn, "counters"))
+    t = alone.traffic
+    floor = throttling_floor_seconds(needed.resource_units + t.resource_units,
+                                     needed.reporting + t.total("reporting"), users)
+    events = sum(1 for _ in out.open("rb"))
+    return Measured("users + workload identities, full (--stream all)", wall, traffic, floor, 0.0, rss,
+                    events, 0)
+
+
+def measure(users: int, sps: int, changes: int, *, with_users: bool = False) -> list[Measured]:
     ctx = multiprocessing.get_context("spawn")
     conn, child = ctx.Pipe()
     process = ctx.Process(target=_serve, args=(child, users, sps, LATENCY_SECONDS), daemon=True)
     process.start()
     child.close()
     try:
-        settings, count = conn.recv()
+        settings, count, needed = conn.recv()
         with tempfile.TemporaryDirectory(prefix="bench-workloads-") as tmp:
             work = Path(tmp)
             config = work / "config.json"
@@ -173,7 +199,10 @@ def measure(users: int, sps: int, changes: int) -> list[Measured]:
             _call(conn, "changes", changes)
             refresh = _run(conn, config, state, work / "refresh.ndjson", users,
                            f"refresh after {changes} changes", 5)
-            return [full, refresh]
+            if not with_users:
+                return [full, refresh]
+            combined = _combined(conn, config, work, users, needed, full)
+            return [full, refresh, combined]
     finally:
         _call(conn, "stop")
         process.join(timeout=10)
@@ -184,8 +213,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--users", type=int, default=100_000)
     parser.add_argument("--service-principals", type=int, default=5_000)
     parser.add_argument("--changes", type=int, default=50)
+    parser.add_argument("--with-users", action="store_true",
+                        help="also one full run of the user inventory and the workload identities "
+                             "together, against the floor of what both need (minutes at 100,000)")
     args = parser.parse_args(argv)
-    rows = measure(args.users, args.service_principals, args.changes)
+    rows = measure(args.users, args.service_principals, args.changes, with_users=args.with_users)
     print(f"Tenant: {args.users:,} users, {args.service_principals:,} service principals, "
           f"{LATENCY_SECONDS * 1000:.0f} ms per request, throttling on.")
     print()
@@ -194,8 +226,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for m in rows:
         t = m.traffic
+        ratio = f" ({m.wall / m.floor:.2f} x floor)" if m.floor > 0 else ""
         print(f"| {m.name} | {m.wall:.1f} | {t.requests} | {t.batch_items} | {t.resource_units} "
-              f"| {t.total('reporting')} | {t.throttled} | {m.floor:.1f} | {m.chain:.2f} | {m.rss:.0f} "
+              f"| {t.total('reporting')} | {t.throttled} | {m.floor:.1f}{ratio} | {m.chain:.2f} | {m.rss:.0f} "
               f"| {m.events:,} | {m.problems} |")
     return 0
 
