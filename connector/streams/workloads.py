@@ -29,10 +29,10 @@ from typing import Any
 import orjson
 
 from connector.config.settings import Settings
-from connector.graph.client import GraphClient
+from connector.graph.client import GraphClient, GraphError
 from connector.graph.dates import parse_graph_datetime
 from connector.graph.permissions import Grants
-from connector.graph.sources import Availability, odata_datetime
+from connector.graph.sources import Availability, is_refusal, odata_datetime
 from connector.graph.workloads import (
     SIGN_INS_FEATURE,
     WORKLOADS_FEATURE,
@@ -57,6 +57,10 @@ log = logging.getLogger(__name__)
 STREAM = "workload_identities"
 VERSION = 1
 DAY_MS = 86_400_000
+
+
+class AuditRefused(Exception):
+    """The audit log cannot be read: relation changes are only seen by a full run."""
 
 
 @dataclass(slots=True)
@@ -185,6 +189,8 @@ class WorkloadCollection:
                 return
             except DeltaExpired as expired:
                 full_reason = f"delta link refused: {expired}"
+            except AuditRefused as refused:
+                full_reason = f"audit log refused: {refused}"
         self.summary.mode, self.summary.full_reason = "full", full_reason
         async for batch in self._full(grants):
             yield batch
@@ -272,7 +278,12 @@ class WorkloadCollection:
         changes = await workload_changes(self.client, str(cp.get("sp_link")), str(cp.get("app_link")))
         since = parse_graph_datetime(cp.get("audit_since")) or started
         overlap = timedelta(minutes=self.settings.workload_identities.audit_overlap_minutes)
-        touched_sps, touched_apps = await audit_touched(self.client, since - overlap, started)
+        try:
+            touched_sps, touched_apps = await audit_touched(self.client, since - overlap, started)
+        except GraphError as error:
+            if not is_refusal(error):
+                raise
+            raise AuditRefused(f"{error.status} {error.code}") from error
         known: dict[str, Any] = {k: dict(v) for k, v in (cp.get("known") or {}).items()}
         by_app = {str(v.get("app")): k for k, v in known.items() if v.get("app")}
         wanted = set(changes.changed) | touched_sps

@@ -191,3 +191,14 @@ def test_user_events_name_the_sso_applications_assigned_directly_or_through_a_gr
         assert {a["uid"] for a in apps.get("items", ())} == set(expected)
         assigned += bool(expected)
     assert assigned > 10
+
+
+def test_a_refused_delta_link_makes_the_next_run_a_full_one(make_sim: MakeSim, tmp_path: Path) -> None:
+    sim = make_sim(seed=87, users=200)
+    config = write_config(tmp_path, sim, workload_identities=ENABLED)
+    state, out = tmp_path / "state.db", tmp_path / "events.ndjson"
+    run(config, state, out)
+    sim.tenant.expire_delta_tokens()
+    events, _, summary = run(config, state, out)
+    assert summary["mode"] == "full" and "delta link refused" in summary["full_reason"]
+    assert len(events) == len(sim.tenant.workloads.truth())
