@@ -18,7 +18,7 @@ message) and the rest is collected; only the service principal listing itself is
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final
@@ -118,17 +118,66 @@ def missing_permission(grants: Grants, key: str) -> str | None:
     return f"the app lacks the Graph application permission {' or '.join(feature.any_of)}"
 
 
+#: An application permission held, as read: (resourceId, appRoleId, resourceDisplayName).
+Held = tuple[str, str, str | None]
+
+
+def held_of(items: Iterable[Mapping[str, Any]]) -> list[Held]:
+    """The compact form of appRoleAssignments (kept for every service principal of a run)."""
+    out: list[Held] = []
+    for a in items:
+        name = a.get("resourceDisplayName")
+        out.append((str(a.get("resourceId")), str(a.get("appRoleId")), name if isinstance(name, str) else None))
+    return out
+
+
+def roster_of(items: Iterable[Mapping[str, Any]]) -> tuple[int, int]:
+    """(users, groups) assigned, from appRoleAssignedTo; client service principals holding an
+    application permission of this one are not its roster."""
+    kinds = [a.get("principalType") for a in items]
+    return kinds.count("User"), kinds.count("Group")
+
+
+@dataclass(slots=True)
+class ConsentTally:
+    """One client's delegated grants, per resource: scopes, tenant-wide or not, how many users
+    (Graph keeps one grant per client, user and resource). Grants are folded in as they are
+    listed: a tenant where every user consented to a few apps has far more grants than apps."""
+
+    by_resource: dict[str, tuple[dict[str, None], list[bool], list[int]]] = field(default_factory=dict)
+
+    def add(self, grant: Mapping[str, Any]) -> None:
+        scopes, wide, users = self.by_resource.setdefault(str(grant.get("resourceId")), ({}, [False], [0]))
+        for scope in str(grant.get("scope") or "").split():
+            scopes[scope] = None
+        if grant.get("consentType") == "AllPrincipals":
+            wide[0] = True
+        elif isinstance(grant.get("principalId"), str):
+            users[0] += 1
+
+    def consents(self, names: Mapping[str, str]) -> tuple[Consent, ...]:
+        return tuple(Consent(r, names.get(r), tuple(scopes), wide[0], users[0])
+                     for r, (scopes, wide, users) in sorted(self.by_resource.items()))
+
+
+def tally(grants: Iterable[Mapping[str, Any]]) -> ConsentTally:
+    out = ConsentTally()
+    for grant in grants:
+        out.add(grant)
+    return out
+
+
 @dataclass(slots=True)
 class Snapshot:
     """What was read about service principals; a relation absent for an id = not read."""
 
     sps: dict[str, dict[str, Any]] = field(default_factory=dict)
-    held: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
-    assigned: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    held: dict[str, list[Held]] = field(default_factory=dict)
+    assigned: dict[str, tuple[int, int]] = field(default_factory=dict)  # (users, groups)
     owners: dict[str, tuple[Owner, ...]] = field(default_factory=dict)
     apps: dict[str, dict[str, Any]] = field(default_factory=dict)  # by appId
     app_owners: dict[str, tuple[Owner, ...]] = field(default_factory=dict)  # by app object id
-    grants: dict[str, list[dict[str, Any]]] | None = None  # by clientId; None = not read
+    grants: dict[str, ConsentTally] | None = None  # by clientId; None = not read
     last_sign_in: dict[str, str] | None = None  # by appId; None = not read
     role_names: dict[str, str] = field(default_factory=dict)  # "resourceId/appRoleId" -> value
     names: dict[str, str] = field(default_factory=dict)  # service principal id -> display name
@@ -176,8 +225,10 @@ async def relations_of(client: GraphClient, path: str, ids: Sequence[str], relat
 
 
 async def _expanded(client: GraphClient, relation: str, select: str, expand: str,
-                    into: dict[str, Any], sink: dict[str, list[dict[str, Any]]]) -> None:
-    """One listing expanding `relation`; the ones shown at the cap are read in full."""
+                    into: dict[str, Any], sink: dict[str, Any],
+                    compact: Callable[[list[dict[str, Any]]], Any]) -> None:
+    """One listing expanding `relation`; the ones shown at the cap are read in full. Each
+    relation is kept in its `compact` form only, so a page's raw items do not outlive it."""
     capped: list[str] = []
 
     def consume(page: Page) -> None:
@@ -188,7 +239,7 @@ async def _expanded(client: GraphClient, relation: str, select: str, expand: str
                 continue
             if select != "id":
                 into[oid] = {k: v for k, v in item.items() if k != relation}
-            sink[oid] = [v for v in values if isinstance(v, dict)]
+            sink[oid] = compact([v for v in values if isinstance(v, dict)])
             if len(values) >= EXPAND_LIMIT:
                 capped.append(oid)
 
@@ -199,7 +250,8 @@ async def _expanded(client: GraphClient, relation: str, select: str, expand: str
     url = build_url(SERVICE_PRINCIPALS, {"$select": select, "$expand": expand, "$top": 999})
     await _complete_listing(client, url, consume, reset)
     params = {"$select": OWNER_SELECT} if relation == "owners" else None
-    sink.update(await relations_of(client, SERVICE_PRINCIPALS, capped, relation, params))
+    full = await relations_of(client, SERVICE_PRINCIPALS, capped, relation, params)
+    sink.update({oid: compact(items) for oid, items in full.items()})
 
 
 async def _applications(client: GraphClient, snap: Snapshot) -> None:
@@ -230,13 +282,13 @@ async def _applications(client: GraphClient, snap: Snapshot) -> None:
 
 
 async def _grants(client: GraphClient, snap: Snapshot, availability: Availability) -> None:
-    found: dict[str, list[dict[str, Any]]] = {}
+    found: dict[str, ConsentTally] = {}
 
     def consume(page: Page) -> None:
         for item in page.items:
             client_id = item.get("clientId")
             if isinstance(client_id, str):
-                found.setdefault(client_id, []).append(item)
+                found.setdefault(client_id, ConsentTally()).add(item)
 
     try:
         await _complete_listing(client, build_url(GRANTS, {"$top": 999}), consume, found.clear)
@@ -274,15 +326,18 @@ async def sso_rosters(client: GraphClient) -> dict[str, tuple[tuple[str, str | N
     assigned to: one expanded listing, rosters at the 20-item cap read in full. Entra does not
     apply an assignment to members of nested groups, so a user's direct groups suffice."""
     records: dict[str, Any] = {}
-    assigned: dict[str, list[dict[str, Any]]] = {}
-    await _expanded(client, "appRoleAssignedTo", "id,displayName", "appRoleAssignedTo", records, assigned)
+    assigned: dict[str, list[str]] = {}
+
+    def principals(items: list[dict[str, Any]]) -> list[str]:
+        return [str(i.get("principalId")) for i in items if i.get("principalType") in ("User", "Group")]
+
+    await _expanded(client, "appRoleAssignedTo", "id,displayName", "appRoleAssignedTo", records, assigned,
+                    principals)
     out: dict[str, list[tuple[str, str | None]]] = {}
-    for sp_id, items in assigned.items():
+    for sp_id, ids in assigned.items():
         name = records.get(sp_id, {}).get("displayName")
-        for item in items:
-            principal = item.get("principalId")
-            if item.get("principalType") in ("User", "Group") and isinstance(principal, str):
-                out.setdefault(principal, []).append((sp_id, name if isinstance(name, str) else None))
+        for principal in ids:
+            out.setdefault(principal, []).append((sp_id, name if isinstance(name, str) else None))
     return {k: tuple(v) for k, v in out.items()}
 
 
@@ -294,12 +349,12 @@ async def read_all(client: GraphClient, availability: Availability, grants: Gran
     """Every service principal with every relation, concurrently; optional sources the token
     cannot read are skipped without a request (one message each)."""
     snap = Snapshot()
-    raw_owners: dict[str, list[dict[str, Any]]] = {}
     jobs = [
         _expanded(client, "appRoleAssignedTo", ",".join(GRAPH_SERVICE_PRINCIPAL_FIELDS), "appRoleAssignedTo",
-                  snap.sps, snap.assigned),
-        _expanded(client, "appRoleAssignments", "id", "appRoleAssignments", snap.sps, snap.held),
-        _expanded(client, "owners", "id", f"owners($select={OWNER_SELECT})", snap.sps, raw_owners),
+                  snap.sps, snap.assigned, roster_of),
+        _expanded(client, "appRoleAssignments", "id", "appRoleAssignments", snap.sps, snap.held, held_of),
+        _expanded(client, "owners", "id", f"owners($select={OWNER_SELECT})", snap.sps, snap.owners,
+                  owners_from),
         _applications(client, snap),
     ]
     for key, job in ((CONSENTS_FEATURE, _grants), (SIGN_INS_FEATURE, _sign_ins)):
@@ -309,7 +364,6 @@ async def read_all(client: GraphClient, availability: Availability, grants: Gran
         else:
             jobs.append(job(client, snap, availability))
     await gather_all(*jobs)
-    snap.owners = {oid: owners_from(items) for oid, items in raw_owners.items()}
     for sp in snap.sps.values():
         snap.learn_names(sp)
     return snap
@@ -353,10 +407,11 @@ async def read_some(client: GraphClient, sp_ids: Iterable[str], known: Snapshot,
         relations_of(client, APPLICATIONS, list(apps.values()), "owners", {"$select": OWNER_SELECT}),
         _app_records(client, list(apps.values())),
     )
-    snap.held, snap.assigned = held, assigned
+    snap.held = {oid: held_of(items) for oid, items in held.items()}
+    snap.assigned = {oid: roster_of(items) for oid, items in assigned.items()}
     snap.owners = {oid: owners_from(items) for oid, items in owners.items()}
     if snap.grants is not None:
-        snap.grants = grants
+        snap.grants = {oid: tally(items) for oid, items in grants.items()}
     snap.app_owners = {oid: owners_from(items) for oid, items in app_owners.items()}
     snap.apps = {r["appId"]: r for r in app_records if isinstance(r.get("appId"), str)}
     return snap, gone
@@ -391,41 +446,26 @@ def facts_for(sp_id: str, snap: Snapshot, *, last_sign_in: str | None = None) ->
         creds += credentials_of(app, "application")
     perms: tuple[AppPermission, ...] | None = None
     if sp_id in snap.held:
-        perms = tuple(
-            AppPermission(str(a.get("resourceId")), a.get("resourceDisplayName") or snap.names.get(str(a.get("resourceId"))),
-                          snap.role_names.get(f"{a.get('resourceId')}/{a.get('appRoleId')}"), str(a.get("appRoleId")))
-            for a in snap.held[sp_id])
+        perms = tuple(AppPermission(resource, name or snap.names.get(resource),
+                                    snap.role_names.get(f"{resource}/{role}"), role)
+                      for resource, role, name in snap.held[sp_id])
     roster: Roster | None = None
     if sp_id in snap.assigned:
-        kinds = [a.get("principalType") for a in snap.assigned[sp_id]]
-        roster = Roster(users=kinds.count("User"), groups=kinds.count("Group"))
+        users, groups = snap.assigned[sp_id]
+        roster = Roster(users=users, groups=groups)
     owners: tuple[Owner, ...] | None = snap.owners.get(sp_id)
     if app is not None and isinstance(app.get("id"), str) and app["id"] in snap.app_owners:
         seen = {o.uid for o in owners or ()}
         owners = (*(owners or ()), *(o for o in snap.app_owners[app["id"]] if o.uid not in seen))
     consents: tuple[Consent, ...] | None = None
     if snap.grants is not None:
-        consents = _consents(snap.grants.get(sp_id, ()), snap.names)
+        found = snap.grants.get(sp_id)
+        consents = found.consents(snap.names) if found is not None else ()
     last = last_sign_in
     if snap.last_sign_in is not None and isinstance(app_id, str):
         last = snap.last_sign_in.get(app_id)
     return WorkloadFacts(credentials=creds, app_permissions=perms, consents=consents, owners=owners,
                          roster=roster, last_sign_in=last)
-
-
-def _consents(grants: Iterable[Mapping[str, Any]], names: Mapping[str, str]) -> tuple[Consent, ...]:
-    by_resource: dict[str, tuple[dict[str, None], list[bool], set[str]]] = {}
-    for g in grants:
-        resource = str(g.get("resourceId"))
-        scopes, tenant_wide, users = by_resource.setdefault(resource, ({}, [False], set()))
-        for scope in str(g.get("scope") or "").split():
-            scopes[scope] = None
-        if g.get("consentType") == "AllPrincipals":
-            tenant_wide[0] = True
-        elif isinstance(g.get("principalId"), str):
-            users.add(g["principalId"])
-    return tuple(Consent(r, names.get(r), tuple(scopes), wide[0], len(users))
-                 for r, (scopes, wide, users) in sorted(by_resource.items()))
 
 
 # --- change tracking ----------------------------------------------------------------------------
