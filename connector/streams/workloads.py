@@ -21,7 +21,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -140,7 +140,7 @@ class WorkloadCollection:
     """One run of the stream; `batches()` yields what to deliver, then the completed checkpoint."""
 
     def __init__(self, settings: Settings, checkpoint: Mapping[str, Any] | None, client: GraphClient, *,
-                 product: Product, full: bool = False, clock: Any = time.time) -> None:
+                 product: Product, full: bool = False, clock: Callable[[], float] = time.time) -> None:
         self.settings = settings
         self.checkpoint = dict(checkpoint) if checkpoint and checkpoint.get("version") == VERSION else None
         self.client = client
