@@ -250,7 +250,9 @@ class TrackedRun:
         # it resumes the full collection, whose sweep covers what every part of it listed.
         sweep = StoreWrites()
         events: list[bytes] = []
-        if self.collection is not None and self.collection.summary.listing_restarts == 0:
+        # A listing restarted after an expired page token lists from the start again, so what
+        # every pass showed (`memory.listed`) still covers the whole directory.
+        if self.collection is not None:
             events, sweep = await self._sweep(memory.listed)
         sweep.clear_listed = True
         sweep.cursors.update(promoted)

@@ -192,3 +192,26 @@ def test_a_restored_user_the_store_never_held_comes_with_their_last_sign_in(
     assert event["user"]["ldap_person"].get("last_login_time") is not None
     found = inventory_problems(latest_per_user([*first.events, *second.events]), truth)
     assert not found, f"{len(found)} problems, first: {found[:10]}"
+
+
+def test_a_full_collection_whose_listing_restarts_still_reports_deletions(
+        tmp_path: Path) -> None:
+    with SimulatedGraph(TenantSpec(seed=65, users=USERS, licence="P2")) as sim:
+        store = StateStore(tmp_path / "state.db")
+        first = run_tracked(sim, store)
+        assert first.error is None, first.error
+        soft, hard = _members(sim, 2), _members(sim, 2, skip=2)
+        for uid in soft:
+            sim.tenant.delete_user(uid)
+        for uid in hard:
+            sim.tenant.delete_user(uid, permanent=True)
+        sim.faults.expired_page_token_on_page = 2
+        full = run_tracked(sim, store, full=True, page_size=50)
+        sim.faults.reset()
+        truth = sim.tenant.truth(include_deleted=True)
+
+    assert full.error is None, full.error
+    assert full.summary.listing_restarts >= 1
+    assert full.summary.deleted_users == len(soft) + len(hard)
+    found = inventory_problems(latest_per_user([*first.events, *full.events]), truth)
+    assert not found, f"{len(found)} problems, first: {found[:10]}"

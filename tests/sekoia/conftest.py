@@ -52,7 +52,7 @@ class Running:
         finally:
             store.close()
 
-    def stop(self, timeout: float = 10.0) -> float:
+    def stop(self, timeout: float = 30.0) -> float:
         """SIGTERM, then the seconds it took to exit (fails the test past `timeout`)."""
         started = time.monotonic()
         self.process.send_signal(signal.SIGTERM)
@@ -70,6 +70,12 @@ def platform() -> Iterator[FakeSekoia]:
 
 
 StartModule = Callable[..., Running]
+
+#: What "a stop ends the wait at once" allows: the waits a stop must cut short are a minute or
+#: more (a 429's 60 s, a 1,200-s Retry-After, an hour between cycles), while a loaded machine
+#: can take a few seconds to tear an interpreter down; a bound of a few seconds made the tests
+#: depend on the machine being idle.
+PROMPT_EXIT_SECONDS = 15.0
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from sekoia_automation_models.ocsf.user import UserOCSFModel
 
 from connector.validation import EventValidator
 from tests.conftest import MakeSim
-from tests.sekoia.conftest import StartModule, wait_for
+from tests.sekoia.conftest import PROMPT_EXIT_SECONDS, StartModule, wait_for
 from tests.sekoia.platform import API_KEY, FakeSekoia
 
 VALIDATOR = EventValidator()
@@ -40,7 +40,8 @@ def test_first_cycle_delivers_every_user_once_and_later_cycles_only_new_and_chan
         assert VALIDATOR.errors(item) == [], item
     assert all(p.version == 1 for p in platform.pushes)
 
-    members = sorted(expected)
+    # an account enabled now, so that disabling it is a change
+    members = sorted(uid for uid in expected if sim.tenant.expected(uid).enabled)
     disabled, deleted = members[0], members[1]
     # a deleted manager changes their reports' manager: they are changed users too
     reports = {uid for uid in expected if sim.tenant.expected(uid).manager_id == deleted}
@@ -61,7 +62,7 @@ def test_first_cycle_delivers_every_user_once_and_later_cycles_only_new_and_chan
         assert VALIDATOR.errors(later[uid]) == [], later[uid]
         assert later[uid]["enrichments"][0]["data"]["is_enabled"] is False
     assert all(later[u.id]["enrichments"][0]["data"]["is_enabled"] is True for u in new)
-    assert module.stop() < 5
+    assert module.stop() < PROMPT_EXIT_SECONDS
     assert module.process.returncode == 0
     assert module.state is not None and module.state["watermark"]
     # the connector's own records (here the start-of-run credential check) reach the platform

@@ -11,7 +11,7 @@ from collections import Counter
 
 from entrasim.server import TOKEN_ROUTE
 from tests.conftest import MakeSim
-from tests.sekoia.conftest import StartModule, wait_for
+from tests.sekoia.conftest import PROMPT_EXIT_SECONDS, StartModule, wait_for
 from tests.sekoia.platform import FakeSekoia
 
 
@@ -58,7 +58,7 @@ def test_a_429_without_retry_after_holds_the_checkpoint_and_a_stop_ends_the_wait
     assert state is not None
     committed = state["in_progress"]["skip_ids"]
     assert sorted(committed) == sorted(platform.pushes[0].uids)  # not past the refused batch
-    assert module.stop() < 3
+    assert module.stop() < PROMPT_EXIT_SECONDS
     assert module.process.returncode == 0
 
     again = start_module(sim.connector_config(), env={"SUB_FOLDER": str(module.data)})
@@ -81,7 +81,7 @@ def test_an_outage_backs_off_instead_of_looping_through_graph_and_login(
     assert token_requests(sim) == tokens  # the batch is retried, the cycle not restarted
     assert sim.counters.totals()["requests"] == graph
     assert module.state is None or not module.state.get("watermark")
-    assert module.stop() < 3
+    assert module.stop() < PROMPT_EXIT_SECONDS
 
 
 def test_a_failing_cycle_backs_off_and_says_why_without_the_secret(
@@ -94,7 +94,7 @@ def test_a_failing_cycle_backs_off_and_says_why_without_the_secret(
     time.sleep(3)
     assert token_requests(sim) <= 2  # the SDK's loop: 270 token requests in 8 s
     assert platform.pushes == []
-    assert module.stop() < 3
+    assert module.stop() < PROMPT_EXIT_SECONDS
     everything = module.text() + "\n".join(platform.messages())
     assert "wrong-secret-value-123" not in everything
 
@@ -106,7 +106,7 @@ def test_a_stop_mid_collection_cancels_it_at_once_and_commits_nothing(
     module = start_module(sim.connector_config())
     wait_for(lambda: sim.counters.totals()["requests"] >= 2, 60, "the collection to start",
              module)
-    assert module.stop() < 3
+    assert module.stop() < PROMPT_EXIT_SECONDS
     assert module.process.returncode == 0
     assert platform.pushes == []
     assert module.state is None
@@ -118,6 +118,6 @@ def test_a_stop_during_the_wait_for_the_next_cycle_exits_at_once(
     sim = make_sim(users=5)
     module = start_module(sim.connector_config(), frequency=3600)
     wait_for(lambda: "Next collection cycle in" in module.text(), 60, "the wait", module)
-    assert module.stop() < 3  # the SDK's own sleep outlives a SIGTERM (test_sdk_baseline.py)
+    assert module.stop() < PROMPT_EXIT_SECONDS  # the SDK's own sleep outlives a SIGTERM (test_sdk_baseline.py)
     assert module.process.returncode == 0
     assert len(platform.delivered()) == 5

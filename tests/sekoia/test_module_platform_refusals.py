@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 
 from entrasim.server import TOKEN_ROUTE
 from tests.conftest import MakeSim
-from tests.sekoia.conftest import StartModule, wait_for
+from tests.sekoia.conftest import PROMPT_EXIT_SECONDS, StartModule, wait_for
 from tests.sekoia.platform import FakeSekoia
 
 FAST_TASK_TIMEOUT = {"ASSET_CONNECTOR_TASK_POLL_TIMEOUT": "1"}
@@ -90,7 +90,7 @@ def test_a_retry_after_longer_than_the_push_deadline_is_honoured_by_the_next_cyc
              "the cycle scheduled as asked", module)
     assert len(platform.pushes) == 2
     assert delivered_once(platform, set(platform.pushes[0].uids))
-    assert module.stop() < 3
+    assert module.stop() < PROMPT_EXIT_SECONDS
 
 
 def test_records_the_platform_refuses_are_isolated_skipped_and_counted(
@@ -137,7 +137,7 @@ def test_a_refused_api_key_is_a_configuration_error_naming_the_field(
                          for m in platform.messages()), 30, "the configuration error", module)
     assert len(platform.pushes) <= 1  # not retried as if transient
     assert not any("retry" in m for m in platform.messages())
-    assert module.stop() < 3
+    assert module.stop() < PROMPT_EXIT_SECONDS
 
 
 def test_an_idle_cycle_reuses_its_token_and_checks_the_secret_once_a_day(
