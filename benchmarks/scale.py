@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from benchmarks.baseline import BaselineResult
 from benchmarks.tenant import TenantFacts, TenantProcess
 from entrasim import floor_from_counters, throttling_floor_seconds
@@ -72,6 +74,14 @@ class Run:
     traffic: Traffic
     stderr_tail: str
     summary: dict[str, Any] | None = None
+    enabled_without_mfa: int = 0  # enabled users whose event lacks `user.has_mfa`
+    with_last_sign_in: int = 0  # events carrying a last sign-in time
+
+    @property
+    def throttled_share(self) -> float:
+        """429s as a share of the requests Graph saw (HTTP requests + `$batch` items)."""
+        seen = self.traffic.requests + self.traffic.batch_items
+        return self.traffic.throttled / seen if seen else 0.0
 
     @property
     def events_per_second(self) -> float:
@@ -93,13 +103,15 @@ class SizeResult:
 
     @property
     def floor_seconds(self) -> float:
-        """Least wall time Graph's budgets allow for the traffic the data strictly needs."""
+        """The floor of the documented limits for the traffic the data strictly needs."""
         n = self.facts.needed
-        return throttling_floor_seconds(n.resource_units, n.reporting, self.facts.users)
+        return throttling_floor_seconds(n.resource_units, n.reporting, self.facts.users,
+                                        sign_in_activity=n.sign_in_activity)
 
     @property
     def floor_as_made_seconds(self) -> float:
-        """The same bound for the traffic the connector actually made."""
+        """The floor of the documented limits for the traffic the connector actually made
+        (every bucket: RU, reports, signInActivity, Identity Protection)."""
         return floor_from_counters(self.full.traffic.by_route, self.facts.users)
 
 
@@ -196,6 +208,23 @@ def _count_events(output: Path) -> int:
         return sum(1 for line in f if line.strip())
 
 
+def _coverage(output: Path) -> tuple[int, int]:
+    """(enabled users without MFA, users with a last sign-in) in an inventory's output."""
+    without_mfa = with_sign_in = 0
+    if not output.exists():
+        return 0, 0
+    with output.open("rb") as f:
+        for line in f:
+            if not line.strip():
+                continue
+            user = orjson.loads(line).get("user") or {}
+            if not (user.get("account") or {}).get("is_disabled") and "has_mfa" not in user:
+                without_mfa += 1
+            if "last_login_time" in (user.get("ldap_person") or {}):
+                with_sign_in += 1
+    return without_mfa, with_sign_in
+
+
 def collect(tenant: TenantProcess, workdir: Path, name: str, *, timeout: float) -> Run:
     """One run against the tenant, with fresh counters and throttling windows."""
     assert tenant.facts is not None
@@ -208,10 +237,13 @@ def collect(tenant: TenantProcess, workdir: Path, name: str, *, timeout: float) 
     code, wall, rss, tail, summary = run_connector(
         config, workdir / "state.json", output, timeout=timeout
     )
+    without_mfa, with_sign_in = _coverage(output)
     return Run(
         exit_code=code,
         wall_seconds=wall,
         peak_rss_mb=rss,
+        enabled_without_mfa=without_mfa,
+        with_last_sign_in=with_sign_in,
         events=_count_events(output),
         traffic=Traffic.of(tenant.counters()),
         stderr_tail=tail,

@@ -33,6 +33,7 @@ class NeededTraffic:
     requests: int
     resource_units: int
     reporting: int
+    sign_in_activity: int = 0  # of the reporting requests, those under the 10-per-minute limit
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +60,7 @@ def _needed(users: int, enabled: int, member_counts: list[int]) -> NeededTraffic
         requests=requests,
         resource_units=user_pages + report_pages + group_pages + 2 * member_pages + roles,
         reporting=user_pages + report_pages,
+        sign_in_activity=user_pages,
     )
 
 

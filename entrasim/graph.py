@@ -63,6 +63,8 @@ SIGN_IN_ROUTES = frozenset({"GET /auditLogs/signIns", "GET /auditLogs/signIns/{i
                             "GET /beta/auditLogs/signIns", "GET /beta/auditLogs/signIns/{id}"})
 SIGN_INS = _DIRECTORY | AUDIT
 BATCH_ROUTE = "POST /$batch"
+# Per-user authentication methods: the `authenticationMethod` resource of the reports limits.
+METHODS_ROUTE = "GET /users/{id}/authentication/methods"
 MAX_BATCH = 20
 EXPAND_LIMIT = 20
 JSON_TYPE = "application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8"
@@ -173,16 +175,20 @@ class GraphApi:
             return self._injected(injected, route)
         if route.startswith("GET /deviceManagement/"):
             return device_api.execute_intune(self, handler, req, claims, match, route)
-        if route.startswith("GET /identityProtection/") and not self.throttle.charge_protection():
+        protection = route.startswith("GET /identityProtection/")
+        if protection and not self.throttle.charge_protection():
+            # Documented: Identity Protection's 429 carries no Retry-After.
             return Reply(429, _err("TooManyRequests", "Too many requests."), route)
-        cost, reporting = self._cost(route, req)
-        verdict = self.throttle.charge(cost, reporting)
+        cost, reporting, activity = self._cost(route, req)
+        verdict = self.throttle.charge(cost, reporting, sign_in_activity=activity)
         if not verdict.allowed:
             return Reply(429, _err("TooManyRequests", "Too many requests."), route, {
                 "Retry-After": str(verdict.retry_after),
                 "x-ms-throttle-limit-percentage": f"{max(verdict.usage, 1.0):.1f}",
             })
-        self.counters.add(route, ru=cost, reporting=int(reporting))
+        self.counters.add(route, ru=cost, reporting=int(reporting),
+                          sign_in_activity=int(activity and not self.throttle.legacy),
+                          protection=int(protection))
         headers = {"x-ms-resource-unit": str(cost)}
         if verdict.usage >= THROTTLE_WARNING_RATIO:
             headers["x-ms-throttle-limit-percentage"] = f"{verdict.usage:.1f}"
@@ -208,7 +214,12 @@ class GraphApi:
                          {"Retry-After": "1"})
         return Reply(504, _err("UnknownError", "The gateway did not receive a response in time."), route)
 
-    def _cost(self, route: str, req: Request) -> tuple[int, bool]:
+    def _cost(self, route: str, req: Request) -> tuple[int, bool, bool]:
+        """(RU, counts against the reports window, counts against the signInActivity window).
+
+        The reports window covers every resource the throttling page lists under "Identity and
+        access reports service limits" (sign-ins, directory audits, the registration report,
+        signInActivity and, unless `legacy`, the per-user authentication methods)."""
         q = req.query
         top = None
         if "$top" in q:
@@ -217,9 +228,12 @@ class GraphApi:
             except ValueError:
                 top = None
         cost = request_cost(route, select="$select" in q, expand="$expand" in q, top=top)
-        reporting = route.startswith((REPORT_ROUTE, "GET /auditLogs/", "GET /beta/reports/")) or route in SIGN_IN_ROUTES or (
-            route == "GET /users" and "signinactivity" in (q.get("$select", "") + q.get("$filter", "")).lower())
-        return cost, reporting
+        activity = route == "GET /users" and "signinactivity" in (
+            q.get("$select", "") + q.get("$filter", "")).lower()
+        reporting = (route.startswith((REPORT_ROUTE, "GET /auditLogs/", "GET /beta/reports/"))
+                     or route in SIGN_IN_ROUTES or activity
+                     or (route == METHODS_ROUTE and not self.throttle.legacy))
+        return cost, reporting, activity
 
     # ---- shared helpers ----------------------------------------------------------------
     @staticmethod
@@ -774,7 +788,7 @@ _ROUTES: list[tuple[str, re.Pattern[str], str, Handler]] = [
         ("GET", r"^/users/([^/]+)/manager", "GET /users/{id}/manager", GraphApi.user_manager),
         ("GET", r"^/users/([^/]+)/(memberOf|transitiveMemberOf)(?:/microsoft\.graph\.(group|directoryRole))?",
          "GET /users/{id}/{rel}", GraphApi.user_member_of),
-        ("GET", r"^/users/([^/]+)/authentication/methods", "GET /users/{id}/authentication/methods", GraphApi.user_methods),
+        ("GET", r"^/users/([^/]+)/authentication/methods", METHODS_ROUTE, GraphApi.user_methods),
         ("GET", r"^/groups", "GET /groups", GraphApi.groups_list),
         ("GET", r"^/groups/(?:microsoft\.graph\.)?delta(?:\(\))?", "GET /groups/delta", delta.groups_delta),
         ("GET", r"^/groups/([^/]+)", "GET /groups/{id}", GraphApi.group_get),

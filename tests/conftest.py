@@ -12,13 +12,22 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 
+from connector.graph.budget import TIME_SCALE_ENV
 from entrasim import SimulatedGraph, TenantSpec
 from tests.intake_receiver import IntakeReceiver
+
+# The connector's request planner paces Graph's documented limits in real time (per-user MFA
+# lookups: 5 per 10 s). Against simulated tenants that do not throttle, the suite shrinks the
+# planner's windows 100-fold; a test that switches the simulator's throttling on shrinks its
+# windows alike (`sim.throttle.time_scale = TEST_TIME_SCALE`) or builds its own `Throttle`.
+TEST_TIME_SCALE = 0.01
+os.environ.setdefault(TIME_SCALE_ENV, str(TEST_TIME_SCALE))
 
 MakeSim = Callable[..., SimulatedGraph]
 

@@ -484,22 +484,33 @@ class Settings(_Model):
         "auto",
         description="Per-user MFA lookups (`/users/{id}/authentication/methods` in `$batch`) for "
         "users the bulk registration report does not cover (disabled users, unlicensed tenants): "
-        "`auto` caps them at 1,000 per run, `always` asks for every such user, `never` reports "
-        "their MFA as unknown.",
+        "`auto` asks for enabled users within `mfa_fallback_share` of the reports budget a run, "
+        "`always` asks for every such user, `never` reports their MFA as unknown.",
     )
-    mfa_fallback_per_run: int = _bounded(
-        1_000,
-        1,
-        1_000_000,
-        "With `mfa_fallback: auto`, how many users' MFA a run asks per user at most; users left "
-        "unknown are asked on later runs, longest-unknown first (needs a state store).",
+    mfa_fallback_share: float = Field(
+        0.5,
+        ge=0.0,
+        le=1.0,
+        description="With `mfa_fallback: auto`, the share of Graph's reports budget (5 requests "
+        "per 10 s, which per-user lookups spend) a run may use for them, counted over one "
+        "15-minute interval: 0.5 = 225 enabled users a run. Users left unknown are asked on "
+        "later runs, longest-unknown first (needs a state store).",
+    )
+    mfa_fallback_per_run: int | None = Field(
+        None,
+        ge=1,
+        le=1_000_000,
+        strict=True,
+        description="Optional cap on the per-user MFA lookups of one run, on top of "
+        "`mfa_fallback_share` (configurations written before the share keep working: the "
+        "smaller of the two applies).",
     )
     mfa_fallback_hours: int = _bounded(
         1,
         0,
         8_760,
         "Cadence of the per-user MFA lookups between full collections: a run at least this "
-        "long after the previous lookups asks the next `mfa_fallback_per_run` users "
+        "long after the previous lookups asks the next users `mfa_fallback_share` allows "
         "(0 = every run). Registrations seen in the audit log are read at every run.",
     )
     mfa_refresh_days: int = _bounded(

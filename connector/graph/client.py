@@ -38,13 +38,20 @@ from msgraph_core.middleware.options import GraphTelemetryHandlerOption
 from connector import auth
 from connector.backoff import parse_retry_after
 from connector.clouds import resolve
+from connector.graph.budget import (
+    DIRECTORY,
+    BudgetDeadline,
+    add_charges,
+    charges_of,
+    chunk_by_budget,
+    priority_of,
+    time_scale_from_env,
+)
 from connector.graph.throttle import (
     RETRYABLE_STATUSES,
     Retryable,
     Throttle,
-    is_reporting,
     parse_limit_percentage,
-    resource_units,
 )
 
 log = logging.getLogger(__name__)
@@ -52,6 +59,7 @@ log = logging.getLogger(__name__)
 API_VERSION = "v1.0"
 BATCH_LIMIT = 20
 # Marks every request as background traffic: Graph throttles it first, interactive users last.
+# Sign-ins too: no person waits on them; the planner (budget.py) orders our own requests.
 PRIORITY_HEADERS = {"x-ms-throttle-priority": "Low"}
 EXPIRED_PAGE_TOKEN = "Directory_ExpiredPageToken"
 _TIMEOUT = httpx.Timeout(60.0, connect=30.0)
@@ -247,6 +255,7 @@ class GraphClient:
         throttle = throttle or Throttle.create(
             max_concurrency=int(settings.max_concurrency),
             deadline_seconds=float(settings.retry_deadline_seconds),
+            time_scale=time_scale_from_env(),
         )
         return cls(
             graph_endpoint=cloud.graph_endpoint,
@@ -304,36 +313,49 @@ class GraphClient:
     # --- sending ----------------------------------------------------------------------------
 
     async def _attempt(self, method: Method, url: str, headers: Mapping[str, str] | None,
-                       body: bytes | None, *, reporting: int, cost: int) -> httpx.Response:
-        """One HTTP exchange, inside the budgets; throttling signals fed back to the limiters."""
-        for _ in range(reporting):
-            await self.throttle.reporting.acquire()
-        await self.throttle.budget.acquire(cost)
-        async with self.throttle.concurrency.slot():
-            info = self._request(method, url, headers, body)
-            span = self.adapter.start_tracing_span(info, method.value)
-            try:
-                response: httpx.Response = await self.adapter.get_http_response_message(
-                    info, span)
-            finally:
-                span.end()
+                       body: bytes | None, *, charges: dict[str, float], priority: int,
+                       not_after: float | None = None) -> httpx.Response:
+        """One HTTP exchange, admitted by the planner; throttling signals fed back to it."""
+        ticket = await self.throttle.planner.admit(charges, priority=priority,
+                                                   not_after=not_after)
+        try:
+            async with self.throttle.concurrency.slot():
+                ticket.sent(self.throttle.clock())
+                info = self._request(method, url, headers, body)
+                span = self.adapter.start_tracing_span(info, method.value)
+                try:
+                    response: httpx.Response = await self.adapter.get_http_response_message(
+                        info, span)
+                finally:
+                    span.end()
+        finally:
+            # Graph counted the request somewhere between sending and answering (a token
+            # fetch or a new TLS connection may come first): the answer's time is the safe
+            # stamp, and a request that failed on the way must not hold its slot forever.
+            ticket.answered(self.throttle.clock())
         self.stats.requests += 1
         self.stats.bytes_received += len(response.content)
         if response.status_code == 429:
             self.stats.throttled += 1
-            self._on_throttled(reporting > 0, parse_retry_after(response.headers.get("Retry-After")))
+            self._on_throttled(charges, parse_retry_after(response.headers.get("Retry-After")))
         else:
-            self.throttle.concurrency.on_response(
-                parse_limit_percentage(response.headers.get("x-ms-throttle-limit-percentage"))
-            )
+            percentage = parse_limit_percentage(
+                response.headers.get("x-ms-throttle-limit-percentage"))
+            self.throttle.planner.on_response(charges, percentage)
+            if DIRECTORY.name in charges:
+                self.throttle.concurrency.on_response(percentage)
         return response
 
-    def _on_throttled(self, reporting: bool, retry_after: float | None) -> None:
-        # A reporting 429 spends the reporting budget only; the directory budget is separate.
-        if reporting:
-            self.throttle.reporting.on_throttled(retry_after)
-        else:
+    def _on_throttled(self, charges: dict[str, float], retry_after: float | None) -> None:
+        # The planner blames the request's scarcest bucket; only a directory 429 also narrows
+        # concurrency (a reports 429 says nothing about the directory budget).
+        self.throttle.planner.on_throttled(charges, retry_after)
+        if set(charges) == {DIRECTORY.name}:
             self.throttle.concurrency.on_throttled(retry_after)
+
+    def budget_summary(self) -> str:
+        """Which documented limit bounded this client's run so far (for the run summary)."""
+        return self.throttle.planner.summary()
 
     def _on_retry(self, wait: float, exc: BaseException) -> None:
         self.stats.retries += 1
@@ -341,40 +363,55 @@ class GraphClient:
         log.debug("retrying in %.1f s after %s", wait, exc)
 
     async def _call(self, method: Method, url: str, headers: Mapping[str, str] | None = None,
-                    body: bytes | None = None, *, reporting: int | None = None,
-                    cost: int | None = None) -> httpx.Response:
+                    body: bytes | None = None, *, charges: dict[str, float] | None = None,
+                    priority: int | None = None) -> httpx.Response:
         """Send with retries: transient failures within the deadline; a 401 renews the token
         once per token (one that expires during a long retry wait is renewed again, the fresh
         token refused at once is an answer)."""
-        if reporting is None:
-            reporting = 1 if is_reporting(url) else 0
-        if cost is None:
-            cost = resource_units(url)
+        if charges is None:
+            charges = charges_of(url)
+        if priority is None:
+            priority = priority_of(url)
         renewed_from: int | None = None  # the token generation this call renewed
         clock = self.throttle.clock
         started = clock()
         policy = self.throttle.policy
+        not_after = started + policy.deadline_seconds
+        last: Retryable | None = None
         try:
             async for attempt in policy.retrying(clock=clock, sleep=self.throttle.sleep,
                                                  before_sleep=self._on_retry):
                 with attempt:
                     generation = self.credential.generation
-                    response = await self._attempt(method, url, headers, body,
-                                                   reporting=reporting, cost=cost)
+                    response = await self._attempt(method, url, headers, body, charges=charges,
+                                                   priority=priority, not_after=not_after)
                     if response.status_code == 401 and generation != renewed_from:
                         renewed_from = generation
                         self.stats.token_renewals += 1
                         await self.credential.renew(generation)
                         response = await self._attempt(method, url, headers, body,
-                                                       reporting=reporting, cost=cost)
+                                                       charges=charges, priority=priority,
+                                                       not_after=not_after)
                     if response.status_code in RETRYABLE_STATUSES:
                         error = self._error(response)
-                        raise Retryable(
+                        last = Retryable(
                             error.message,
                             retry_after=parse_retry_after(response.headers.get("Retry-After")),
                             final=error,
                         )
+                        raise last
                     return response
+        except BudgetDeadline as exc:
+            # Waiting for the budget would end past the retry deadline: give up now, naming
+            # what Graph last answered.
+            cause = last.final if last is not None and isinstance(last.final, GraphError) \
+                else None
+            reason = last.reason if last is not None else "the request budget is spent"
+            raise GraphUnavailable(
+                cause.status if cause else 429, cause.code if cause else "TooManyRequests",
+                policy.give_up_reason(clock() - started, exc.wait, reason),
+                cause.request_id if cause else None,
+            ) from None
         except Retryable as exc:
             cause = exc.final if isinstance(exc.final, GraphError) else None
             raise GraphUnavailable(
@@ -442,7 +479,9 @@ class GraphClient:
         """
         if len({item.id for item in items}) != len(items):
             raise ValueError("batch item ids must be unique")
-        chunks = [list(items[i:i + BATCH_LIMIT]) for i in range(0, len(items), BATCH_LIMIT)]
+        # Items are throttled one by one: no chunk carries more of a bucket than it holds.
+        chunks = [[items[i] for i in chunk] for chunk in chunk_by_budget(
+            [item.url for item in items], BATCH_LIMIT, self.throttle.planner.capacity)]
         results: dict[str, BatchResponse] = {}
         await gather_all(*(self._batch_chunk(chunk, results) for chunk in chunks))
         return [results[item.id] for item in items]
@@ -471,7 +510,7 @@ class GraphClient:
                         Retryable("item", retry_after=retry_after), attempt))
                     if response.status == 429:
                         self.stats.throttled += 1
-                        self._on_throttled(is_reporting(item.url), retry_after)
+                        self._on_throttled(charges_of(item.url), retry_after)
                     continue
                 results[item.id] = response
             if not retry:
@@ -498,12 +537,13 @@ class GraphClient:
              "headers": {**PRIORITY_HEADERS, **(item.headers or {})}}
             for item in items
         ]})
-        reporting = sum(1 for item in items if is_reporting(item.url))
-        cost = sum(resource_units(item.url) for item in items)
+        charges: dict[str, float] = {}
+        for item in items:
+            add_charges(charges, charges_of(item.url))
         self.stats.batch_requests += 1
         self.stats.batch_items += len(items)
-        response = await self._call(Method.POST, "/$batch", None, body,
-                                    reporting=reporting, cost=cost)
+        response = await self._call(Method.POST, "/$batch", None, body, charges=charges,
+                                    priority=max(priority_of(item.url) for item in items))
         return parse_batch_response(self._json(response))
 
 

@@ -1,7 +1,8 @@
 """How fast and how persistently the connector talks to Graph.
 
-Graph throttles per app and tenant, in resource units (RU) per 10 s window, with a separate
-5-requests-per-10-s budget for reporting endpoints. The SDK's retry handler gives up on a
+Graph throttles per app and tenant, in resource units (RU) per 10 s window, with separate
+documented limits for reports (5 per 10 s), `signInActivity` (10 per minute) and Identity
+Protection (1 per second per tenant); `budget.py` plans against all of them. The SDK's retry handler gives up on a
 `Retry-After` of 180 s or more and never sees a 429 inside a `$batch`, so it is switched off and
 this module decides instead:
 
@@ -11,30 +12,32 @@ this module decides instead:
 - `AdaptiveLimiter`: how many requests may be in flight (AIMD: halve on 429 or when Graph says
   the app is near its limit, grow by one slot per window of successes) and a shared pause after
   a `Retry-After`, so one throttled request slows everyone instead of each finding out alone.
-- `WindowLimiter`: at most N requests in any sliding window (reporting endpoints; also used as a
-  resource-unit budget with weighted acquisitions).
-- `resource_units` / `is_reporting`: the published cost model, so budgets are respected before
-  Graph has to enforce them.
+- `budget.Planner` (re-exported pieces: `resource_units`, `is_reporting`): one bucket per
+  documented limit (directory RU, reports, signInActivity, Identity Protection, Intune), every
+  request admitted before it is sent, so budgets are respected before Graph has to enforce them.
+- `WindowLimiter`: at most N units in any sliding window (a plain limiter, kept for callers
+  that budget something other than Graph).
 """
 
 from __future__ import annotations
 
 import asyncio
 import random
-import re
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 import httpx
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception
 
 from connector.backoff import next_wait
 from connector.backoff import parse_retry_after as parse_retry_after  # re-exported
+from connector.graph.budget import Planner
+from connector.graph.budget import is_reporting as is_reporting  # re-exported
+from connector.graph.budget import resource_units as resource_units  # re-exported
 
 Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]
@@ -290,82 +293,25 @@ class WindowLimiter:
             self._paused_until = max(self._paused_until, self._clock() + retry_after)
 
 
-# --- the published cost model --------------------------------------------------------------
-
-_REPORTING_PREFIXES = ("/reports/", "/auditlogs/")
-_API_VERSION_PREFIX = re.compile(r"^.*?/(?:v1\.0|beta)(?=/|$)")
-
-
-def _split(url: str) -> tuple[str, dict[str, list[str]]]:
-    parts = urlsplit(url)
-    path = parts.path
-    # /beta: the sign-in stream's optional event types.
-    path = _API_VERSION_PREFIX.sub("", path, count=1)
-    return path.rstrip("/").lower(), parse_qs(parts.query)
-
-
-def is_reporting(url: str) -> bool:
-    """Whether a request counts against the reporting endpoints' separate budget."""
-    path, query = _split(url)
-    if path.startswith(_REPORTING_PREFIXES):
-        return True
-    selected = ",".join(query.get("$select", [])).lower()
-    return "signinactivity" in selected
-
-
-def resource_units(url: str) -> int:
-    """Graph's published RU cost of one GET (identity endpoints), never below 1."""
-    path, query = _split(url)
-    segments = path.strip("/").split("/")
-    last = segments[-1] if segments else ""
-    if last.startswith("microsoft.graph."):
-        segments = segments[:-1]
-        last = segments[-1] if segments else ""
-    if segments == ["users"] or (segments[0] == "users" and last in ("memberof",
-                                                                      "transitivememberof")):
-        cost = 2
-    elif last == "members" and segments[0] == "groups":
-        cost = 3
-    elif last == "transitivemembers" and segments[0] == "groups":
-        cost = 5
-    else:
-        cost = 1
-    if "$select" in query:
-        cost -= 1
-    if "$expand" in query:
-        cost += 1
-    top = query.get("$top")
-    if top:
-        try:
-            if int(top[0]) < 20:
-                cost -= 1
-        except ValueError:
-            pass
-    return max(1, cost)
-
-
 @dataclass(slots=True)
 class Throttle:
-    """The limiters and policy one Graph client shares across all its requests."""
+    """The planner, limiter and policy one Graph client shares across all its requests."""
 
     policy: RetryPolicy
     concurrency: AdaptiveLimiter
-    reporting: WindowLimiter
-    budget: WindowLimiter
+    planner: Planner
     sleep: Sleep = asyncio.sleep
     clock: Clock = time.monotonic
 
     @classmethod
     def create(cls, *, max_concurrency: int, deadline_seconds: float,
                clock: Clock = time.monotonic, sleep: Sleep = asyncio.sleep,
-               **policy: Any) -> Throttle:
+               time_scale: float = 1.0, **policy: Any) -> Throttle:
+        """`time_scale` shrinks every budget window (tests, with the simulator's own scale)."""
         return cls(
             policy=RetryPolicy(deadline_seconds=deadline_seconds, **policy),
             concurrency=AdaptiveLimiter(max_concurrency, clock=clock, sleep=sleep),
-            reporting=WindowLimiter(REPORTING_REQUESTS, REPORTING_WINDOW_SECONDS,
-                                    clock=clock, sleep=sleep),
-            budget=WindowLimiter(RESOURCE_UNITS_PER_WINDOW * BUDGET_SAFETY,
-                                 RESOURCE_WINDOW_SECONDS, margin=0.0, clock=clock, sleep=sleep),
+            planner=Planner(time_scale=time_scale, clock=clock, sleep=sleep),
             sleep=sleep,
             clock=clock,
         )

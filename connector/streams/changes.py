@@ -33,7 +33,7 @@ it, page by page, with the stored documents; users whose manager differs are emi
 
 Cadences: last sign-in (`sign_in_refresh_hours`) lists only users whose
 `signInActivity/lastSignInDateTime` moved since the previous refresh; the per-user MFA fallback
-asks up to `mfa_fallback_per_run` users per `mfa_fallback_hours`, longest-unknown first, then
+asks as many users as `mfa_fallback_share` of the reports budget allows per `mfa_fallback_hours`, longest-unknown first, then
 the oldest learnt once older than `mfa_refresh_days` (users the audit log names are read at
 every run, whatever the cadence).
 """
@@ -48,6 +48,7 @@ from typing import Any
 
 import orjson
 
+from connector.graph.budget import mfa_lookups_per_run
 from connector.graph.changes import (
     GROUPS_DELTA,
     DeltaExpired,
@@ -83,7 +84,6 @@ from connector.state import StateStore
 from connector.streams import facts as remembered
 from connector.streams.batch import Batch, StoreWrites
 from connector.streams.users import (
-    MFA_FALLBACK_AUTO_LIMIT,
     Checkpoint,
     Collection,
     Memory,
@@ -641,10 +641,11 @@ class ChangeReader:
         """Per-user MFA for users the audit log names, then the fallback's share."""
         table = MfaTable()
         settings = self.settings
-        budget = {"auto": int(getattr(settings, "mfa_fallback_per_run",
-                                      MFA_FALLBACK_AUTO_LIMIT)),
+        budget = {"auto": mfa_lookups_per_run(float(getattr(settings, "mfa_fallback_share", 0.5)),
+                                              getattr(settings, "mfa_fallback_per_run", None)),
                   "always": 1 << 30, "never": 0}[settings.mfa_fallback]
         audited = [u for u in sorted(self.mfa_audited) if u not in exclude]
+        audited += self._enabled_without_mfa(exclude)
         if not self.grants.allows("mfa_methods") or self.run.cloud_name == "china":
             return table, set()
         stale = _iso(self.now - timedelta(days=int(settings.mfa_refresh_days)))
@@ -666,6 +667,17 @@ class ChangeReader:
         self._source(f"per-user MFA methods ({len(audited)} audited, {len(fallback)} fallback)")
         self.summary.mfa_learned += len(table)
         return table, set(ask)
+
+    def _enabled_without_mfa(self, exclude: set[str]) -> list[str]:
+        """Users `users/delta` reports enabled whose stored MFA is unknown: a full collection
+        spends no lookup on a disabled account, so one enabled again is asked now (issue 14)."""
+        enabled = [uid for uid, record in self.users.present.items()
+                   if record.get("accountEnabled") is True and uid not in exclude
+                   and uid not in self.mfa_audited]
+        if not enabled:
+            return []
+        docs = self.store.user_docs(enabled)
+        return sorted(uid for uid, doc in docs.items() if doc.get("mfa") is None)
 
     async def _strangers(self, ids: Sequence[str], mfa_table: MfaTable
                          ) -> dict[str, dict[str, Any]]:

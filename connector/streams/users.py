@@ -37,6 +37,7 @@ from typing import Any, Literal, Protocol, TypeVar
 
 import orjson
 
+from connector.graph.budget import mfa_lookups_per_run
 from connector.graph.client import EXPIRED_PAGE_TOKEN, GraphClient, GraphError, Page, gather_all
 from connector.graph.dates import parse_graph_datetime
 from connector.graph.permissions import Grants
@@ -69,8 +70,12 @@ CHECKPOINT_VERSION = 1
 # At or below this many new users an incremental run asks per user instead of reading
 # tenant-wide listings (20 users per `$batch` request).
 SMALL_RUN_USERS = 200
-# `mfa_fallback: auto` asks per user for at most this many users a run.
-MFA_FALLBACK_AUTO_LIMIT = 1000
+# Users read ahead while the registration report loads, when the listing selects signInActivity:
+# one window of that limit (10 pages of 500). Its windows slide, so pages read late in the first
+# minute push the whole listing late; about 15 MB held.
+SIGN_IN_ACTIVITY_LOOKAHEAD = 4_999
+# `mfa_fallback: auto` asks per user for at most this many users a run (the default share).
+MFA_FALLBACK_AUTO_LIMIT = mfa_lookups_per_run(0.5)
 # Per-user registration report entries spend the 5-per-10-s reporting budget one each.
 REPORT_PER_USER_LIMIT = 25
 LISTING_RESTARTS = 3
@@ -123,6 +128,7 @@ class Summary:
     cadences: dict[str, str | None] = field(default_factory=dict)
     mfa_unknown: int | None = None
     mfa_learned: int = 0
+    bounded_by: str = ""
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -142,6 +148,7 @@ class Summary:
             "listing_restarts": self.listing_restarts,
             "duration_seconds": round(self.duration_seconds, 3),
             "degraded": dict(self.degraded), "completed": self.completed,
+            "bounded_by": self.bounded_by,
         }
 
     def lines(self) -> list[str]:
@@ -159,6 +166,8 @@ class Summary:
             f"{self.batch_items} items), {self.throttled} throttled, "
             f"{self.retry_wait_seconds:.1f} s waiting to retry",
         ]
+        if self.bounded_by:
+            out.append(self.bounded_by)
         if self.filtered_out or self.already_delivered:
             out.append(f"not emitted: {self.filtered_out} filtered out (guests/domains), "
                        f"{self.already_delivered} already delivered")
@@ -366,11 +375,21 @@ class MfaPlan:
             self.per_user_refused = grants.missing("mfa_methods")
         self.asked = 0
         self.unknown = 0
+        self.disabled_skipped = 0
         self.report_read = False
 
     @property
     def per_user(self) -> bool:
         return self.per_user_refused is None and self.asked < self.budget
+
+    def wants(self, user: Mapping[str, Any]) -> bool:
+        """Whether a listed user is worth a lookup in this run. `auto` spends the reports budget
+        on enabled users: a disabled account cannot sign in. It stays MFA-unknown, and the
+        tracked runs' fallback (longest-unknown first) reaches it later."""
+        if self.fallback == "auto" and user.get("accountEnabled") is False:
+            self.disabled_skipped += 1
+            return False
+        return True
 
     async def read_report(self, user_ids: Sequence[str] | None = None) -> None:
         """The bulk report, or just the entries of `user_ids` when they are few."""
@@ -430,7 +449,8 @@ class MfaPlan:
             extra = f"per-user methods: {self.per_user_refused}"
         else:
             extra = (f"the per-user fallback stops at {self.budget} users a run "
-                     f"(mfa_fallback: {self.fallback}; set it to always to ask for everyone)")
+                     f"(mfa_fallback_share of the reports budget; mfa_fallback: always asks "
+                     f"for everyone)")
         self.availability.degrade("mfa", f"unknown for {self.unknown} users: {why}; {extra}")
 
 
@@ -697,6 +717,7 @@ class Collection:
         s.throttled = stats.throttled
         s.retries = stats.retries
         s.retry_wait_seconds = stats.retry_wait_seconds
+        s.bounded_by = self.client.budget_summary()
         s.duration_seconds = time.monotonic() - started
         s.degraded = self.availability.reasons
 
@@ -756,8 +777,9 @@ class Collection:
         listing = _Listing(self, query, resume.get("resume_url") if resume else None)
         mfa = MfaPlan(self.client, self.availability, grants, fallback=self._fallback,
                       cloud_name=self.cloud_name,
-                      auto_limit=int(getattr(settings, "mfa_fallback_per_run",
-                                             MFA_FALLBACK_AUTO_LIMIT)))
+                      auto_limit=mfa_lookups_per_run(
+                          float(getattr(settings, "mfa_fallback_share", 0.5)),
+                          getattr(settings, "mfa_fallback_per_run", None)))
 
         roles = asyncio.ensure_future(self._optional("roles", admin_roles(self.client)))
         try:
@@ -777,8 +799,10 @@ class Collection:
                 self.summary.strategy = "bulk"
                 lookups.memberships, _, _, lookups.risk = await gather_all(
                     self._optional("groups", group_memberships(self.client)),
+                    # The users listing asks first: with signInActivity it is the scarcest
+                    # limit, and the report must not take its first reports slot.
+                    listing.peek(SIGN_IN_ACTIVITY_LOOKAHEAD if query.sign_in else 0),
                     mfa.read_report(),
-                    listing.peek(0),
                     self._risk(),
                 )
             lookups.roles = self.roles = await roles
@@ -810,7 +834,7 @@ class Collection:
                 memory.note_listed(u["id"] for u in page.items
                                    if isinstance(u, dict) and isinstance(u.get("id"), str))
                 memory.load(u["id"] for u in fresh)
-            await mfa.fill([u["id"] for u in fresh],
+            await mfa.fill([u["id"] for u in fresh if mfa.wants(u)],
                            memory.remembers_mfa if memory is not None else None)
             for uid, data in join.events(fresh, mfa.table, seen, progress):
                 buffer.append(data)

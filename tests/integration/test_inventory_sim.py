@@ -166,7 +166,7 @@ def test_small_incremental_run_uses_the_report_per_user_without_the_methods_perm
 
 def test_the_plugin_runs_synchronously_batch_by_batch() -> None:
     with SimulatedGraph(TenantSpec(seed=29, users=300, licence="free")) as free:
-        plugin = EntraIdUserInventory(free.connector_config(batch_size=125), None)
+        plugin = EntraIdUserInventory(free.connector_config(batch_size=125, mfa_fallback="never"), None)
         sizes = [len(batch.events) for batch in plugin.batches()]
     assert sizes == [125, 125, 50]
     assert plugin.summary.completed

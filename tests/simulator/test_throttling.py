@@ -6,7 +6,14 @@ import time
 
 import pytest
 
-from entrasim import SimulatedGraph, request_cost, ru_budget, throttling_floor_seconds
+from entrasim import (
+    SimulatedGraph,
+    floor_from_counters,
+    request_cost,
+    ru_budget,
+    throttling_floor_seconds,
+)
+from entrasim.throttle import bounding_limit
 from tests.simulator.graph_client import GraphClient, MakeSim
 
 REPORT = "/reports/authenticationMethods/userRegistrationDetails"
@@ -28,6 +35,17 @@ def test_throttling_floor_counts_whole_windows_beyond_the_first() -> None:
     assert throttling_floor_seconds(8000, 0, 100_000) == 0
     assert throttling_floor_seconds(8001, 0, 100_000) == 10
     assert throttling_floor_seconds(100, 21, 100_000) == 40
+
+
+def test_the_documented_floor_is_set_by_the_slowest_of_all_buckets() -> None:
+    assert throttling_floor_seconds(100, 21, 100_000, sign_in_activity=21) == 120
+    # The last minute's ten pages pass the reports window 5 at a time.
+    assert throttling_floor_seconds(100, 20, 100_000, sign_in_activity=20) == 70
+    assert throttling_floor_seconds(100, 0, 100_000, protection=31) == 30
+    snapshot = {"GET /users": {"ru": 200, "reporting": 200, "sign_in_activity": 200},
+                "GET /identityProtection/riskyUsers/{id}": {"ru": 20, "protection": 20}}
+    assert floor_from_counters(snapshot, 100_000) == 19 * 60 + 10
+    assert bounding_limit(snapshot, 100_000) == "signInActivity 10/min"
 
 
 def test_spent_budget_answers_429_with_retry_after(make_sim: MakeSim, graph: GraphClient) -> None:
@@ -156,3 +174,57 @@ def test_delta_functions_cost_one_resource_unit_as_unlisted_paths(make_sim: Make
     client = graph(sim)
     for path in ("/users/delta", "/groups/delta", "/directory/deletedItems/microsoft.graph.user"):
         assert client.get(path).headers["x-ms-resource-unit"] == "1", path
+
+
+def test_sign_in_activity_allows_ten_requests_a_minute_beside_the_reports_window(
+        make_sim: MakeSim, graph: GraphClient) -> None:
+    sim = make_sim(users=20, throttling=True)
+    sim.throttle.time_scale = 0.05  # reports: 5 per 0.5 s; signInActivity: 10 per 3 s
+    client = graph(sim)
+    statuses = []
+    for burst in (5, 5, 1):
+        statuses += [client.get("/users", params={"$select": "id,signInActivity"}).status_code
+                     for _ in range(burst)]
+        time.sleep(0.55)  # the reports window empties; the signInActivity one does not
+    assert statuses == [200] * 10 + [429]
+    assert sim.counters.snapshot()["GET /users"]["sign_in_activity"] == 10
+
+
+def test_per_user_authentication_methods_count_against_the_reports_window(
+        make_sim: MakeSim, graph: GraphClient) -> None:
+    sim = make_sim(users=20, throttling=True)
+    user = next(iter(sim.tenant.truth()))
+    body = _batch(graph(sim), [{"id": str(i), "method": "GET", "url": f"/users/{user}/authentication/methods"}
+                               for i in range(6)])
+    statuses = [r["status"] for r in body["responses"]]  # type: ignore[attr-defined]
+    assert statuses == [200] * 5 + [429]
+    assert sim.counters.snapshot()["GET /users/{id}/authentication/methods"]["reporting"] == 5
+
+
+def test_the_legacy_model_keeps_per_user_methods_out_of_the_reports_window(
+        make_sim: MakeSim, graph: GraphClient) -> None:
+    sim = make_sim(users=20, throttling=True)
+    sim.throttle.legacy = True
+    user = next(iter(sim.tenant.truth()))
+    client = graph(sim)
+    assert all(client.get(f"/users/{user}/authentication/methods").status_code == 200 for _ in range(7))
+
+
+def test_another_app_spending_half_the_tenant_budget_halves_identity_protection(
+        make_sim: MakeSim, graph: GraphClient) -> None:
+    sim = make_sim(users=60, throttling=True)
+    sim.throttle.time_scale = 0.2
+    sim.throttle.other_app_share = 0.5  # 1 request per 0.4 s left for this app
+    client = graph(sim)
+    assert client.get("/identityProtection/riskyUsers").status_code == 200
+    time.sleep(0.25)
+    assert client.get("/identityProtection/riskyUsers").status_code == 429
+    time.sleep(0.2)
+    assert client.get("/identityProtection/riskyUsers").status_code == 200
+
+
+def test_another_app_leaves_the_per_app_reports_window_whole(make_sim: MakeSim, graph: GraphClient) -> None:
+    sim = make_sim(users=20, throttling=True)
+    sim.throttle.other_app_share = 0.5
+    client = graph(sim)
+    assert [client.get(REPORT).status_code for _ in range(6)] == [200] * 5 + [429]
