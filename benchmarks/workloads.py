@@ -173,7 +173,8 @@ def _combined(conn: Connection, config: Path, work: Path, users: int, needed: An
     traffic = Traffic.of(_call(conn, "counters"))
     t = alone.traffic
     floor = throttling_floor_seconds(needed.resource_units + t.resource_units,
-                                     needed.reporting + t.total("reporting"), users)
+                                     needed.reporting + t.total("reporting"), users,
+                                     getattr(needed, "sign_in_activity", 0))
     events = sum(1 for _ in out.open("rb"))
     return Measured("users + workload identities, full (--stream all)", wall, traffic, floor, 0.0, rss,
                     events, 0)
