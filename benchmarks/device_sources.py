@@ -1,6 +1,6 @@
 """`python -m benchmarks.device_sources --users 2000 8000`: requests the device sources need.
 
-Not the device stream's benchmark (that comes with the stream, through the CLI, at 50 ms per
+Not the device stream's benchmark (`benchmarks/devices.py`, through the CLI, at 50 ms per
 request): this counts the Graph requests of each device source against an in-process
 simulated tenant (1.2 devices per user), to show they grow with pages, not devices, and that
 a refresh after 100 device changes is one delta request. Prints a Markdown table.
@@ -23,7 +23,7 @@ from connector.graph.devices import (
     managed_devices,
     registered_users,
 )
-from connector.graph.sources import Availability
+from connector.graph.odata import Availability
 from entrasim import SimulatedGraph, TenantSpec
 
 CHANGES = 100

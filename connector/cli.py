@@ -36,6 +36,7 @@ from connector.plugin import STREAMS, EntraIdConnector, EntraIdUserInventory
 from connector.progress import ProgressDisplay
 from connector.sinks import DeliveryError, FileSink, HttpIntakeSink, Sink, StdoutSink
 from connector.state import StateError, StateStore
+from connector.streams import registry
 from connector.streams.users import CollectionError, Summary
 from connector.validation import validate_ndjson
 
@@ -227,11 +228,10 @@ def _streams(settings: Settings, choice: str) -> tuple[str, ...] | None:
     """`--stream`: `all` is the configuration's choice; one stream must be enabled to run."""
     if choice == "all":
         return None
-    if choice == "sign_ins" and not settings.sign_ins.enabled:
-        raise UsageError("--stream sign_ins needs sign_ins.enabled: true in the configuration")
-    if choice == "workload_identities" and not settings.workload_identities.enabled:
-        raise UsageError("--stream workload_identities needs workload_identities.enabled: true in "
-                         "the configuration")
+    spec = registry.get(choice)
+    if not registry.enabled(spec, settings):
+        raise UsageError(f"--stream {choice} needs {spec.settings_block}.enabled: true in the "
+                         "configuration")
     return (choice,)
 
 
@@ -334,8 +334,9 @@ def _samples(path: Path, class_uid: int, count: int) -> list[bytes]:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m connector",
-        description="Microsoft Entra ID users -> OCSF 1.8.0 User Inventory Info (class 5003), "
-                    "and sign-in logs -> Authentication (class 3002).",
+        description="Microsoft Entra ID -> OCSF 1.8.0: " + "; ".join(
+            f"{spec.name} -> {spec.class_name} (class {spec.class_uid})"
+            for spec in registry.STREAMS) + ".",
     )
     parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress (INFO)")
@@ -361,10 +362,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--no-progress", dest="progress", action="store_false",
                      help="no progress line on a terminal")
     run.add_argument("--stream", choices=("all", *STREAMS), default="all",
-                     help="which stream to collect: users (inventory, class 5003), sign_ins "
-                          "(class 3002), workload_identities (service principals, class 5003), "
-                          "or all: users plus each stream enabled in the configuration "
-                          "(default). Each keeps its own checkpoint in --state")
+                     help="which stream to collect: " + ", ".join(
+                         f"{spec.name} (class {spec.class_uid}"
+                         + (f", needs {spec.settings_block}.enabled)" if spec.settings_block
+                            else ")") for spec in registry.STREAMS)
+                     + ", or all (default): every stream the configuration enables. Each keeps "
+                       "its own checkpoint in --state")
     run.add_argument("--full", action="store_true",
                      help="a full collection of the inventory now, whatever the state holds "
                           "(change tracking restarts from it)")

@@ -29,17 +29,12 @@ from connector.config import Settings
 from connector.errors import ConfigError
 from connector.graph.client import AuthenticationFailed, GraphClient, GraphError, GraphUnavailable
 from connector.graph.dates import parse_graph_datetime
+from connector.graph.odata import NON_PREMIUM, build_url, is_refusal, odata_datetime, refusal_reason
 from connector.graph.permissions import Grants
 from connector.graph.sign_ins import SIGN_INS_PATH
-from connector.graph.sources import (
-    NON_PREMIUM,
-    REGISTRATION_REPORT,
-    build_url,
-    is_refusal,
-    odata_datetime,
-    refusal_reason,
-)
+from connector.graph.sources import REGISTRATION_REPORT
 from connector.graph.throttle import Throttle
+from connector.streams import registry
 
 log = logging.getLogger(__name__)
 
@@ -610,6 +605,30 @@ async def _feature_checks(diagnosis: Diagnosis, client: GraphClient, grants: Gra
         diagnosis.add(Check("features", label, "unavailable" if missing else "ok",
                             missing or "available", id=f"feature:{key}"))
     await _risky_users_check(diagnosis, client, grants)
+    await _stream_checks(diagnosis, client, grants)
+
+
+async def _stream_checks(diagnosis: Diagnosis, client: GraphClient, grants: Grants) -> None:
+    """The features a stream's Graph source declares (`PROBES`: feature, label, URL; e.g. the
+    device stream's Entra devices and Intune records), whether or not the stream is enabled."""
+    for spec in registry.STREAMS:
+        source = registry.source_module(spec)
+        for key, label, url in getattr(source, "PROBES", ()) if source is not None else ():
+            missing = grants.missing(key)
+            if missing:
+                diagnosis.add(Check("features", label, "unavailable", missing,
+                                    id=f"feature:{key}"))
+                continue
+            try:
+                await client.get_json(url)
+            except GraphError as error:
+                if isinstance(error, GraphUnavailable) or not is_refusal(error):
+                    raise
+                diagnosis.add(Check("features", label, "unavailable",
+                                    source.probe_refusal(key, error), id=f"feature:{key}",
+                                    code=error.code))
+                continue
+            diagnosis.add(Check("features", label, "ok", "available", id=f"feature:{key}"))
 
 
 async def _workload_checks(diagnosis: Diagnosis, client: GraphClient, grants: Grants) -> None:

@@ -1,7 +1,9 @@
 """The runtime-facing plugins: configuration and checkpoint in, (events, checkpoint) batches out.
 
 `EntraIdUserInventory` is the user inventory (class 5003), `EntraIdSignIns` the sign-in logs
-(class 3002), each for a runtime that schedules them apart (sign-ins every few minutes, the
+(class 3002) and `connector.streams.devices.EntraIdDevices` the devices (class 5001; a stream's
+plugin may live in its stream module, the stream registry names it), each for a runtime that
+schedules them apart (sign-ins every few minutes, the
 inventory hourly or daily). `EntraIdConnector` runs several streams in one process over one
 Graph client, so the single reporting budget (5 requests / 10 s) is shared first come, first
 served between them; its batches interleave and each names its stream.
@@ -26,22 +28,26 @@ from connector.diagnostics import describe_login_failure, start_of_run_checks
 from connector.graph.client import AuthenticationFailed, GraphClient
 from connector.ocsf import user_inventory as ocsf
 from connector.state import StateStore
-from connector.streams import sign_ins
-from connector.streams import workloads as workload_stream
+from connector.streams import registry, sign_ins
+from connector.streams.base import RunSummary
 from connector.streams.batch import Batch
 from connector.streams.changes import TrackedRun
 from connector.streams.sign_ins import SignInCollection, SignInSummary
 from connector.streams.users import Collection, Summary
-from connector.streams.workloads import WorkloadCollection, WorkloadSummary
 
-__all__ = ["PRODUCT", "SIGN_IN_PRODUCT", "STREAMS", "Batch", "EntraIdConnector",
-           "EntraIdSignIns", "EntraIdUserInventory", "EntraIdWorkloadIdentities", "SignInSummary",
-           "Summary", "WorkloadSummary", "default_streams"]
+__all__ = ["PRODUCT", "SIGN_IN_PRODUCT", "STREAMS", "Batch", "EntraIdConnector", "EntraIdSignIns",
+           "EntraIdUserInventory", "SignInSummary", "StreamPlugin", "Summary", "default_streams",
+           "drive", "product"]
 
-#: Stream names, in the order a combined run starts them.
-STREAMS = ("users", sign_ins.STREAM, workload_stream.STREAM)
+#: Stream names, in the order a combined run starts them (the stream registry's).
+STREAMS = registry.names()
 
 log = logging.getLogger(__name__)
+
+
+def product(name: str) -> ocsf.Product:
+    """`metadata.product` of a stream's events: its name, Microsoft, the connector's version."""
+    return ocsf.Product(name=name, vendor_name="Microsoft", version=_version())
 
 
 def _version() -> str:
@@ -55,32 +61,30 @@ PRODUCT = ocsf.Product(name="Microsoft Entra ID user inventory", vendor_name="Mi
                        version=_version())
 SIGN_IN_PRODUCT = ocsf.Product(name="Microsoft Entra ID sign-in logs", vendor_name="Microsoft",
                                version=_version())
-WORKLOAD_PRODUCT = ocsf.Product(name="Microsoft Entra ID workload identities", vendor_name="Microsoft",
-                                version=_version())
-
 
 def _settings(settings: Settings | Mapping[str, Any]) -> Settings:
     return settings if isinstance(settings, Settings) else load_settings(settings)
 
 
 def default_streams(settings: Settings) -> tuple[str, ...]:
-    """What a run collects unless told otherwise: the inventory, and the streams enabled."""
-    enabled = {"users": True, sign_ins.STREAM: settings.sign_ins.enabled,
-               workload_stream.STREAM: settings.workload_identities.enabled}
-    return tuple(name for name in STREAMS if enabled[name])
+    """What a run collects unless told otherwise: the inventory, and each stream whose settings
+    block is enabled (`sign_ins`, `devices`)."""
+    return registry.default_streams(settings)
 
 
-class _StreamPlugin:
+class StreamPlugin:
     """What every stream's plugin shares: settings and checkpoint in, one Graph client, batches
     out (sync or async), live counters. A subclass names its `STREAM` and collects in
-    `abatches_on`."""
+    `abatches_on`; a new stream's plugin lives in its stream module (`streams/devices.py`) and
+    the stream registry names it."""
 
     STREAM: ClassVar[str]
-    summary: Summary | SignInSummary | WorkloadSummary
+    summary: RunSummary
 
     def __init__(self, settings: Settings | Mapping[str, Any],
                  checkpoint: Mapping[str, Any] | None = None, *,
-                 store: StateStore | None = None) -> None:
+                 store: StateStore | None = None, full: bool = False) -> None:
+        self.full = full
         self.settings = _settings(settings)
         if checkpoint is None and store is not None:
             checkpoint = store.load(self.STREAM)
@@ -106,6 +110,14 @@ class _StreamPlugin:
     async def prepare(self, client: GraphClient) -> None:
         """What a run of this stream alone does before collecting (nothing by default)."""
 
+    async def _explain_login(self, client: GraphClient) -> None:
+        """A login failure explained (AADSTS meaning and fix), as the inventory's checks do."""
+        try:
+            await client.token_claims()
+        except AuthenticationFailed as error:
+            raise AuthenticationFailed(
+                describe_login_failure(error, resolve(self.settings))) from None
+
     def abatches_on(self, client: GraphClient) -> AsyncGenerator[Batch, None]:
         raise NotImplementedError
 
@@ -124,7 +136,7 @@ class _StreamPlugin:
         return drive(self.abatches())
 
 
-class EntraIdUserInventory(_StreamPlugin):
+class EntraIdUserInventory(StreamPlugin):
     """One collection cycle per instance.
 
     `settings` is a `Settings` or a configuration mapping (validated here; `ConfigError` names
@@ -153,9 +165,8 @@ class EntraIdUserInventory(_StreamPlugin):
                  store: StateStore | None = None, full: bool = False,
                  start_checks: bool = True) -> None:
         self.tracking = store is not None and checkpoint is None
-        self.full = full
         self.start_checks = start_checks
-        super().__init__(settings, checkpoint, store=store)
+        super().__init__(settings, checkpoint, store=store, full=full)
         self.summary: Summary = Summary()
 
     def _listed(self) -> dict[str, float]:
@@ -201,15 +212,7 @@ async def _next(stream: AsyncGenerator[Batch, None]) -> Batch:
     return await anext(stream)
 
 
-async def _explained_login(settings: Settings, client: GraphClient) -> None:
-    """A login failure explained (AADSTS meaning and fix), as the inventory's checks do."""
-    try:
-        await client.token_claims()
-    except AuthenticationFailed as error:
-        raise AuthenticationFailed(describe_login_failure(error, resolve(settings))) from None
-
-
-class EntraIdSignIns(_StreamPlugin):
+class EntraIdSignIns(StreamPlugin):
     """One sign-in run per instance: the sign-in logs since the checkpoint, as 3002 events.
 
     The same contract as `EntraIdUserInventory`: `checkpoint` is the `sign_ins` checkpoint of
@@ -225,15 +228,15 @@ class EntraIdSignIns(_StreamPlugin):
 
     def __init__(self, settings: Settings | Mapping[str, Any],
                  checkpoint: Mapping[str, Any] | None = None, *,
-                 store: StateStore | None = None) -> None:
-        super().__init__(settings, checkpoint, store=store)
+                 store: StateStore | None = None, full: bool = False) -> None:
+        super().__init__(settings, checkpoint, store=store, full=full)  # `full`: no meaning here
         self.summary: SignInSummary = SignInSummary()
 
     def _listed(self) -> dict[str, float]:
         return {"sign_ins_listed": self.summary.listed}
 
     async def prepare(self, client: GraphClient) -> None:
-        await _explained_login(self.settings, client)
+        await self._explain_login(client)
 
     async def abatches_on(self, client: GraphClient) -> AsyncGenerator[Batch, None]:
         """The batches, through a client (and its throttle) shared with other streams."""
@@ -245,42 +248,12 @@ class EntraIdSignIns(_StreamPlugin):
             yield batch
 
 
-class EntraIdWorkloadIdentities(_StreamPlugin):
-    """One run of the workload identities stream (service principals as class 5003 events of
-    non-human accounts; `streams/workloads.py`); the same contract as the other plugins.
-    `full=True` forces a full collection. Without Application.Read.All it yields no batch and
-    `summary.degraded` says why."""
-
-    STREAM = workload_stream.STREAM
-
-    def __init__(self, settings: Settings | Mapping[str, Any],
-                 checkpoint: Mapping[str, Any] | None = None, *,
-                 store: StateStore | None = None, full: bool = False) -> None:
-        super().__init__(settings, checkpoint, store=store)
-        self.full = full
-        self.summary: WorkloadSummary = WorkloadSummary()
-
-    def _listed(self) -> dict[str, float]:
-        return {"service_principals_read": self.summary.service_principals}
-
-    async def prepare(self, client: GraphClient) -> None:
-        await _explained_login(self.settings, client)
-
-    async def abatches_on(self, client: GraphClient) -> AsyncGenerator[Batch, None]:
-        self._client = client
-        collection = WorkloadCollection(self.settings, self.checkpoint, client,
-                                        product=WORKLOAD_PRODUCT, full=self.full)
-        self.summary = collection.summary
-        async for batch in collection.batches():
-            yield batch
-
-
 class EntraIdConnector:
     """Several streams in one run, over one Graph client: the batches of all, as they come.
 
-    `streams` names them (`users`, `sign_ins`; default: `default_streams(settings)`); each
-    starts from its own checkpoint in `store` (or `checkpoints`); `full` forces the inventory to
-    collect every user (see `EntraIdUserInventory`). They run concurrently, so the
+    `streams` names them (the stream registry's names: `users`, `sign_ins`, `devices`; default:
+    `default_streams(settings)`); each starts from its own checkpoint in `store` (or
+    `checkpoints`); `full` forces the tracked streams (users, devices) to collect everything. They run concurrently, so the
     shared reporting budget is granted in turn (the throttle's window limiter is first come,
     first served) and neither starves. A stream that fails does not stop the others: they run
     to completion, then the first failure is raised. `plugins` holds the per-stream plugins and
@@ -297,18 +270,11 @@ class EntraIdConnector:
         if unknown:
             raise ValueError(f"unknown stream(s) {', '.join(unknown)}; known: {', '.join(STREAMS)}")
         given = checkpoints or {}
-        self.plugins: dict[str, EntraIdUserInventory | EntraIdSignIns | EntraIdWorkloadIdentities] = {}
-        for name in STREAMS:
-            if name not in names:
-                continue
-            if name == "users":
-                self.plugins[name] = EntraIdUserInventory(self.settings, given.get(name), store=store,
-                                                          full=full)
-            elif name == workload_stream.STREAM:
-                self.plugins[name] = EntraIdWorkloadIdentities(self.settings, given.get(name),
-                                                               store=store, full=full)
-            else:
-                self.plugins[name] = EntraIdSignIns(self.settings, given.get(name), store=store)
+        self.plugins: dict[str, StreamPlugin] = {}
+        for spec in registry.STREAMS:
+            if spec.name in names:
+                self.plugins[spec.name] = registry.plugin_class(spec)(
+                    self.settings, given.get(spec.name), store=store, full=full)
         self.failures: dict[str, BaseException] = {}
         self._client: GraphClient | None = None
 

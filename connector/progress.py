@@ -15,20 +15,20 @@ from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import Final, Self, TextIO
 
+from connector.streams import registry
+
 Counters = Mapping[str, float]
 _CLEAR: Final = "\r\x1b[K"
 
 
 def progress_line(counters: Counters, elapsed: float) -> str:
-    """`users 12,000 listed | events 11,500 delivered | Graph 230 requests | ...` (with
-    `sign-ins N listed` beside or instead of the users when the sign-in stream runs)."""
-    others = ("sign_ins_listed", "service_principals_read")
-    parts = [f"users {int(counters.get('users_listed', 0)):,} listed"] \
-        if "users_listed" in counters or not any(k in counters for k in others) else []
-    if "sign_ins_listed" in counters:
-        parts.append(f"sign-ins {int(counters['sign_ins_listed']):,} listed")
-    if "service_principals_read" in counters:
-        parts.append(f"service principals {int(counters['service_principals_read']):,} read")
+    """`users 12,000 listed | events 11,500 delivered | Graph 230 requests | ...`: one "listed"
+    part per stream that reports one (the registry's `listed` counter and label), the
+    inventory's when none does."""
+    parts = [f"{spec.progress_label} {int(counters[spec.listed]):,} listed"
+             for spec in registry.STREAMS if spec.listed in counters]
+    if not parts:
+        parts = [f"users {int(counters.get('users_listed', 0)):,} listed"]
     parts += [
         f"events {int(counters.get('events_delivered', 0)):,} delivered",
         f"Graph {int(counters.get('requests', 0)):,} requests",

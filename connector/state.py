@@ -1,19 +1,24 @@
 """State store: the one place the connector remembers what it has delivered.
 
 An SQLite database (Python's `sqlite3`) at the `--state` path holds, per stream, the checkpoint
-of the last delivered batch (`checkpoints`), and the state that grows with the tenant: one
-document per delivered user (`users`: the last delivered Graph record and facts, see
-`connector.streams.facts`; JSON, zlib-compressed: a tenant's records repeat their keys), two indexes derived from those documents (`members`: group ->
-users, `admins`: users holding a directory role) and the change sources' cursors (`cursors`:
-delta links, "read up to" times of cadences), and the ids an unfinished full collection has
-listed so far (`listed`, for its deletion sweep). `commit(batch)` writes a batch's checkpoint and
+of the last delivered batch (`checkpoints`) and the change sources' cursors (`cursors`: delta
+links, "read up to" times of cadences, keyed by stream and name), and the state that grows with
+the tenant: one document per delivered entity (`entities`, keyed by entity type and id: a
+user's last delivered Graph record and facts, see `connector.streams.facts`, a device's, ...;
+JSON, zlib-compressed: a tenant's records repeat their keys; with its fingerprint and `deleted`
+flag as columns), the indexes derived from user documents (`members`: group -> users, `groups`:
+names, `admins`: users holding a directory role, `user_mfa`: whose MFA is unknown or oldest),
+and the user ids an unfinished full collection has listed so far (`listed`, for its deletion
+sweep). `commit(batch)` writes a batch's checkpoint and
 its `writes` in ONE transaction, after the caller delivered its events: a crash at any instant
 leaves the state of the last committed batch, whole. This is the shape of Elastic's Entra ID
 entity-analytics provider (users, groups, relationships and delta links in an embedded store),
 with the checkpoint inside the same transaction.
 
-A new database is built in a temporary file beside the state path and renamed into place once
-committed, so a file at the path is always a whole database: an empty (0-byte) or otherwise
+A schema-2 database (a `users` table, cursors without a stream) is migrated in place, in one
+transaction, on first use: its users become entities of type "user", its cursors the users
+stream's; a database of a newer schema is refused. A new database is built in a temporary file
+beside the state path and renamed into place once committed, so a file at the path is always a whole database: an empty (0-byte) or otherwise
 unreadable file is never ours, and is refused. A state file written by earlier versions (JSON:
 `{"streams": {...}}`, or a bare users checkpoint) is converted the same way: the database is
 built and committed in a temporary file, the JSON copied to `<state>.json-v1`, and only then is
@@ -44,7 +49,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 import orjson
 
@@ -56,27 +61,44 @@ __all__ = ["StateError", "StateLocked", "StateStore"]
 log = logging.getLogger(__name__)
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
-SCHEMA_VERSION = 2
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS checkpoints (stream TEXT PRIMARY KEY, data BLOB NOT NULL);
-CREATE TABLE IF NOT EXISTS cursors (name TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS users (
-    id TEXT PRIMARY KEY,
-    doc BLOB NOT NULL,
-    deleted INTEGER NOT NULL DEFAULT 0,
-    mfa_known INTEGER NOT NULL DEFAULT 0,
-    mfa_at TEXT NOT NULL DEFAULT ''
-);
-CREATE INDEX IF NOT EXISTS users_mfa ON users (deleted, mfa_known, mfa_at);
-CREATE TABLE IF NOT EXISTS members (
-    group_id TEXT NOT NULL, user_id TEXT NOT NULL, PRIMARY KEY (group_id, user_id)
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS members_user ON members (user_id);
-CREATE TABLE IF NOT EXISTS admins (user_id TEXT PRIMARY KEY, roles TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS groups (id TEXT PRIMARY KEY, name TEXT);
-CREATE TABLE IF NOT EXISTS listed (id TEXT PRIMARY KEY) WITHOUT ROWID;
-"""
+SCHEMA_VERSION = 3
+_TABLES = (
+    "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS checkpoints (stream TEXT PRIMARY KEY, data BLOB NOT NULL)",
+    """CREATE TABLE IF NOT EXISTS cursors (
+        stream TEXT NOT NULL, name TEXT NOT NULL, value TEXT NOT NULL,
+        PRIMARY KEY (stream, name)) WITHOUT ROWID""",
+    """CREATE TABLE IF NOT EXISTS entities (
+        type TEXT NOT NULL, id TEXT NOT NULL, doc BLOB NOT NULL,
+        deleted INTEGER NOT NULL DEFAULT 0, fingerprint TEXT NOT NULL DEFAULT '',
+        PRIMARY KEY (type, id))""",
+    """CREATE TABLE IF NOT EXISTS user_mfa (
+        id TEXT PRIMARY KEY, deleted INTEGER NOT NULL, known INTEGER NOT NULL, at TEXT NOT NULL)""",
+    "CREATE INDEX IF NOT EXISTS user_mfa_order ON user_mfa (deleted, known, at)",
+    """CREATE TABLE IF NOT EXISTS members (
+        group_id TEXT NOT NULL, user_id TEXT NOT NULL, PRIMARY KEY (group_id, user_id)
+    ) WITHOUT ROWID""",
+    "CREATE INDEX IF NOT EXISTS members_user ON members (user_id)",
+    "CREATE TABLE IF NOT EXISTS admins (user_id TEXT PRIMARY KEY, roles TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS groups (id TEXT PRIMARY KEY, name TEXT)",
+    "CREATE TABLE IF NOT EXISTS listed (id TEXT PRIMARY KEY) WITHOUT ROWID",
+)
+_SCHEMA = ";\n".join(_TABLES) + ";"
+# Schema 2 -> 3: users become entities of type "user" (their MFA columns the user_mfa index),
+# cursors gain their stream (all were the users stream's).
+_MIGRATE_2 = (
+    *_TABLES,
+    "INSERT INTO entities (type, id, doc, deleted, fingerprint) "
+    "SELECT 'user', id, doc, deleted, '' FROM users",
+    "INSERT INTO user_mfa (id, deleted, known, at) SELECT id, deleted, mfa_known, mfa_at FROM users",
+    "DROP TABLE users",
+    "ALTER TABLE cursors RENAME TO cursors_v2",
+    _TABLES[2],
+    "INSERT INTO cursors (stream, name, value) SELECT 'users', name, value FROM cursors_v2",
+    "DROP TABLE cursors_v2",
+    "UPDATE meta SET value = '3' WHERE key = 'schema'",
+)
+USER: Final = "user"
 PRIVATE = 0o600
 _COMPANIONS = ("-wal", "-shm", "-journal")
 _CHUNK = 500  # ids per `IN (...)` query, under SQLite's variable limit
@@ -230,6 +252,7 @@ class StateStore:
                     f"state file {self.path} is damaged (SQLite quick_check: "
                     f"{'; '.join(problems)}); refusing to carry on with it: restore it from a "
                     "backup, or remove it (and its -wal file) to make a full collection")
+            _migrate(db, self.path)
             db.executescript(_SCHEMA)  # tables added since the file was made
         except sqlite3.DatabaseError as exc:
             db.close()
@@ -275,7 +298,7 @@ class StateStore:
         with self._transaction() as db:
             _put_checkpoint(db, batch.checkpoint, batch.stream)
             if batch.writes:
-                _apply(db, batch.writes)
+                _apply(db, batch.writes, batch.stream)
 
     def save(self, checkpoint: Mapping[str, Any], stream: str = "users") -> None:
         """Replace `stream`'s checkpoint atomically; other streams' checkpoints are kept."""
@@ -283,36 +306,57 @@ class StateStore:
             _put_checkpoint(db, checkpoint, stream)
 
     def reset(self, stream: str = "users") -> None:
-        """Forget `stream`'s checkpoint so its next run starts over; for the inventory also the
-        change sources' cursors, so that run is a full collection which restarts tracking.
-        The remembered users stay: the full collection still reports those it no longer finds
-        as deleted."""
+        """Forget `stream`'s checkpoint and its change sources' cursors, so its next run starts
+        over (for a tracked stream: a full collection which restarts tracking). Other streams
+        keep theirs. The remembered entities stay: the full collection still reports those it
+        no longer finds as deleted."""
         with self._transaction() as db:
             db.execute("DELETE FROM checkpoints WHERE stream = ?", (stream,))
-            if stream == "users":
-                db.execute("DELETE FROM cursors")
+            db.execute("DELETE FROM cursors WHERE stream = ?", (stream,))
 
     # --- remembered facts -------------------------------------------------------------------
 
-    def cursors(self) -> dict[str, str]:
-        """Every change-source cursor and cadence time (name -> value)."""
+    def cursors(self, stream: str = "users") -> dict[str, str]:
+        """Every change-source cursor and cadence time of `stream` (name -> value)."""
         if not self._exists():
             return {}
-        return dict(self._conn().execute("SELECT name, value FROM cursors").fetchall())
+        return dict(self._conn().execute(
+            "SELECT name, value FROM cursors WHERE stream = ?", (stream,)).fetchall())
 
-    def user_docs(self, ids: Iterable[str]) -> dict[str, dict[str, Any]]:
-        """The stored documents of `ids` that exist (see `connector.streams.facts`)."""
+    def docs(self, kind: str, ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """The stored documents of the `kind` entities `ids` that exist."""
         wanted = list(dict.fromkeys(ids))
         out: dict[str, dict[str, Any]] = {}
-        if not wanted or (not self._exists()):
+        if not wanted or not self._exists():
             return out
         db = self._conn()
         for start in range(0, len(wanted), _CHUNK):
             chunk = wanted[start:start + _CHUNK]
             marks = ",".join("?" * len(chunk))
-            for uid, doc in db.execute(f"SELECT id, doc FROM users WHERE id IN ({marks})", chunk):
-                out[uid] = orjson.loads(zlib.decompress(doc))
+            for eid, doc in db.execute(
+                    f"SELECT id, doc FROM entities WHERE type = ? AND id IN ({marks})",
+                    (kind, *chunk)):
+                out[eid] = orjson.loads(zlib.decompress(doc))
         return out
+
+    def user_docs(self, ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """The stored documents of the users `ids` that exist (see `connector.streams.facts`)."""
+        return self.docs(USER, ids)
+
+    def ids(self, kind: str) -> set[str]:
+        """Ids of every stored `kind` entity not marked deleted."""
+        if not self._exists():
+            return set()
+        return {r[0] for r in self._conn().execute(
+            "SELECT id FROM entities WHERE type = ? AND deleted = 0", (kind,))}
+
+    def fingerprints(self, kind: str) -> dict[str, str]:
+        """id -> fingerprint of every stored `kind` entity not marked deleted (a short string
+        each: what a full diff of a source without delta compares against)."""
+        if not self._exists():
+            return {}
+        return dict(self._conn().execute(
+            "SELECT id, fingerprint FROM entities WHERE type = ? AND deleted = 0", (kind,)))
 
     def members_of(self, group_ids: Iterable[str]) -> dict[str, list[str]]:
         """group id -> the stored users who are direct members of it."""
@@ -346,7 +390,7 @@ class StateStore:
 
     def present_ids(self) -> set[str]:
         """Ids of every stored user not marked deleted."""
-        return {r[0] for r in self._conn().execute("SELECT id FROM users WHERE deleted = 0")}
+        return self.ids(USER)
 
     def admins(self) -> dict[str, tuple[str, ...]]:
         """user id -> admin roles, for every stored user who holds one (a small table)."""
@@ -360,12 +404,12 @@ class StateStore:
             return []
         db = self._conn()
         ids = [r[0] for r in db.execute(
-            "SELECT id FROM users WHERE deleted = 0 AND mfa_known = 0 ORDER BY mfa_at, id "
+            "SELECT id FROM user_mfa WHERE deleted = 0 AND known = 0 ORDER BY at, id "
             "LIMIT ?", (limit,))]
         if len(ids) < limit:
             ids += [r[0] for r in db.execute(
-                "SELECT id FROM users WHERE deleted = 0 AND mfa_known = 1 AND mfa_at < ? "
-                "ORDER BY mfa_at, id LIMIT ?", (stale_before, limit - len(ids)))]
+                "SELECT id FROM user_mfa WHERE deleted = 0 AND known = 1 AND at < ? "
+                "ORDER BY at, id LIMIT ?", (stale_before, limit - len(ids)))]
         return ids
 
     def counts(self) -> dict[str, int]:
@@ -374,9 +418,13 @@ class StateStore:
             return {"users": 0, "deleted": 0, "mfa_unknown": 0}
         users, deleted, unknown = self._conn().execute(
             "SELECT count(*), coalesce(sum(deleted), 0), "
-            "coalesce(sum(CASE WHEN deleted = 0 AND mfa_known = 0 THEN 1 ELSE 0 END), 0) "
-            "FROM users").fetchone()
+            "coalesce(sum(CASE WHEN deleted = 0 AND known = 0 THEN 1 ELSE 0 END), 0) "
+            "FROM user_mfa").fetchone()
         return {"users": int(users), "deleted": int(deleted), "mfa_unknown": int(unknown)}
+
+    def schema_version(self) -> int:
+        row = self._conn().execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
+        return int(row[0])
 
     # --- the lock ---------------------------------------------------------------------------
 
@@ -474,27 +522,59 @@ def _put_checkpoint(db: sqlite3.Connection, checkpoint: Mapping[str, Any], strea
     db.execute("INSERT OR REPLACE INTO checkpoints VALUES (?, ?)", (stream, data))
 
 
-def _apply(db: sqlite3.Connection, writes: StoreWrites) -> None:
-    """A batch's documents and cursors; the indexes follow each document."""
+def _migrate(db: sqlite3.Connection, path: Path) -> None:
+    """Migrate a schema-2 database in place, in one transaction; refuse a newer one."""
+    row = db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone() \
+        if db.execute("SELECT 1 FROM sqlite_master WHERE name = 'meta'").fetchone() else None
+    version = int(row[0]) if row is not None and str(row[0]).isdigit() else SCHEMA_VERSION
+    if version > SCHEMA_VERSION:
+        db.close()
+        raise StateError(f"state file {path} was written by a newer version of the connector "
+                         f"(schema {version}; this one knows {SCHEMA_VERSION}): upgrade it")
+    if version != 2:
+        return
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        for statement in _MIGRATE_2:
+            db.execute(statement)
+        db.execute("COMMIT")
+    except BaseException:
+        with suppress(sqlite3.Error):
+            db.execute("ROLLBACK")
+        raise
+    log.info("migrated state file %s to schema %d (entities by type, cursors by stream)",
+             path, SCHEMA_VERSION)
+
+
+def _apply(db: sqlite3.Connection, writes: StoreWrites, stream: str) -> None:
+    """A batch's documents and cursors; the user indexes follow each user document."""
     if writes.clear_listed:
         db.execute("DELETE FROM listed")
     db.executemany("INSERT OR IGNORE INTO listed VALUES (?)", ((i,) for i in writes.listed))
     for name, value in writes.cursors.items():
         if value is None:
-            db.execute("DELETE FROM cursors WHERE name = ?", (name,))
+            db.execute("DELETE FROM cursors WHERE stream = ? AND name = ?", (stream, name))
         else:
-            db.execute("INSERT OR REPLACE INTO cursors VALUES (?, ?)", (name, value))
+            db.execute("INSERT OR REPLACE INTO cursors VALUES (?, ?, ?)", (stream, name, value))
+    for kind, docs in writes.entities.items():
+        gone = [(kind, eid) for eid, doc in docs.items() if doc is None]
+        db.executemany("DELETE FROM entities WHERE type = ? AND id = ?", gone)
+        db.executemany("INSERT OR REPLACE INTO entities VALUES (?, ?, ?, ?, ?)", [
+            (kind, eid, zlib.compress(orjson.dumps(doc), 1), 1 if doc.get("deleted") else 0,
+             str(doc.get("fp") or "")) for eid, doc in docs.items() if doc is not None])
     if not writes.users:
         return
     rows = []
+    mfa_rows = []
     members: list[tuple[str, str]] = []
     admins: list[tuple[str, str]] = []
     groups: dict[str, str | None] = {}
     for uid, doc in writes.users.items():
         deleted = 1 if doc.get("deleted") else 0
-        mfa_known = 1 if doc.get("mfa") is not None else 0
-        rows.append((uid, zlib.compress(orjson.dumps(doc), 1), deleted, mfa_known,
-                     str(doc.get("mfa_at") or "")))
+        rows.append((USER, uid, zlib.compress(orjson.dumps(doc), 1), deleted,
+                     str(doc.get("fp") or "")))
+        mfa_rows.append((uid, deleted, 1 if doc.get("mfa") is not None else 0,
+                         str(doc.get("mfa_at") or "")))
         if not deleted:
             for gid, name in doc.get("groups") or ():
                 members.append((str(gid), uid))
@@ -503,7 +583,8 @@ def _apply(db: sqlite3.Connection, writes: StoreWrites) -> None:
             if roles:
                 admins.append((uid, orjson.dumps(list(roles)).decode()))
     ids = [(uid,) for uid in writes.users]
-    db.executemany("INSERT OR REPLACE INTO users VALUES (?, ?, ?, ?, ?)", rows)
+    db.executemany("INSERT OR REPLACE INTO entities VALUES (?, ?, ?, ?, ?)", rows)
+    db.executemany("INSERT OR REPLACE INTO user_mfa VALUES (?, ?, ?, ?)", mfa_rows)
     db.executemany("DELETE FROM members WHERE user_id = ?", ids)
     db.executemany("INSERT OR IGNORE INTO members VALUES (?, ?)", members)
     db.executemany("DELETE FROM admins WHERE user_id = ?", ids)

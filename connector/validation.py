@@ -27,20 +27,15 @@ import orjson
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
-from connector.ocsf import authentication as auth
 from connector.ocsf import device_inventory as dev
 from connector.ocsf import directory_audit as audits
 from connector.ocsf.user_inventory import (
     ACCOUNT_TYPE_CAPTIONS,
-    ACTIVITY_CAPTIONS,
-    CATEGORY_CAPTIONS,
-    CLASS_CAPTIONS,
     OCSF_VERSION,
     RISK_LEVEL_CAPTIONS,
-    SEVERITY_CAPTIONS,
-    TYPE_CAPTIONS,
     USER_TYPE_CAPTIONS,
 )
+from connector.streams import registry
 
 __all__ = [
     "RISK_LEVEL_CAPTIONS",
@@ -52,53 +47,33 @@ __all__ = [
     "validate_ndjson",
 ]
 
-#: The packaged schemas, relative to the `connector` package, by class_uid.
-SCHEMA_RESOURCE: Final = "schemas/user_inventory.1.8.0.schema.json"
+#: The packaged schemas, relative to the `connector` package, by class_uid: each stream's (the
+#: stream registry names its class and schema), and the classes that are not a stream yet (the
+#: directory audit classes).
+SCHEMA_RESOURCE: Final = registry.get("users").schema
 SCHEMA_RESOURCES: Final[Mapping[int, str]] = {
-    5003: SCHEMA_RESOURCE,
-    auth.CLASS_UID: "schemas/authentication.1.8.0.schema.json",
-    dev.CLASS_UID: "schemas/device_inventory.1.8.0.schema.json",
+    **{spec.class_uid: spec.schema for spec in registry.STREAMS},
     **audits.SCHEMA_RESOURCES,
 }
-#: Profiles the bundled 3002 schema was generated with (see schemas/PROVENANCE.md).
+#: Profiles each bundled schema was generated with (see schemas/PROVENANCE.md).
 SCHEMA_PROFILES: Final[Mapping[int, frozenset[str]]] = {
-    5003: frozenset(),
-    auth.CLASS_UID: frozenset(auth.PROFILE_ATTRIBUTES),
-    dev.CLASS_UID: frozenset(),
+    **{spec.class_uid: frozenset(spec.profiles) for spec in registry.STREAMS},
     **dict.fromkeys(audits.SCHEMA_RESOURCES, frozenset()),
 }
 
 _OTHER: Final = 99  # an "Other" id lets the source choose the caption
 _MAX_MESSAGE: Final = 300
-# (id key, caption key, captions) checked on the event itself, by class.
-_EVENT_CAPTIONS: Final = {
-    5003: (
-        ("class_uid", "class_name", CLASS_CAPTIONS),
-        ("category_uid", "category_name", CATEGORY_CAPTIONS),
-        ("activity_id", "activity_name", ACTIVITY_CAPTIONS),
-        ("type_uid", "type_name", TYPE_CAPTIONS),
-        ("severity_id", "severity", SEVERITY_CAPTIONS),
-    ),
-    auth.CLASS_UID: (
-        ("class_uid", "class_name", auth.CLASS_CAPTIONS),
-        ("category_uid", "category_name", auth.CATEGORY_CAPTIONS),
-        ("activity_id", "activity_name", auth.ACTIVITY_CAPTIONS),
-        ("type_uid", "type_name", auth.TYPE_CAPTIONS),
-        ("severity_id", "severity", SEVERITY_CAPTIONS),
-        ("status_id", "status", auth.STATUS_CAPTIONS),
-        ("risk_level_id", "risk_level", RISK_LEVEL_CAPTIONS),
-        ("action_id", "action", auth.ACTION_CAPTIONS),
-        ("disposition_id", "disposition", auth.DISPOSITION_CAPTIONS),
-    ),
-    dev.CLASS_UID: (
-        ("class_uid", "class_name", dev.CLASS_CAPTIONS),
-        ("category_uid", "category_name", dev.CATEGORY_CAPTIONS),
-        ("activity_id", "activity_name", dev.ACTIVITY_CAPTIONS),
-        ("type_uid", "type_name", dev.TYPE_CAPTIONS),
-        ("severity_id", "severity", SEVERITY_CAPTIONS),
-    ),
+# (id key, caption key, captions) checked on the event itself, by class: each class module's
+# `EVENT_CAPTIONS`, and the attributes of its profiles (`PROFILE_ATTRIBUTES`, when it has any).
+# A class two streams emit (5003) is checked with the first stream's module.
+_CLASS_MODULES: Final = {spec.class_uid: registry.mapping_module(spec)
+                         for spec in reversed(registry.STREAMS)}
+_EVENT_CAPTIONS: Final[Mapping[int, tuple[tuple[str, str, Mapping[int, str]], ...]]] = {
+    **{uid: module.EVENT_CAPTIONS for uid, module in _CLASS_MODULES.items()},
     **audits.CAPTION_CHECKS,
 }
+_PROFILE_ATTRIBUTES: Final[Mapping[int, Mapping[str, frozenset[str]]]] = {
+    uid: getattr(module, "PROFILE_ATTRIBUTES", {}) for uid, module in _CLASS_MODULES.items()}
 # Every official caption (the 3002 table lists only the ids its mapping emits).
 _DEVICE_CAPTIONS: Final = (("type_id", "type", dev.DEVICE_TYPE_CAPTIONS),)
 _OS_CAPTIONS: Final = (("type_id", "type", dev.OS_TYPE_CAPTIONS),)
@@ -202,9 +177,7 @@ def _profile_problems(event: Mapping[str, Any], class_uid: int) -> Iterator[Prob
     for profile in sorted(names - SCHEMA_PROFILES.get(class_uid, frozenset())):
         yield ("$.metadata.profiles",
                f"profile {profile!r} is not one the bundled class {class_uid} schema covers")
-    if class_uid != auth.CLASS_UID:
-        return
-    for profile, attributes in auth.PROFILE_ATTRIBUTES.items():
+    for profile, attributes in _PROFILE_ATTRIBUTES.get(class_uid, {}).items():
         if profile in names:
             continue
         for key in sorted(attributes.intersection(event)):
@@ -225,12 +198,10 @@ def _semantic_problems(event: Mapping[str, Any]) -> Iterator[Problem]:
     class_uid = class_uid if type(class_uid) is int else 0
     yield from _caption_problems(event, "$", _EVENT_CAPTIONS.get(class_uid, ()))
     yield from _profile_problems(event, class_uid)
-    if class_uid in (auth.CLASS_UID, dev.CLASS_UID):
-        yield from _device_problems(event.get("device"))
-    if class_uid == dev.CLASS_UID:
-        device = event.get("device")
-        if isinstance(device, Mapping):
-            yield from _user_problems(device.get("owner"), "$.device.owner")
+    device = event.get("device")  # any class: the device object's own vocabulary
+    yield from _device_problems(device)
+    if isinstance(device, Mapping):
+        yield from _user_problems(device.get("owner"), "$.device.owner")
     class_uid, activity_id, type_uid = (
         event.get("class_uid"),
         event.get("activity_id"),

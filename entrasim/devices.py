@@ -455,12 +455,32 @@ class DeviceDirectory:
             self._touch(d)
 
     def set_owner(self, key: str, owner_id: str) -> None:
-        """A new registered owner (and user); a link change, invisible to `devices/delta`."""
+        """A new registered owner (and user); a link change, invisible to `devices/delta`.
+
+        The directory audit log records it (learn.microsoft.com "Microsoft Entra audit log
+        categories and activities", Core Directory, category Device): "Remove registered owner
+        from device" / "Remove registered users from device" for the old owner, "Add registered
+        owner to device" / "Add registered users to device" for the new one, each naming the
+        device (type "Device", its object id) and the user. ASSUMED: one record per activity.
+        """
+        from entrasim.audit import CORE_DIRECTORY, Target  # here: a module-level import cycles
+
         with self.tenant.lock:
             d = self._require(key)
             owner = self.tenant.user(owner_id)
             if owner is None:
                 raise KeyError(owner_id)
+            device = Target(d.id, "Device", d.name)
+            for old in {u.id: u for u in [*([d.owner] if d.owner else []), *d.users]}.values():
+                for activity in ("Remove registered owner from device",
+                                 "Remove registered users from device"):
+                    self.tenant.audit.write(activity, "Device", CORE_DIRECTORY, "Unassign", None,
+                                            (device, Target(old.id, "User", old.display,
+                                                            old.upn)))
+            for activity in ("Add registered owner to device", "Add registered users to device"):
+                self.tenant.audit.write(activity, "Device", CORE_DIRECTORY, "Assign", None,
+                                        (device, Target(owner.id, "User", owner.display,
+                                                        owner.upn)))
             d.owner = owner
             d.users = [owner]
             self._touch(d, "links")

@@ -22,6 +22,8 @@ from connector.config.settings import (
     TENANT_PATTERN,
     Settings,
 )
+from connector.ocsf.common import OCSF_VERSION
+from connector.streams import registry
 
 
 def _inline(node: Any, defs: Mapping[str, Any]) -> Any:
@@ -215,8 +217,24 @@ def render_manifest(root: Path) -> str:
     manifest["version"] = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))[
         "project"
     ]["version"]
+    manifest["streams"] = manifest_streams()
     manifest["configuration"] = manifest_config_schema()
     return json.dumps(manifest, indent=2, ensure_ascii=False) + "\n"
+
+
+def manifest_streams() -> list[dict[str, Any]]:
+    """The manifest's `streams` list, from the stream registry."""
+    out: list[dict[str, Any]] = []
+    for spec in registry.STREAMS:
+        ocsf: dict[str, Any] = {"version": OCSF_VERSION, "class_uid": spec.class_uid,
+                                "class_name": spec.class_name}
+        if spec.profiles:
+            ocsf["profiles"] = list(spec.profiles)
+        out.append({"name": spec.name, "entry_point": spec.entry_point, "ocsf": ocsf,
+                    "recommended_schedule": spec.schedule,
+                    "enabled_by": f"{spec.settings_block}.enabled" if spec.settings_block
+                    else None})
+    return out
 
 
 def generated_files(root: Path) -> dict[Path, str]:

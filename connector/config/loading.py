@@ -10,7 +10,7 @@ import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, get_args
 
 from pydantic import (
     BaseModel,
@@ -21,10 +21,8 @@ from pydantic_core import ErrorDetails
 from connector.config.files import read_small_file
 from connector.config.settings import (
     ENV_FALLBACKS,
-    Intake,
     KeyProblem,
     Settings,
-    SignIns,
     credential_rules,
     intake_rules,
 )
@@ -181,13 +179,19 @@ def _message(error: ErrorDetails) -> str:
     return "is not valid"
 
 
+def _block_model(model: type[BaseModel], key: int | str) -> type[BaseModel]:
+    """The model of a settings block (`sign_ins`, `devices`, `intake`), else `model` itself."""
+    field = model.model_fields.get(str(key))
+    for candidate in (field.annotation, *get_args(field.annotation)) if field else ():
+        if isinstance(candidate, type) and issubclass(candidate, BaseModel):
+            return candidate
+    return model
+
+
 def _suggestion(loc: tuple[int | str, ...]) -> str:
     model: type[BaseModel] = Settings
     for part in loc[:-1]:
-        if part == "intake":
-            model = Intake
-        elif part == "sign_ins":
-            model = SignIns
+        model = _block_model(model, part)
     close = difflib.get_close_matches(str(loc[-1]), list(model.model_fields), n=1)
     return f" (did you mean {close[0]!r}?)" if close else ""
 

@@ -387,6 +387,52 @@ class SignIns(_Model):
         return tuple(dict.fromkeys(value))
 
 
+class Devices(_Model):
+    """The device stream: Entra ID devices (with Intune's facts) as OCSF Device Inventory Info
+    (class 5001) events."""
+
+    enabled: bool = Field(
+        False,
+        strict=True,
+        description="Collect devices as a third stream. Needs Device.Read.All (or "
+        "Directory.Read.All); no licence. Change tracking (devices/delta) works as for users "
+        "when a state file is kept.",
+    )
+    intune: bool = Field(
+        True,
+        strict=True,
+        description="Join each device's Microsoft Intune record (compliance state, ownership, "
+        "serial number, IMEI/MEID, encryption, last sync). Needs "
+        "DeviceManagementManagedDevices.Read.All and an Intune licence; without either, Entra's "
+        "devices are still collected and one message says what is missing.",
+    )
+    registered_users: bool = Field(
+        True,
+        strict=True,
+        description="Also read each device's registered users (a second device listing); "
+        "registered owners are always read.",
+    )
+    intune_refresh_hours: int = _bounded(
+        24,
+        0,
+        87_600,
+        "How often a change run reads every Intune managed device again (ceil(managed devices "
+        "/ 1,000) requests on Intune's own budget) to notice changes only Intune knows (serial "
+        "number, ownership, encryption). Devices Entra reports changed have their Intune record "
+        "read at every run. 0 = every run.",
+    )
+    owners_refresh_hours: int = _bounded(
+        24,
+        0,
+        87_600,
+        "How often a change run reads every device's registered owners and users again "
+        "(ceil(devices / 999) requests each): an owner change is a link, which devices/delta "
+        "does not report. Devices Entra reports changed have their owners read at every run. "
+        "0 = every run.",
+    )
+    page_size: int = _bounded(999, 1, 999, "Devices requested per Graph page (`$top`).")
+
+
 class Settings(_Model):
     """The connector's configuration; see docs/configuration.md (generated from this class)."""
 
@@ -560,6 +606,10 @@ class Settings(_Model):
         WorkloadIdentities.model_validate({}),
         description="Service principals as non-human User Inventory Info (class 5003) events; off "
         "by default.",
+    )
+    devices: Devices = Field(
+        Devices.model_validate({}),
+        description="Devices as OCSF Device Inventory Info (class 5001) events; off by default.",
     )
     intake: Intake | None = Field(None, description="HTTP intake that receives the events.")
 

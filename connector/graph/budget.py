@@ -11,7 +11,7 @@ buckets a request spends can wait *before* sending instead of after a 429:
 | `reports` | 5 requests / 10 s per app per tenant | Identity and access reports service limits |
 | `signInActivity` | 10 requests / 60 s per app per tenant | same section |
 | `identityProtection` | 1 request / s per tenant, all apps; 429 without `Retry-After` | Identity Protection and Conditional Access service limits |
-| `intune` | 2,000 requests / 20 s per app per tenant (no request uses it yet) | Intune service limits |
+| `intune` | 2,000 requests / 20 s per app per tenant (`/deviceManagement/*`: the device stream's Intune reads, no directory RU) | Intune service limits |
 
 The reports bucket covers the sign-in log, directory audits, the registration report,
 `signInActivity` listings and the per-user `authentication/methods` (Microsoft's
@@ -146,6 +146,11 @@ def is_identity_protection(url: str) -> bool:
     return split_url(url)[0].startswith("/identityprotection/")
 
 
+def is_intune(url: str) -> bool:
+    """Intune's API (`/deviceManagement/...`): its own limit, not the directory's RU."""
+    return split_url(url)[0].startswith("/devicemanagement/")
+
+
 SIGN_IN_LOG_PRIORITY = 2
 SIGN_IN_ACTIVITY_PRIORITY = 1
 BACKGROUND_PRIORITY = 0
@@ -197,6 +202,8 @@ def charges_of(url: str) -> dict[str, float]:
     """Units of each bucket one GET spends (Identity Protection spends no directory RU)."""
     if is_identity_protection(url):
         return {IDENTITY_PROTECTION.name: 1.0}
+    if is_intune(url):
+        return {INTUNE.name: 1.0}
     out = {DIRECTORY.name: float(resource_units(url))}
     if is_reporting(url):
         out[REPORTS.name] = 1.0

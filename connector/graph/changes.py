@@ -37,14 +37,19 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from connector.graph.client import EXPIRED_PAGE_TOKEN, BatchRequest, GraphClient, GraphError
+from connector.graph.client import BatchRequest, GraphClient, GraphError
+from connector.graph.odata import (
+    UNKNOWN_PROPERTY,
+    DeltaExpired,
+    build_url,
+    delta_rounds,
+    latest_link,
+    odata_datetime,
+)
 from connector.graph.sources import (
     GROUP_TYPE,
     MANAGER_EXPAND,
     SIGN_IN_FIELD,
-    UNKNOWN_PROPERTY,
-    build_url,
-    odata_datetime,
 )
 
 __all__ = [
@@ -66,21 +71,9 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-# Graph's answers to a delta token it no longer honours.
-EXPIRED_CODES = frozenset({"syncStateNotFound", "SyncStateNotFound", "syncStateInvalid",
-                           "resyncRequired", EXPIRED_PAGE_TOKEN})
-MAX_PAGE = {"Prefer": "odata.maxpagesize=999"}
 MFA_SERVICE = "Authentication Methods"
 AUDITS = "/auditLogs/directoryAudits"
 DELETED_ITEMS = "/directory/deletedItems"
-
-
-class DeltaExpired(Exception):
-    """Graph no longer honours a stored delta link; the message says which and what it said."""
-
-
-def is_expired(error: GraphError) -> bool:
-    return error.status == 410 or error.code in EXPIRED_CODES
 
 
 def users_delta_url(fields: Sequence[str]) -> str:
@@ -89,32 +82,6 @@ def users_delta_url(fields: Sequence[str]) -> str:
 
 
 GROUPS_DELTA = build_url("/groups/delta", {"$select": "displayName,members"})
-
-
-async def latest_link(client: GraphClient, url: str) -> str:
-    """A delta link meaning "changes from now on" (`$deltatoken=latest`); a Graph that does not
-    know `latest` (400) gets a whole initial round instead, whose items are not needed."""
-    sep = "&" if "?" in url else "?"
-    try:
-        return await _final_link(client, f"{url}{sep}$deltatoken=latest")
-    except GraphError as error:
-        if error.status != 400 or UNKNOWN_PROPERTY.search(error.message):
-            raise
-        log.info("Graph refused $deltatoken=latest (%s); reading a whole delta round instead",
-                 error.code)
-        return await _final_link(client, url)
-
-
-async def _final_link(client: GraphClient, url: str) -> str:
-    link: str | None = None
-    next_url: str | None = url
-    while next_url is not None:
-        body = await client.get_json(next_url, MAX_PAGE)
-        next_url = _text(body.get("@odata.nextLink"))
-        link = _text(body.get("@odata.deltaLink")) or link
-    if link is None:
-        raise GraphError(500, "NoDeltaLink", f"{url.split('?')[0]} gave no deltaLink")
-    return link
 
 
 async def users_latest_link(client: GraphClient, fields: Sequence[str]) -> str:
@@ -130,34 +97,6 @@ async def users_latest_link(client: GraphClient, fields: Sequence[str]) -> str:
             log.warning("users/delta cannot track %s here; its changes reach the inventory "
                         "with full collections", unknown.group(1))
             wanted.remove(unknown.group(1))
-
-
-async def _rounds(client: GraphClient, link: str, source: str) -> tuple[list[Any], str]:
-    """Every item of one delta round from `link`, and the round's new delta link."""
-    items: list[Any] = []
-    next_url: str | None = link
-    while True:
-        try:
-            body = await client.get_json(next_url or link, MAX_PAGE)
-        except GraphError as error:
-            if is_expired(error):
-                raise DeltaExpired(f"the {source} delta link was refused ({error.status} "
-                                   f"{error.code}: {error.message})") from error
-            raise
-        values = body.get("value")
-        if not isinstance(values, list):
-            # Never "no changes": the link would move past changes nobody read.
-            raise GraphError(502, "MalformedDeltaPage",
-                             f"a {source} delta page has no 'value' list "
-                             f"({'missing' if values is None else type(values).__name__}); "
-                             "the delta link is kept, the next run reads these changes again")
-        items.extend(values)
-        next_url = _text(body.get("@odata.nextLink"))
-        if next_url is None:
-            delta = _text(body.get("@odata.deltaLink"))
-            if delta is None:
-                raise GraphError(500, "NoDeltaLink", f"the {source} delta round gave no link")
-            return items, delta
 
 
 def _text(value: Any) -> str | None:
@@ -183,7 +122,7 @@ def _unreadable(item: Any, source: str) -> str:
 
 
 async def user_changes(client: GraphClient, link: str) -> UserChanges:
-    items, new_link = await _rounds(client, link, "users")
+    items, new_link = await delta_rounds(client, link, "users")
     out = UserChanges(link=new_link)
     for item in items:
         uid = _text(item.get("id")) if isinstance(item, Mapping) else None
@@ -222,7 +161,7 @@ class GroupChanges:
 
 
 async def group_changes(client: GraphClient, link: str) -> GroupChanges:
-    items, new_link = await _rounds(client, link, "groups")
+    items, new_link = await delta_rounds(client, link, "groups")
     out = GroupChanges(link=new_link)
     for item in items:
         gid = _text(item.get("id")) if isinstance(item, Mapping) else None

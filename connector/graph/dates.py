@@ -1,4 +1,4 @@
-"""Graph's date-time strings (`2026-01-01T00:00:00Z`, up to 7 fractional digits) as UTC datetimes.
+"""Graph's date-time strings (`2026-01-01T00:00:00Z`, up to 7 fractional digits) <-> UTC datetimes.
 
 One reader for checkpoints, `createdDateTime` cursors and credential end dates. The OCSF mapping
 keeps its own, faster variant that goes straight to epoch milliseconds on the hot path.
@@ -26,3 +26,9 @@ def parse_graph_datetime(value: Any) -> datetime | None:
         return moment.astimezone(UTC)
     except OverflowError:
         return None
+
+
+def format_graph_datetime(moment: datetime) -> str:
+    """`2026-01-01T00:00:00Z`: whole seconds in UTC, the form Graph's `$filter` literals,
+    checkpoints and cursors use (the one writer; `parse_graph_datetime` reads it back)."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -1,8 +1,8 @@
 """Graph sources of the device inventory: Entra ID devices (with registered owners and users),
 their changes, and Intune's managed devices, joined on the Entra `deviceId`.
 
-What each costs and why (learn.microsoft.com pages named; docs/changes.md is the place to
-repeat this when the stream is wired):
+What each costs and why (learn.microsoft.com pages named; docs/changes.md, "Devices", says it
+for operators):
 
 - `GET /devices` ("List devices", `Device.Read.All`): `$select` of the mapping's fields,
   `$top=999`, and `$expand=registeredOwners($select=id,displayName,userPrincipalName)`: the
@@ -41,20 +41,27 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from typing import Any, Final
 
-from connector.graph.changes import DeltaExpired, _rounds, latest_link
+import orjson
+
 from connector.graph.client import EXPIRED_PAGE_TOKEN, BatchRequest, GraphClient, GraphError, Page
-from connector.graph.permissions import Feature, Grants
-from connector.graph.sources import (
+from connector.graph.odata import (
     UNKNOWN_PROPERTY,
     Availability,
-    _complete_listing,
+    DeltaExpired,
     build_url,
+    complete_listing,
+    delta_rounds,
     is_refusal,
+    latest_link,
+    odata_datetime,
+    refusal_reason,
 )
+from connector.graph.permissions import Grants
 from connector.ocsf.device_inventory import (
     GRAPH_DEVICE_FIELDS,
     INTUNE_DEVICE_FIELDS,
@@ -63,13 +70,13 @@ from connector.ocsf.device_inventory import (
 )
 
 __all__ = [
-    "DEVICE_FEATURES",
     "INTUNE_FEATURE",
     "DeltaExpired",
     "DeviceChanges",
     "DeviceQuery",
     "IntuneTable",
     "device_changes",
+    "device_link_changes",
     "device_pages",
     "devices_delta_url",
     "devices_latest_link",
@@ -78,7 +85,6 @@ __all__ = [
     "intune_refusal_reason",
     "links_of",
     "managed_devices",
-    "missing_permission",
     "owners_of",
     "registered_users",
 ]
@@ -94,32 +100,23 @@ USERS_EXPAND = f"registeredUsers($select={LINK_SELECT})"
 EXPAND_LIMIT: Final = 20
 INTUNE_FEATURE: Final = "intune_devices"
 OWNERS_FEATURE: Final = "device_owners"
+#: How the device features read in a warning (`Availability(LABELS)`).
+LABELS: Final = {
+    INTUNE_FEATURE: "Intune device facts (compliance, ownership, serial number)",
+    OWNERS_FEATURE: "device owners",
+    "device_users": "device registered users",
+    "device_owner_changes": "device owner changes between owner re-reads",
+}
+#: What `connector test` asks to report the device features: (feature, label, URL).
+PROBES: Final = (
+    ("devices", "devices (Entra ID)", build_url(DEVICES, {"$select": "id", "$top": 1})),
+    (INTUNE_FEATURE, "Intune managed devices",
+     build_url(MANAGED_DEVICES, {"$select": "id", "$top": 1})),
+)
 # Intune's gateway answers a tenant without an Intune licence with this (HTTP 400).
 _NOT_APPLICABLE = "Request not applicable to target tenant"
 # lastSyncDateTime moves at every check-in; a fingerprint without it changes with the facts.
 _VOLATILE: Final = frozenset({"lastSyncDateTime"})
-
-#: The permissions of the device stream, in `connector.graph.permissions.Feature` form. Kept
-#: here until the stream registry adds them to `FEATURES` together with the manifest's
-#: permission list (a test requires every feature's permission to be declared there).
-DEVICE_FEATURES: Final[tuple[Feature, ...]] = (
-    Feature("devices", ("Device.Read.All", "Directory.Read.All"), False,
-            "Entra ID devices, their owners and registered users (the device stream)"),
-    Feature(INTUNE_FEATURE, ("DeviceManagementManagedDevices.Read.All",
-                             "DeviceManagementManagedDevices.ReadWrite.All"), False,
-            "Intune compliance, ownership, serial number, IMEI, last sync (device stream)",
-            licence="Microsoft Intune"),
-)
-_FEATURES_BY_KEY: Final = {feature.key: feature for feature in DEVICE_FEATURES}
-
-
-def missing_permission(grants: Grants, key: str) -> str | None:
-    """Like `Grants.missing` for a device feature: a reason when the token lacks it, else None."""
-    feature = _FEATURES_BY_KEY[key]
-    if grants.roles is None or any(p in grants.roles for p in feature.any_of):
-        return None
-    return f"the app lacks the Graph application permission {' or '.join(feature.any_of)}"
-
 
 # --- Entra devices ---------------------------------------------------------------------------
 
@@ -209,8 +206,8 @@ async def links_of(client: GraphClient, object_ids: Sequence[str], relation: str
 
 
 async def registered_users(client: GraphClient) -> dict[str, tuple[Owner, ...]]:
-    """object id -> registered users of every device: one expanded listing, then the devices
-    whose expansion may have been cut at 20 asked alone."""
+    """object id -> registered users (uid only) of every device: one expanded listing, then the
+    devices whose expansion may have been cut at 20 asked alone."""
     found: dict[str, tuple[Owner, ...]] = {}
     full: list[str] = []
 
@@ -219,7 +216,9 @@ async def registered_users(client: GraphClient) -> dict[str, tuple[Owner, ...]]:
             oid = item.get("id") if isinstance(item, Mapping) else None
             users = item.get("registeredUsers") if isinstance(oid, str) else None
             if isinstance(oid, str) and isinstance(users, list):
-                found[oid] = owners_from(users)
+                # The event names registered users by uid only: the rest is not kept (a
+                # 100,000-device tenant's names would hold ~15 MB for the whole run).
+                found[oid] = tuple(Owner(o.uid) for o in owners_from(users))
                 if len(users) >= EXPAND_LIMIT:
                     full.append(oid)
 
@@ -228,7 +227,7 @@ async def registered_users(client: GraphClient) -> dict[str, tuple[Owner, ...]]:
         full.clear()
 
     url = build_url(DEVICES, {"$select": "id", "$expand": USERS_EXPAND, "$top": 999})
-    await _complete_listing(client, url, consume, reset)
+    await complete_listing(client, url, consume, reset)
     if full:
         found.update(await links_of(client, full, "registeredUsers"))
     return found
@@ -270,7 +269,7 @@ class DeviceChanges:
 
 async def device_changes(client: GraphClient, link: str) -> DeviceChanges:
     """Raises `DeltaExpired` when Graph no longer honours `link` (the caller resyncs)."""
-    items, new_link = await _rounds(client, link, "devices")
+    items, new_link = await delta_rounds(client, link, "devices")
     out = DeviceChanges(link=new_link)
     for item in items:
         oid = item.get("id") if isinstance(item, Mapping) else None
@@ -286,6 +285,39 @@ async def device_changes(client: GraphClient, link: str) -> DeviceChanges:
     return out
 
 
+# --- owner changes: the directory audit log ---------------------------------------------------
+
+AUDITS: Final = "/auditLogs/directoryAudits"
+#: Core Directory activities (category "Device") that change a device's owner or users.
+LINK_ACTIVITIES: Final = frozenset({
+    "Add registered owner to device", "Remove registered owner from device",
+    "Add registered users to device", "Remove registered users from device",
+})
+
+
+async def device_link_changes(client: GraphClient, since: datetime) -> set[str]:
+    """Object ids of devices whose registered owners or users changed since `since`, from the
+    directory audit log (`category eq 'Device'`; one reporting request per 999 device
+    activities). `devices/delta` does not report these links; this is what notices them
+    between the stream's full owner re-reads."""
+    url = build_url(AUDITS, {
+        "$filter": f"activityDateTime ge {odata_datetime(since)} and category eq 'Device'",
+        "$select": "id,activityDisplayName,activityDateTime,targetResources",
+        "$top": 999,
+    })
+    out: set[str] = set()
+    async for page in client.pages(url):
+        for record in page.items:
+            if not isinstance(record, Mapping) or \
+                    record.get("activityDisplayName") not in LINK_ACTIVITIES:
+                continue
+            for target in record.get("targetResources") or ():
+                if isinstance(target, Mapping) and \
+                        str(target.get("type", "")).lower() == "device" and target.get("id"):
+                    out.add(str(target["id"]))
+    return out
+
+
 # --- Intune ----------------------------------------------------------------------------------
 
 def fingerprint(record: Mapping[str, Any]) -> str:
@@ -294,25 +326,53 @@ def fingerprint(record: Mapping[str, Any]) -> str:
     return hashlib.blake2b("\x1f".join(parts).encode(), digest_size=12).hexdigest()
 
 
-@dataclass(slots=True)
 class IntuneTable:
-    """Intune's managed devices by Entra `deviceId` (`azureADDeviceId`); records without one
-    (not registered in Entra) are counted, not joined."""
+    """Intune's managed devices by Entra `deviceId` (`azureADDeviceId`, lower-cased); records
+    without one (not registered in Entra) are counted, not joined.
 
-    by_device_id: dict[str, dict[str, Any]] = field(default_factory=dict)
-    unjoined: int = 0
+    Each record is kept as compact JSON of its non-empty mapped fields and parsed on lookup: a
+    100,000-device tenant's records as dicts would hold about 2 KB each for the whole run.
+    """
+
+    __slots__ = ("_raw", "unjoined")
+
+    def __init__(self, records: Mapping[str, Mapping[str, Any]] | None = None,
+                 unjoined: int = 0) -> None:
+        self._raw: dict[str, bytes] = {}
+        self.unjoined = unjoined
+        for did, record in (records or {}).items():
+            self.add(did, record)
+
+    def add(self, device_id: str, record: Mapping[str, Any]) -> None:
+        # orjson returns its 8 KB working buffer; a copy keeps only the record's bytes.
+        self._raw[device_id.lower()] = memoryview(orjson.dumps(
+            {k: v for k, v in record.items() if v is not None and v != ""})).tobytes()
 
     def get(self, device_id: str) -> dict[str, Any] | None:
-        return self.by_device_id.get(device_id.lower())
+        raw = self._raw.get(device_id.lower())
+        return orjson.loads(raw) if raw is not None else None
+
+    def items(self) -> Iterator[tuple[str, dict[str, Any]]]:
+        for did, raw in self._raw.items():
+            yield did, orjson.loads(raw)
 
     def fingerprints(self) -> dict[str, str]:
-        return {did: fingerprint(record) for did, record in self.by_device_id.items()}
+        return {did: fingerprint(record) for did, record in self.items()}
+
+    def clear(self) -> None:
+        self._raw.clear()
+        self.unjoined = 0
 
     def __len__(self) -> int:
-        return len(self.by_device_id)
+        return len(self._raw)
 
 
 _EMPTY_ID = "00000000-0000-0000-0000-000000000000"
+
+
+def probe_refusal(feature: str, error: GraphError) -> str:
+    """Why a `PROBES` request was refused, in the words the run's warning uses."""
+    return intune_refusal_reason(error) if feature == INTUNE_FEATURE else refusal_reason(error)
 
 
 def intune_refusal_reason(error: GraphError) -> str:
@@ -331,7 +391,7 @@ async def managed_devices(client: GraphClient, availability: Availability,
     has no Intune or the app lacks the permission; Entra devices are collected either way."""
     if not availability.available(INTUNE_FEATURE):
         return None
-    missing = missing_permission(grants, INTUNE_FEATURE) if grants is not None else None
+    missing = grants.missing(INTUNE_FEATURE) if grants is not None else None
     if missing is not None:
         availability.degrade(INTUNE_FEATURE, missing)
         return None
@@ -343,17 +403,16 @@ async def managed_devices(client: GraphClient, availability: Availability,
                 continue
             did = item.get("azureADDeviceId")
             if isinstance(did, str) and did and did != _EMPTY_ID:
-                table.by_device_id[did.lower()] = dict(item)
+                table.add(did, item)
             else:
                 table.unjoined += 1
 
     def reset() -> None:
-        table.by_device_id.clear()
-        table.unjoined = 0
+        table.clear()
 
     url = build_url(MANAGED_DEVICES, {"$select": ",".join(INTUNE_DEVICE_FIELDS)})
     try:
-        await _complete_listing(client, url, consume, reset)
+        await complete_listing(client, url, consume, reset)
     except GraphError as error:
         if not is_refusal(error) or error.code == EXPIRED_PAGE_TOKEN:
             raise

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from connector.graph.client import GraphClient, Page
-from connector.graph.sources import build_url, odata_datetime
+from connector.graph.odata import build_url, odata_datetime
 
 __all__ = ["DIRECTORY_AUDITS_PATH", "FREE_RETENTION_DAYS", "MAX_PAGE_SIZE",
            "PREMIUM_RETENTION_DAYS", "AuditQuery", "directory_audit_pages", "whole_second"]

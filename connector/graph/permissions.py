@@ -42,6 +42,25 @@ FEATURES: tuple[Feature, ...] = (
     Feature("sign_ins", ("AuditLog.Read.All", "Directory.Read.All"), False,
             "sign-in logs as Authentication events (the sign-in stream)",
             licence="Entra ID P1 or P2"),
+    Feature("devices", ("Device.Read.All", "Directory.Read.All"), False,
+            "Entra ID devices, their owners and registered users (the device stream)"),
+    Feature("intune_devices", ("DeviceManagementManagedDevices.Read.All",
+                               "DeviceManagementManagedDevices.ReadWrite.All"), False,
+            "Intune compliance, ownership, serial number, IMEI, last sync (device stream)",
+            licence="Microsoft Intune"),
+    Feature("device_owner_changes", ("AuditLog.Read.All", "Directory.Read.All"), False,
+            "device owner and registered-user changes from the directory audit log, between "
+            "the device stream's owner re-reads"),
+    Feature("workload_identities", ("Application.Read.All", "Application.ReadWrite.All",
+                                    "Directory.Read.All", "Directory.ReadWrite.All"), False,
+            "service principals, their credentials, permissions, owners and SSO rosters "
+            "(the workload identities stream)"),
+    Feature("workload_consents", ("Directory.Read.All", "Directory.ReadWrite.All",
+                                  "DelegatedPermissionGrant.ReadWrite.All"), False,
+            "delegated consents to applications (oauth2PermissionGrants)"),
+    Feature("workload_sign_ins", ("AuditLog.Read.All", "Directory.Read.All"), False,
+            "last sign-in of each service principal (/beta sign-in activity report)",
+            licence="Entra ID P1 or P2"),
 )
 BY_KEY: dict[str, Feature] = {feature.key: feature for feature in FEATURES}
 

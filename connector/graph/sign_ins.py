@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from connector.graph.client import API_VERSION, GraphClient, Page
-from connector.graph.sources import build_url, odata_datetime
+from connector.graph.odata import build_url, odata_datetime
 
 __all__ = ["BETA", "MAX_PAGE_SIZE", "SIGN_INS_PATH", "SignInQuery", "sign_in_pages"]
 

@@ -12,12 +12,10 @@ A source that the tenant's licence or the app's permissions refuse is recorded o
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Final
-from urllib.parse import quote
 
 import orjson
 
@@ -27,21 +25,29 @@ from connector.graph.client import (
     BatchResponse,
     GraphClient,
     GraphError,
-    GraphUnavailable,
     Page,
+)
+from connector.graph.odata import (
+    DENIED,
+    NON_PREMIUM,
+    UNKNOWN_PROPERTY,
+    Availability,
+    batch_values,
+    build_url,
+    complete_listing,
+    in_rounds,
+    is_refusal,
+    odata_datetime,
+    odata_string,
+    refusal_reason,
 )
 
 log = logging.getLogger(__name__)
 
-NON_PREMIUM = "Authentication_RequestFromNonPremiumTenantOrB2CTenant"
-DENIED = "Authorization_RequestDenied"
 SIGN_IN_FIELD = "signInActivity"
 MANAGER_EXPAND = "manager($select=id,displayName,userPrincipalName)"
 # `$expand` on a directory relationship returns at most 20 items, silently.
 EXPAND_LIMIT = 20
-LISTING_RESTARTS = 3
-# `$batch` items sent per round (8 requests of 20): enough to keep the limiter busy.
-ROUND_ITEMS = 160
 USER_TYPE = "#microsoft.graph.user"
 GROUP_TYPE = "#microsoft.graph.group"
 
@@ -76,81 +82,6 @@ _AUTHENTICATOR_AAGUIDS = frozenset({
     "90a3ccdf-635c-4729-a248-9b709135078f", "de1e552d-db1d-4423-a619-566b625cdc84",
 })
 
-FEATURE_LABELS = {
-    "last_sign_in": "last sign-in",
-    "mfa": "MFA registration",
-    "groups": "group memberships",
-    "roles": "admin roles",
-    "manager": "manager",
-    "risk": "user risk level",
-    "intune_devices": "Intune device facts (compliance, ownership, serial number)",
-    "device_owners": "device owners",
-    "sso_apps": "SSO applications of users",
-    "workload_consents": "delegated consents of applications",
-    "workload_sign_ins": "last sign-ins of service principals",
-    "workload_identities": "workload identities",
-}
-
-
-# --- availability ----------------------------------------------------------------------------
-
-class Availability:
-    """Features left out of this run and why; each is logged once, as a warning."""
-
-    def __init__(self) -> None:
-        self._reasons: dict[str, str] = {}
-
-    def degrade(self, feature: str, reason: str) -> None:
-        if feature in self._reasons:
-            return
-        self._reasons[feature] = reason
-        log.warning("%s not collected: %s", FEATURE_LABELS.get(feature, feature), reason)
-
-    def available(self, feature: str) -> bool:
-        return feature not in self._reasons
-
-    @property
-    def reasons(self) -> dict[str, str]:
-        return dict(self._reasons)
-
-
-def refusal_reason(error: GraphError, licence: str = "P1/P2") -> str:
-    """A plain sentence for why Graph refused an optional source."""
-    if error.code == NON_PREMIUM:
-        return (f"the tenant has no Microsoft Entra ID {licence} licence (Graph answered "
-                f"{error.status} {error.code})")
-    if error.code == DENIED:
-        return (f"the app lacks a Graph permission it needs (Graph answered "
-                f"{error.status} {error.code}: {error.message})")
-    return f"Graph refused it ({error.status} {error.code}: {error.message})"
-
-
-def is_refusal(error: GraphError) -> bool:
-    """A refusal to degrade on, as opposed to Graph being unavailable (which fails the run)."""
-    return not isinstance(error, GraphUnavailable) and 400 <= error.status < 500 \
-        and error.status not in (401, 408, 429)
-
-
-# --- URLs -------------------------------------------------------------------------------------
-
-def _q(value: str) -> str:
-    return quote(value, safe="$,()'=@/:*")
-
-
-def build_url(path: str, params: Mapping[str, str | int | None]) -> str:
-    """A relative Graph URL with OData options percent-encoded the way Graph expects."""
-    parts = [f"{key}={_q(str(value))}" for key, value in params.items() if value is not None]
-    return path + ("?" + "&".join(parts) if parts else "")
-
-
-def odata_datetime(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _string(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
-
-
 @dataclass(frozen=True, slots=True)
 class UserQuery:
     """The users listing: `$select`, filters pushed into Graph where it can evaluate them.
@@ -177,7 +108,7 @@ class UserQuery:
             clauses.append("userType eq 'Member'")
         if self.domains and self.advanced:
             alternatives = [
-                f"endswith({prop},{_string('@' + domain)})"
+                f"endswith({prop},{odata_string('@' + domain)})"
                 for domain in self.domains for prop in ("userPrincipalName", "mail")
             ]
             clauses.append("(" + " or ".join(alternatives) + ")")
@@ -234,9 +165,6 @@ async def user_pages(client: GraphClient, query: UserQuery, availability: Availa
             query, start = fallback, None
 
 
-UNKNOWN_PROPERTY = re.compile(r"Could not find a property named '([^']+)'")
-
-
 def _user_query_fallback(query: UserQuery, error: GraphError,
                          availability: Availability) -> UserQuery | None:
     unknown = UNKNOWN_PROPERTY.search(error.message) if error.status == 400 else None
@@ -258,24 +186,6 @@ def _user_query_fallback(query: UserQuery, error: GraphError,
                  error.code)
         return query.without(advanced=False)
     return None
-
-
-# --- listings that must be complete -----------------------------------------------------------
-
-async def _complete_listing(client: GraphClient, url: str, consume: Callable[[Page], None],
-                            reset: Callable[[], None], headers: Mapping[str, str] | None = None
-                            ) -> None:
-    """Read a whole listing; an expired page token restarts it from scratch (after `reset`)."""
-    for attempt in range(LISTING_RESTARTS + 1):
-        try:
-            async for page in client.pages(url, headers):
-                consume(page)
-            return
-        except GraphError as error:
-            if error.code != EXPIRED_PAGE_TOKEN or attempt == LISTING_RESTARTS:
-                raise
-            log.info("page token expired while reading %s; reading it again", url.split("?")[0])
-            reset()
 
 
 def _is_type(item: Mapping[str, Any], odata_type: str) -> bool:
@@ -319,46 +229,16 @@ class Memberships:
         return len(self._by_user)
 
 
-async def _in_rounds(client: GraphClient, pending: list[tuple[str, str]],
-                    consume: Callable[[str, BatchResponse], str | None]) -> None:
-    """`$batch` GETs keyed by owner, a bounded round at a time; `consume` returns a next link.
-
-    Rounds keep memory flat: a round's responses are consumed before the next is sent, instead
-    of holding every member list of the tenant at once.
-    """
-    while pending:
-        round_, pending = pending[:ROUND_ITEMS], pending[ROUND_ITEMS:]
-        responses = await client.batch(
-            [BatchRequest(str(i), url) for i, (_, url) in enumerate(round_)])
-        for (owner, _), response in zip(round_, responses, strict=True):
-            link = consume(owner, response)
-            if link:
-                pending.append((owner, client.relative(link)))
-
-
-def _values(response: BatchResponse) -> tuple[list[Any], str | None]:
-    """An item's `value` list and next link; 404 (deleted meanwhile) is empty, others raise."""
-    if response.status == 404:
-        return [], None
-    if response.status != 200:
-        raise response.error()
-    body = response.body if isinstance(response.body, Mapping) else {}
-    values = body.get("value")
-    link = body.get("@odata.nextLink")
-    return (values if isinstance(values, list) else [],
-            link if isinstance(link, str) and link else None)
-
-
 async def _members(client: GraphClient, group_ids: Sequence[str],
                    on_members: Callable[[str, list[str]], None]) -> None:
     """Every direct user member of each group, through `$batch`, following each nextLink."""
     def consume(gid: str, response: BatchResponse) -> str | None:
-        values, link = _values(response)
+        values, link = batch_values(response)
         on_members(gid, [m["id"] for m in values
                          if isinstance(m, Mapping) and "id" in m and _is_type(m, USER_TYPE)])
         return link
 
-    await _in_rounds(client, [(gid, build_url(f"/groups/{gid}/members",
+    await in_rounds(client, [(gid, build_url(f"/groups/{gid}/members",
                                               {"$select": "id", "$top": 999}))
                               for gid in group_ids], consume)
 
@@ -397,13 +277,13 @@ async def group_memberships(client: GraphClient) -> Memberships:
     expanded = build_url("/groups", {"$select": "id,displayName",
                                      "$expand": "members($select=id)", "$top": 999})
     try:
-        await _complete_listing(client, expanded, consume, reset)
+        await complete_listing(client, expanded, consume, reset)
     except GraphError as error:
         if error.status != 400:
             raise
         # A Graph that refuses the expansion: every group's members are read through $batch.
         reset()
-        await _complete_listing(client, build_url("/groups", {"$select": "id,displayName",
+        await complete_listing(client, build_url("/groups", {"$select": "id,displayName",
                                                                "$top": 999}), consume, reset)
 
     def add(gid: str, user_ids: list[str]) -> None:
@@ -420,7 +300,7 @@ async def memberships_of(client: GraphClient, user_ids: Sequence[str]) -> Member
     memberships = Memberships()
 
     def consume(uid: str, response: BatchResponse) -> str | None:
-        values, link = _values(response)
+        values, link = batch_values(response)
         for group in values:
             if isinstance(group, Mapping) and isinstance(group.get("id"), str) \
                     and _is_type(group, GROUP_TYPE):
@@ -429,7 +309,7 @@ async def memberships_of(client: GraphClient, user_ids: Sequence[str]) -> Member
                 memberships.add_member(uid, index)
         return link
 
-    await _in_rounds(client, [(uid, build_url(f"/users/{uid}/memberOf/microsoft.graph.group",
+    await in_rounds(client, [(uid, build_url(f"/users/{uid}/memberOf/microsoft.graph.group",
                                               {"$select": "id,displayName", "$top": 999}))
                               for uid in user_ids], consume)
     return memberships
@@ -456,7 +336,7 @@ async def admin_roles(client: GraphClient) -> dict[str, tuple[str, ...]]:
                 if isinstance(value, str) and value not in NOT_ADMIN_ROLE_TEMPLATES:
                     names[value] = name
 
-    await _complete_listing(
+    await complete_listing(
         client, build_url("/roleManagement/directory/roleDefinitions",
                           {"$select": "id,displayName,templateId"}),
         definitions, names.clear)
@@ -483,7 +363,7 @@ async def admin_roles(client: GraphClient) -> dict[str, tuple[str, ...]]:
         held.clear()
         via_group.clear()
 
-    await _complete_listing(
+    await complete_listing(
         client, build_url("/roleManagement/directory/roleAssignments",
                           {"$select": "id,principalId,roleDefinitionId",
                            "$expand": "principal($select=id)"}),
@@ -558,7 +438,7 @@ async def mfa_registration(client: GraphClient, table: MfaTable | None = None) -
         for item in page.items:
             _add_registration(out, item)
 
-    await _complete_listing(
+    await complete_listing(
         client, build_url(REGISTRATION_REPORT,
                           {"$select": "id,isMfaRegistered,methodsRegistered", "$top": 999}),
         consume, out.by_user.clear)
@@ -710,7 +590,7 @@ async def risky_users(client: GraphClient) -> RiskTable:
             if isinstance(item, Mapping):
                 table.add(item)
 
-    await _complete_listing(
+    await complete_listing(
         client, build_url(RISKY_USERS, {"$select": _RISK_SELECT, "$top": RISKY_USERS_PAGE}),
         consume, table.by_user.clear)
     return table

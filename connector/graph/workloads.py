@@ -23,7 +23,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final
 
-from connector.graph.changes import DeltaExpired, _rounds, latest_link
 from connector.graph.client import (
     API_VERSION,
     EXPIRED_PAGE_TOKEN,
@@ -34,15 +33,18 @@ from connector.graph.client import (
     gather_all,
 )
 from connector.graph.directory_audits import DIRECTORY_AUDITS_PATH, whole_second
-from connector.graph.permissions import Feature, Grants
-from connector.graph.sources import (
+from connector.graph.odata import (
     Availability,
-    _complete_listing,
+    DeltaExpired,
     build_url,
+    delta_rounds,
     is_refusal,
+    latest_link,
     odata_datetime,
     refusal_reason,
 )
+from connector.graph.odata import complete_listing as _complete_listing
+from connector.graph.permissions import Grants
 from connector.ocsf.device_inventory import Owner, owners_from
 from connector.ocsf.workload_identity import (
     GRAPH_SERVICE_PRINCIPAL_FIELDS,
@@ -56,9 +58,9 @@ from connector.ocsf.workload_identity import (
 
 __all__ = [
     "CONSENTS_FEATURE",
+    "LABELS",
     "SIGN_INS_FEATURE",
     "WORKLOADS_FEATURE",
-    "WORKLOAD_FEATURES",
     "DeltaExpired",
     "Snapshot",
     "WorkloadChanges",
@@ -86,19 +88,10 @@ SP_DELTA_FIELDS: Final = tuple(f for f in GRAPH_SERVICE_PRINCIPAL_FIELDS if f !=
 WORKLOADS_FEATURE: Final = "workload_identities"
 CONSENTS_FEATURE: Final = "workload_consents"
 SIGN_INS_FEATURE: Final = "workload_sign_ins"
-WORKLOAD_FEATURES: Final[tuple[Feature, ...]] = (
-    Feature(WORKLOADS_FEATURE, ("Application.Read.All", "Application.ReadWrite.All", "Directory.Read.All",
-                                "Directory.ReadWrite.All"), False,
-            "service principals, their credentials, permissions, owners and SSO rosters "
-            "(the workload identities stream)"),
-    Feature(CONSENTS_FEATURE, ("Directory.Read.All", "Directory.ReadWrite.All",
-                               "DelegatedPermissionGrant.ReadWrite.All"), False,
-            "delegated consents to applications (oauth2PermissionGrants)"),
-    Feature(SIGN_INS_FEATURE, ("AuditLog.Read.All", "Directory.Read.All"), False,
-            "last sign-in of each service principal (/beta sign-in activity report)",
-            licence="Entra ID P1 or P2"),
-)
-_BY_KEY: Final = {f.key: f for f in WORKLOAD_FEATURES}
+#: How the run's one message names each source it could not read.
+LABELS: Final = {WORKLOADS_FEATURE: "workload identities",
+                 CONSENTS_FEATURE: "delegated consents of applications",
+                 SIGN_INS_FEATURE: "last sign-ins of service principals"}
 #: Audit activities (category ApplicationManagement) that change a relation delta cannot see.
 RELATION_ACTIVITIES: Final = frozenset({
     "Add app role assignment to service principal", "Remove app role assignment from service principal",
@@ -111,11 +104,8 @@ RELATION_ACTIVITIES: Final = frozenset({
 
 
 def missing_permission(grants: Grants, key: str) -> str | None:
-    """Like `Grants.missing` for a workload feature: a reason when the token lacks it."""
-    feature = _BY_KEY[key]
-    if grants.roles is None or any(p in grants.roles for p in feature.any_of):
-        return None
-    return f"the app lacks the Graph application permission {' or '.join(feature.any_of)}"
+    """`Grants.missing` for a workload feature (`connector.graph.permissions.FEATURES`)."""
+    return grants.missing(key)
 
 
 #: An application permission held, as read: (resourceId, appRoleId, resourceDisplayName).
@@ -496,7 +486,7 @@ async def latest_links(client: GraphClient) -> tuple[str, str]:
 async def workload_changes(client: GraphClient, sp_link: str, app_link: str) -> WorkloadChanges:
     """Raises `DeltaExpired` when Graph no longer honours a link (the caller resyncs)."""
     (sp_items, new_sp), (app_items, new_app) = await gather_all(
-        _rounds(client, sp_link, "servicePrincipals"), _rounds(client, app_link, "applications"))
+        delta_rounds(client, sp_link, "servicePrincipals"), delta_rounds(client, app_link, "applications"))
     out = WorkloadChanges(sp_link=new_sp, app_link=new_app)
     for item in sp_items:
         oid = item.get("id") if isinstance(item, Mapping) else None

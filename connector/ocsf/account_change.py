@@ -22,7 +22,8 @@ from connector.ocsf.audit_common import (
     target_user,
     targets,
 )
-from connector.ocsf.user_inventory import MappingRow, Product, _text
+from connector.ocsf.common import MappingRow, Product
+from connector.ocsf.common import text as _text
 
 __all__ = ["ACTIVITIES", "ACTIVITY_CAPTIONS", "CLASS_CAPTIONS", "CLASS_UID", "FACTOR_TYPES",
            "FACTOR_TYPE_CAPTIONS", "MAPPING", "TYPE_CAPTIONS", "to_event"]

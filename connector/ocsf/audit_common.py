@@ -18,18 +18,18 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-from connector.ocsf.user_inventory import (
+from connector.ocsf.common import (
     ACCOUNT_TYPE_CAPTIONS,
     OCSF_VERSION,
     SEVERITY_CAPTIONS,
     MappingError,
     MappingRow,
     Product,
-    _email,
-    _epoch_ms,
-    _product,
-    _text,
 )
+from connector.ocsf.common import email as _email
+from connector.ocsf.common import epoch_ms as _epoch_ms
+from connector.ocsf.common import product_json as _product
+from connector.ocsf.common import text as _text
 
 __all__ = [
     "CATEGORY_CAPTIONS",

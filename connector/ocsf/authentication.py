@@ -22,22 +22,22 @@ from operator import itemgetter
 from socket import AF_INET, AF_INET6, inet_pton
 from typing import Any, Final
 
-from connector.ocsf.user_inventory import (
-    _PLACEHOLDERS,
+from connector.ocsf.common import (
     ACCOUNT_TYPE_CAPTIONS,
     OCSF_VERSION,
-    RISK_LEVEL_CAPTIONS,
+    PLACEHOLDERS,
     SEVERITY_CAPTIONS,
     MappingError,
     MappingRow,
     Product,
-    _epoch_ms,
-    _product,
-    _text,
     cell,
     constant_rows,
     json_block,
 )
+from connector.ocsf.common import epoch_ms as _epoch_ms
+from connector.ocsf.common import product_json as _product
+from connector.ocsf.common import text as _text
+from connector.ocsf.user_inventory import RISK_LEVEL_CAPTIONS
 
 __all__ = [
     "ACTION_CAPTIONS",
@@ -47,6 +47,7 @@ __all__ = [
     "CLASS_UID",
     "DEVICE_TYPE_CAPTIONS",
     "DISPOSITION_CAPTIONS",
+    "EVENT_CAPTIONS",
     "EXAMPLE_PRODUCT",
     "EXAMPLE_TENANT_ID",
     "HOST_PROFILE",
@@ -86,6 +87,18 @@ ACTION_CAPTIONS: Final[Mapping[int, str]] = {
 DISPOSITION_CAPTIONS: Final[Mapping[int, str]] = {0: "Unknown", 1: "Allowed", 2: "Blocked",
                                                   99: "Other"}
 DEVICE_TYPE_CAPTIONS: Final[Mapping[int, str]] = {0: "Unknown"}
+#: (id key, caption key, captions) a validator checks on the event itself.
+EVENT_CAPTIONS: Final = (
+    ("class_uid", "class_name", CLASS_CAPTIONS),
+    ("category_uid", "category_name", CATEGORY_CAPTIONS),
+    ("activity_id", "activity_name", ACTIVITY_CAPTIONS),
+    ("type_uid", "type_name", TYPE_CAPTIONS),
+    ("severity_id", "severity", SEVERITY_CAPTIONS),
+    ("status_id", "status", STATUS_CAPTIONS),
+    ("risk_level_id", "risk_level", RISK_LEVEL_CAPTIONS),
+    ("action_id", "action", ACTION_CAPTIONS),
+    ("disposition_id", "disposition", DISPOSITION_CAPTIONS),
+)
 OS_TYPE_CAPTIONS: Final[Mapping[int, str]] = {
     0: "Unknown", 99: "Other", 100: "Windows", 101: "Windows Mobile", 200: "Linux",
     201: "Android", 300: "macOS", 301: "iOS", 302: "iPadOS",
@@ -153,7 +166,7 @@ _HEADER: Final[dict[str, Any]] = {
 
 
 # First letters of the placeholders: most strings are told apart without hashing them.
-_PLACEHOLDER_STARTS: Final = "".join(sorted({p[0] for p in _PLACEHOLDERS}))
+_PLACEHOLDER_STARTS: Final = "".join(sorted({p[0] for p in PLACEHOLDERS}))
 
 
 def _s(value: Any) -> str | None:
@@ -161,7 +174,7 @@ def _s(value: Any) -> str | None:
     nothing to strip, so a clean string costs one call and no copy."""
     if value.__class__ is str:
         value = value.strip()
-        if not value or (value[0] in _PLACEHOLDER_STARTS and value in _PLACEHOLDERS):
+        if not value or (value[0] in _PLACEHOLDER_STARTS and value in PLACEHOLDERS):
             return None
         return value  # type: ignore[no-any-return]
     return _text(value)
@@ -178,7 +191,7 @@ def _texts(source: Mapping[str, Any], pairs: tuple[tuple[str, str], ...]) -> dic
             continue
         if value.__class__ is str:
             value = value.strip()
-            if not value or (value[0] in starts and value in _PLACEHOLDERS):
+            if not value or (value[0] in starts and value in PLACEHOLDERS):
                 continue
         else:
             value = _text(value)
@@ -246,7 +259,7 @@ def _strings(values: tuple[Any, ...]) -> list[str | None]:
     for value in values:
         if value.__class__ is str:
             value = value.strip()
-            if not value or (value[0] in starts and value in _PLACEHOLDERS):
+            if not value or (value[0] in starts and value in PLACEHOLDERS):
                 value = None
         elif value is not None:
             value = _text(value)

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Final, Literal
+from typing import Any, Final
 
 from connector.ocsf.common import (
     ACCOUNT_TYPE_CAPTIONS,
@@ -30,6 +30,7 @@ from connector.ocsf.common import (
     SEVERITY_CAPTIONS,
     MappingError,
     MappingRow,
+    Origin,
     Product,
     cell,
     constant_rows,
@@ -46,6 +47,7 @@ __all__ = [
     "CLASS_CAPTIONS",
     "CLASS_UID",
     "DEVICE_TYPE_CAPTIONS",
+    "EVENT_CAPTIONS",
     "EXAMPLE_COLLECTED_AT_MS",
     "EXAMPLE_FACTS",
     "EXAMPLE_PRODUCT",
@@ -77,6 +79,14 @@ TYPE_CAPTIONS: Final[Mapping[int, str]] = {
     CLASS_UID * 100 + activity: f"Device Inventory Info: {caption}"
     for activity, caption in ACTIVITY_CAPTIONS.items()
 }
+#: (id key, caption key, captions) a validator checks on the event itself.
+EVENT_CAPTIONS: Final = (
+    ("class_uid", "class_name", CLASS_CAPTIONS),
+    ("category_uid", "category_name", CATEGORY_CAPTIONS),
+    ("activity_id", "activity_name", ACTIVITY_CAPTIONS),
+    ("type_uid", "type_name", TYPE_CAPTIONS),
+    ("severity_id", "severity", SEVERITY_CAPTIONS),
+)
 DEVICE_TYPE_CAPTIONS: Final[Mapping[int, str]] = {
     0: "Unknown", 1: "Server", 2: "Desktop", 3: "Laptop", 4: "Tablet", 5: "Mobile",
     6: "Virtual", 7: "IOT", 8: "Browser", 9: "Firewall", 10: "Switch", 11: "Hub", 12: "Router",
@@ -366,12 +376,8 @@ def to_event(
 
 # --------------------------------------------------------------------------- the table
 
-Origin = Literal["device", "intune", "facts", "context", "constant"]
-
-
 def _row(source: str, path: str, rule: str, origin: Origin = "device") -> MappingRow:
-    # MappingRow's origin vocabulary is the user module's; "device"/"intune" name this class's.
-    return MappingRow(source, path, rule, origin)  # type: ignore[arg-type]
+    return MappingRow(source, path, rule, origin)
 
 
 def _status_row(source: str, key: str, rule: str, origin: Origin) -> MappingRow:

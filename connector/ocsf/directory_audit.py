@@ -24,15 +24,15 @@ from connector.ocsf import (
     group_management,
     user_access_management,
 )
-from connector.ocsf.user_inventory import (
+from connector.ocsf.common import (
     SEVERITY_CAPTIONS,
     MappingError,
     MappingRow,
     Product,
-    _text,
     cell,
     json_block,
 )
+from connector.ocsf.common import text as _text
 
 __all__ = [
     "ACTIVITY_TABLE",

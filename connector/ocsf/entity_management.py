@@ -13,7 +13,8 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from connector.ocsf.audit_common import Target, base_event, class_header, clean, targets
-from connector.ocsf.user_inventory import MappingRow, Product, _text
+from connector.ocsf.common import MappingRow, Product
+from connector.ocsf.common import text as _text
 
 __all__ = ["ACTIVITY_CAPTIONS", "CLASS_CAPTIONS", "CLASS_UID", "ENTITY_TYPE_CAPTIONS",
            "MAPPING", "OPERATIONS", "TYPE_CAPTIONS", "to_event"]

@@ -20,7 +20,7 @@ from connector.ocsf.audit_common import (
     target_user,
     targets,
 )
-from connector.ocsf.user_inventory import MappingRow, Product
+from connector.ocsf.common import MappingRow, Product
 
 __all__ = ["ACTIVITIES", "ACTIVITY_CAPTIONS", "CLASS_CAPTIONS", "CLASS_UID", "MAPPING",
            "TYPE_CAPTIONS", "to_event"]

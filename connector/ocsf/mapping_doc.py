@@ -9,22 +9,18 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from connector.ocsf import (
-    authentication,
-    device_inventory,
-    directory_audit,
-    user_inventory,
-    workload_identity,
-)
+from connector.ocsf import directory_audit
+from connector.streams import registry
 
 
 def render_mapping_doc() -> str:
-    """User Inventory Info (5003) first, then Authentication (3002), Device Inventory Info (5001)
-    and the directory audit classes."""
-    return "\n".join((user_inventory.render_mapping_doc(), authentication.render_mapping_section(),
-                      device_inventory.render_mapping_section(),
-                      directory_audit.render_mapping_section(),
-                      workload_identity.render_mapping_section()))
+    """The first stream's class (User Inventory Info, 5003) with the document's introduction,
+    then each other stream's section, in the stream registry's order, then the classes that
+    are not a stream yet (the directory audit classes)."""
+    modules = [registry.mapping_module(spec) for spec in registry.STREAMS]
+    return "\n".join([modules[0].render_mapping_doc(),
+                      *(module.render_mapping_section() for module in modules[1:]),
+                      directory_audit.render_mapping_section()])
 
 
 def main(argv: Sequence[str] | None = None) -> int:

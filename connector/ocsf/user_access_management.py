@@ -31,7 +31,7 @@ from connector.ocsf.audit_common import (
     targets,
     user_object,
 )
-from connector.ocsf.user_inventory import MappingRow, Product
+from connector.ocsf.common import MappingRow, Product
 
 __all__ = ["ACTIVITIES", "ACTIVITY_CAPTIONS", "CLASS_CAPTIONS", "CLASS_UID", "MAPPING",
            "TYPE_CAPTIONS", "to_event"]

@@ -12,22 +12,40 @@ and that every path it lists is produced.
 
 from __future__ import annotations
 
-import hashlib
-import itertools
-import json
-import re
-import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from typing import Any, Final, Literal
+
+from connector.ocsf.common import (
+    ACCOUNT_TYPE_CAPTIONS,
+    CATEGORY_DISCOVERY,
+    EMAIL_PATTERN,
+    EVENT_UID_NAMESPACE,
+    OCSF_VERSION,
+    PLACEHOLDERS,
+    SEVERITY_CAPTIONS,
+    MappingError,
+    MappingRow,
+    Origin,
+    Product,
+    cell,
+    constant_rows,
+    event_uid,
+    json_block,
+)
+from connector.ocsf.common import email as _email
+from connector.ocsf.common import epoch_ms as _epoch_ms
+from connector.ocsf.common import product_json as _product
+from connector.ocsf.common import text as _text
 
 __all__ = [
     "ACCOUNT_TYPE_CAPTIONS",
     "ACTIVITY_CAPTIONS",
     "CATEGORY_CAPTIONS",
     "CLASS_CAPTIONS",
+    "CLASS_UID",
     "EMAIL_PATTERN",
+    "EVENT_CAPTIONS",
     "EVENT_UID_NAMESPACE",
     "EXAMPLE_COLLECTED_AT_MS",
     "EXAMPLE_FACTS",
@@ -56,12 +74,11 @@ __all__ = [
     "to_event",
 ]
 
-OCSF_VERSION: Final = "1.8.0"
 
 # Captions of the ids this module emits, as OCSF 1.8.0 defines them (checked against the
 # compiled class by tests/unit/test_validation_schema.py).
 CLASS_CAPTIONS: Final[Mapping[int, str]] = {5003: "User Inventory Info"}
-CATEGORY_CAPTIONS: Final[Mapping[int, str]] = {5: "Discovery"}
+CATEGORY_CAPTIONS: Final[Mapping[int, str]] = CATEGORY_DISCOVERY
 ACTIVITY_CAPTIONS: Final[Mapping[int, str]] = {0: "Unknown", 1: "Log", 2: "Collect", 99: "Other"}
 TYPE_CAPTIONS: Final[Mapping[int, str]] = {
     500300: "User Inventory Info: Unknown",
@@ -69,45 +86,12 @@ TYPE_CAPTIONS: Final[Mapping[int, str]] = {
     500302: "User Inventory Info: Collect",
     500399: "User Inventory Info: Other",
 }
-SEVERITY_CAPTIONS: Final[Mapping[int, str]] = {
-    0: "Unknown",
-    1: "Informational",
-    2: "Low",
-    3: "Medium",
-    4: "High",
-    5: "Critical",
-    6: "Fatal",
-    99: "Other",
-}
 USER_TYPE_CAPTIONS: Final[Mapping[int, str]] = {
     0: "Unknown",
     1: "User",
     2: "Admin",
     3: "System",
     4: "Service",
-    99: "Other",
-}
-ACCOUNT_TYPE_CAPTIONS: Final[Mapping[int, str]] = {
-    0: "Unknown",
-    1: "LDAP Account",
-    2: "Windows Account",
-    3: "AWS IAM User",
-    4: "AWS IAM Role",
-    5: "GCP Account",
-    6: "Azure AD Account",
-    7: "Mac OS Account",
-    8: "Apple Account",
-    9: "Linux Account",
-    10: "AWS Account",
-    11: "GCP Project",
-    12: "OCI Compartment",
-    13: "Azure Subscription",
-    14: "Salesforce Account",
-    15: "Google Workspace",
-    16: "Servicenow Instance",
-    17: "M365 Tenant",
-    18: "Email Account",
-    19: "ActiveDirectory Account",
     99: "Other",
 }
 
@@ -122,6 +106,14 @@ RISK_LEVEL_CAPTIONS: Final[Mapping[int, str]] = {
 # Identity Protection's riskLevel -> user.risk_level_id. "none" (no risk detected, or risk
 # remediated / dismissed / confirmed safe) is OCSF's lowest level, Info. "hidden" (Identity
 # Protection withholds it) and "unknownFutureValue" say nothing about the risk: omitted.
+#: (id key, caption key, captions) a validator checks on the event itself.
+EVENT_CAPTIONS: Final = (
+    ("class_uid", "class_name", CLASS_CAPTIONS),
+    ("category_uid", "category_name", CATEGORY_CAPTIONS),
+    ("activity_id", "activity_name", ACTIVITY_CAPTIONS),
+    ("type_uid", "type_name", TYPE_CAPTIONS),
+    ("severity_id", "severity", SEVERITY_CAPTIONS),
+)
 _RISK_LEVEL_IDS: Final[Mapping[str, int]] = {"none": 0, "low": 1, "medium": 2, "high": 3}
 _RISK_LEVELS: Final[Mapping[str, tuple[int, str]]] = {
     level: (level_id, RISK_LEVEL_CAPTIONS[level_id]) for level, level_id in _RISK_LEVEL_IDS.items()
@@ -130,7 +122,8 @@ _RISK_STATES: Final = frozenset(
     {"none", "confirmedSafe", "remediated", "dismissed", "atRisk", "confirmedCompromised"}
 )
 
-_CLASS_UID: Final = 5003
+CLASS_UID: Final = 5003
+_CLASS_UID: Final = CLASS_UID
 _CATEGORY_UID: Final = 5
 _ACTIVITY_ID: Final = 2  # Collect
 _SEVERITY_ID: Final = 1  # Informational
@@ -140,29 +133,7 @@ _ACCOUNT_TYPE_ID: Final = 6
 _ACCOUNT_TYPE: Final = ACCOUNT_TYPE_CAPTIONS[_ACCOUNT_TYPE_ID]
 _ENRICHMENT_PROVIDER: Final = "Microsoft Graph"
 
-#: The `email_t` pattern of the OCSF 1.8.0 JSON Schema, verbatim (a test compares them).
-EMAIL_PATTERN: Final = r"^[a-zA-Z0-9!#$%&'*+-/=?^_`{|}~.]+@[a-zA-Z0-9-]+\.[a-zA-Z0-9-.]+$"
-_EMAIL_RE: Final = re.compile(EMAIL_PATTERN)
 
-#: Namespace of `metadata.uid`: uuid5(namespace, f"{tenant_id}/{user id}/{collected_at_ms}").
-EVENT_UID_NAMESPACE: Final = uuid.UUID("5c0f2f0e-6d8b-5d39-9a3e-0c9f6f3e8a41")
-_NAMESPACE_BYTES: Final = EVENT_UID_NAMESPACE.bytes
-# RFC 4122 variant: the top two bits of the 17th hex digit become 10.
-_UUID_VARIANT: Final = {c: "89ab"[int(c, 16) & 3] for c in "0123456789abcdef"}
-
-_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
-_ONE_MS: Final = timedelta(milliseconds=1)
-_fromisoformat: Final = datetime.fromisoformat
-# Years of .NET DateTime.MinValue / MaxValue: Graph's way of saying "never" or "not set".
-_FIRST_YEAR: Final = 1
-_LAST_YEAR: Final = 9999
-# Source placeholders that mean "no value", in every letter case ("null"/"none" are left
-# alone: they are real surnames). A set of variants is one hash lookup per string.
-_PLACEHOLDERS: Final = frozenset(
-    "".join(letters)
-    for word in ("unknown", "n/a")
-    for letters in itertools.product(*({c.lower(), c.upper()} for c in word))
-)
 
 _HEADER: Final[Mapping[str, Any]] = {
     "activity_id": _ACTIVITY_ID,
@@ -178,8 +149,6 @@ _HEADER: Final[Mapping[str, Any]] = {
 }
 
 
-class MappingError(ValueError):
-    """A Graph record that cannot become a valid event; the caller counts and skips it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -233,62 +202,11 @@ class UserFacts:
 SSO_APPS_LIMIT: Final = 50
 
 
-@dataclass(frozen=True, slots=True)
-class Product:
-    name: str
-    vendor_name: str
-    version: str
 
 
 # --------------------------------------------------------------------------- value helpers
 
 
-def _text(value: Any) -> str | None:
-    """A usable string: stripped, non-empty, not a placeholder; integers are taken as text."""
-    if value.__class__ is str:
-        value = value.strip()
-        return value if value and value not in _PLACEHOLDERS else None
-    if value is None:
-        return None
-    if isinstance(value, str):  # a str subclass
-        return _text(str(value))
-    if type(value) is int:
-        try:
-            return str(value)
-        except ValueError:  # more digits than int->str allows
-            return None
-    return None
-
-
-def _epoch_ms(value: Any) -> int | None:
-    """Graph ISO 8601 timestamp -> epoch milliseconds; anything unparsable is unknown."""
-    if value.__class__ is not str and (value is None or not isinstance(value, str)):
-        return None
-    try:
-        moment = _fromisoformat(value)
-    except ValueError:
-        try:
-            moment = _fromisoformat(value.strip())
-        except ValueError:
-            return None
-    if not _FIRST_YEAR < moment.year < _LAST_YEAR:
-        return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    try:
-        return (moment - _EPOCH) // _ONE_MS
-    except OverflowError:
-        return None
-
-
-def _email(value: Any) -> str | None:
-    """An address valid under OCSF's email_t; guest UPNs (`#EXT#`) are not addresses."""
-    text = _text(value)
-    if text is None or _EMAIL_RE.fullmatch(text) is None:
-        return None
-    if "#" in text and "#EXT#" in text.upper():
-        return None
-    return text
 
 
 def _unique_texts(values: Iterable[Any]) -> list[str]:
@@ -347,27 +265,6 @@ def _last_login_ms(activity: Any) -> int | None:
     return _epoch_ms(activity.get("lastSignInDateTime"))
 
 
-def event_uid(tenant_id: str, user_id: str, collected_at_ms: int) -> str:
-    """uuid5(EVENT_UID_NAMESPACE, "tenant/user/ms"), without uuid.UUID's per-call overhead."""
-    name = f"{tenant_id}/{user_id}/{collected_at_ms}".encode("utf-8", "surrogatepass")
-    h = hashlib.sha1(_NAMESPACE_BYTES + name).hexdigest()
-    return f"{h[:8]}-{h[8:12]}-5{h[13:16]}-{_UUID_VARIANT[h[16]]}{h[17:20]}-{h[20:32]}"
-
-
-_product_cache: list[tuple[Product, dict[str, str]]] = []
-
-
-def _product(product: Product) -> dict[str, str]:
-    """metadata.product, built once per Product (a run has one) and copied per event."""
-    for known, built in _product_cache:
-        if known is product:
-            return dict(built)
-    fields = {"name": product.name, "vendor_name": product.vendor_name, "version": product.version}
-    built = {key: text for key, value in fields.items() if (text := _text(value)) is not None}
-    if "name" not in built:
-        raise ValueError("Product.name must be a non-empty string")
-    _product_cache[:] = [(product, built)]
-    return dict(built)
 
 
 def _groups(groups: Iterable[Group]) -> list[dict[str, str]]:
@@ -459,7 +356,7 @@ def to_event(
             continue
         if value.__class__ is str:
             value = value.strip()
-            if value and value not in _PLACEHOLDERS:
+            if value and value not in PLACEHOLDERS:
                 texts[key] = value
         elif (value := _text(value)) is not None:
             texts[key] = value
@@ -653,26 +550,10 @@ def to_event(
 
 # --------------------------------------------------------------------------- the table
 
-Origin = Literal["user", "facts", "context", "constant"]
-
-
-@dataclass(frozen=True, slots=True)
-class MappingRow:
-    """One line of the mapping: where a value comes from, where it goes, and the rule."""
-
-    source: str
-    path: str  # OCSF path; `[]` = every list item, `[name=x]` = the item whose name is x
-    rule: str
-    origin: Origin = "user"  # user = a property of the Graph user record
-
-
 def _const(path: str, value: object) -> MappingRow:
-    return MappingRow("(constant)", path, f"`{json.dumps(value)}`", "constant")
+    return constant_rows({path: value})[0]
 
 
-def constant_rows(header: Mapping[str, Any]) -> tuple[MappingRow, ...]:
-    """The classification fields every event of a class carries, as mapping rows."""
-    return tuple(_const(path, value) for path, value in header.items())
 
 
 def _enrichment(name: str, rows: Sequence[tuple[str, str, str, Origin]]) -> list[MappingRow]:
@@ -1013,14 +894,6 @@ _DOC_RULES = """\
 """
 
 
-def cell(text: str) -> str:
-    """Text fit for one Markdown table cell."""
-    return text.replace("|", "\\|").replace("\n", " ")
-
-
-def json_block(value: Any) -> list[str]:
-    """Markdown lines of a fenced JSON block, as the mapping document shows examples."""
-    return ["```json", json.dumps(value, indent=2, ensure_ascii=False), "```", ""]
 
 
 def render_mapping_doc() -> str:

@@ -44,9 +44,11 @@ from connector.ocsf.common import (
     text,
 )
 from connector.ocsf.device_inventory import Owner
-from connector.ocsf.user_inventory import USER_TYPE_CAPTIONS, Deletion
+from connector.ocsf.user_inventory import EVENT_CAPTIONS, USER_TYPE_CAPTIONS, Deletion
 
 __all__ = [
+    "CLASS_UID",
+    "EVENT_CAPTIONS",
     "FIRST_PARTY_TENANTS",
     "GRAPH_SERVICE_PRINCIPAL_FIELDS",
     "HIGH_IMPACT_PERMISSIONS",
@@ -68,7 +70,8 @@ __all__ = [
     "to_event",
 ]
 
-_CLASS_UID: Final = 5003
+CLASS_UID: Final = 5003
+_CLASS_UID: Final = CLASS_UID
 _ACTIVITY_ID: Final = 2  # Collect
 _SEVERITY_ID: Final = 1  # Informational
 USER_TYPE_SERVICE: Final = 4  # OCSF 1.8.0 user.type_id: 0 Unknown, 1 User, 2 Admin, 3 System, 4 Service

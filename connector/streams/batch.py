@@ -15,9 +15,11 @@ class StoreWrites:
     or fall behind, the events delivered for them.
 
     `users`: user id -> the user's document (`connector.streams.facts`: last delivered record and
-    facts); the store derives its indexes (memberships, admins, MFA age) from it.
-    `cursors`: change-source cursors and cadence times (a delta link, "sign-ins read up to ...");
-    a value of None removes one.
+    facts), the store's entities of type "user"; it derives its user indexes (memberships,
+    admins, MFA age) from them. `entities`: documents of any other entity type (type -> id ->
+    document, None removes one; a document's `fp` (fingerprint) and `deleted` keys are indexed).
+    `cursors`: the batch's stream's change-source cursors and cadence times (a delta link,
+    "sign-ins read up to ..."); a value of None removes one.
     `listed`: ids a full collection's listing showed in this batch's pages, kept until its
     deletion sweep (a resumed full collection sweeps against the whole listing, not its own
     part); `clear_listed` empties them first (a full collection's first batch, and its last).
@@ -25,15 +27,19 @@ class StoreWrites:
 
     users: dict[str, dict[str, Any]] = field(default_factory=dict)
     cursors: dict[str, str | None] = field(default_factory=dict)
+    entities: dict[str, dict[str, dict[str, Any] | None]] = field(default_factory=dict)
     listed: set[str] = field(default_factory=set)
     clear_listed: bool = False
 
     def __bool__(self) -> bool:
-        return bool(self.users or self.cursors or self.listed or self.clear_listed)
+        return bool(self.users or self.cursors or any(self.entities.values()) or self.listed
+                    or self.clear_listed)
 
     def merge(self, other: StoreWrites) -> None:
         self.users.update(other.users)
         self.cursors.update(other.cursors)
+        for kind, docs in other.entities.items():
+            self.entities.setdefault(kind, {}).update(docs)
         self.listed.update(other.listed)
         self.clear_listed = self.clear_listed or other.clear_listed
 

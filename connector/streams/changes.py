@@ -51,12 +51,10 @@ import orjson
 from connector.graph.budget import mfa_lookups_per_run
 from connector.graph.changes import (
     GROUPS_DELTA,
-    DeltaExpired,
     GroupChanges,
     UserChanges,
     deleted_since,
     group_changes,
-    latest_link,
     manager_pages,
     mfa_changed_users,
     sign_ins_of,
@@ -65,18 +63,22 @@ from connector.graph.changes import (
     users_latest_link,
 )
 from connector.graph.client import EXPIRED_PAGE_TOKEN, GraphClient, GraphError, gather_all
-from connector.graph.dates import parse_graph_datetime
+from connector.graph.dates import format_graph_datetime, parse_graph_datetime
+from connector.graph.odata import (
+    Availability,
+    DeltaExpired,
+    is_refusal,
+    latest_link,
+    refusal_reason,
+)
 from connector.graph.permissions import Grants
 from connector.graph.sources import (
     NO_RISK,
-    Availability,
     MfaTable,
     RiskTable,
     admin_roles,
-    is_refusal,
     memberships_of,
     mfa_methods,
-    refusal_reason,
     risky_users,
 )
 from connector.ocsf import user_inventory as ocsf
@@ -109,9 +111,6 @@ PENDING = "pending."
 LOOK_BEHIND = timedelta(minutes=15)
 
 
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
 
 def _hours_since(cursor: str | None, now: datetime) -> float | None:
     when = parse_graph_datetime(cursor)
@@ -132,12 +131,12 @@ class TrackedRun:
         self.summary = summary
         self.force_full = full
         self.now = datetime.fromtimestamp(clock(), UTC) if clock else datetime.now(UTC)
-        self.now_iso = _iso(self.now)
+        self.now_iso = format_graph_datetime(self.now)
         self.collection: Collection | None = None
 
     def _memory(self) -> Memory:
         stale = self.now - timedelta(days=int(self.settings.mfa_refresh_days))
-        return Memory(self.store, self.now_iso, _iso(stale))
+        return Memory(self.store, self.now_iso, format_graph_datetime(stale))
 
     def _collection(self, checkpoint: Mapping[str, Any] | None, memory: Memory,
                     full: bool = False) -> Collection:
@@ -373,8 +372,7 @@ class ChangeReader:
             self.groups = await group_changes(self.client, self.cursors[GROUPS])
             self._source("groups/delta")
         for reason in (*self.users.dropped, *self.groups.dropped):
-            self.summary.skipped.append(SkippedRecord(None, reason))
-            log.warning("skipped a change record: %s", reason)
+            self.summary.skipped.add(SkippedRecord(None, reason), None, reason, "change")
         sign_in_due = self._sign_in_due()
         known_roles = self.run.collection.roles if self.run.collection else None
         if known_roles is not None:
@@ -394,7 +392,7 @@ class ChangeReader:
         if self._managers_due():
             await self._sweep_managers()
         seen = set(orjson.loads(self.cursors.get(MFA_AUDIT_SEEN) or "[]"))
-        horizon = _iso(self.now - LOOK_BEHIND)
+        horizon = format_graph_datetime(self.now - LOOK_BEHIND)
         self.audit_seen = sorted({r.id for r in audits or () if r.when >= horizon})
         self.mfa_audited = {r.user_id for r in audits or () if r.id not in seen}
 
@@ -648,7 +646,7 @@ class ChangeReader:
         audited += self._enabled_without_mfa(exclude)
         if not self.grants.allows("mfa_methods") or self.run.cloud_name == "china":
             return table, set()
-        stale = _iso(self.now - timedelta(days=int(settings.mfa_refresh_days)))
+        stale = format_graph_datetime(self.now - timedelta(days=int(settings.mfa_refresh_days)))
         age = _hours_since(self.cursors.get(MFA_FALLBACK), self.now)
         self.fallback_due = age is None or age >= int(settings.mfa_fallback_hours)
         room = max(0, budget - len(audited)) if self.fallback_due else 0

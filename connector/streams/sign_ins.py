@@ -50,13 +50,14 @@ from typing import Any
 
 import orjson
 
-from connector.graph.client import EXPIRED_PAGE_TOKEN, GraphClient, GraphError
+from connector.graph.client import GraphClient, GraphError
 from connector.graph.dates import parse_graph_datetime
+from connector.graph.odata import is_refusal, odata_datetime, refusal_reason
 from connector.graph.permissions import Grants
 from connector.graph.sign_ins import SignInQuery, sign_in_pages, whole_second
-from connector.graph.sources import is_refusal, odata_datetime, refusal_reason
 from connector.ocsf import authentication as ocsf
-from connector.ocsf.user_inventory import MappingError, Product
+from connector.ocsf.common import MappingError, Product
+from connector.streams.base import Restarts, Skips, usable_checkpoint
 from connector.streams.batch import Batch
 
 __all__ = ["RETENTION", "STREAM", "SignInCollection", "SignInSummary"]
@@ -66,7 +67,6 @@ log = logging.getLogger(__name__)
 STREAM = "sign_ins"
 CHECKPOINT_VERSION = 1
 RETENTION = timedelta(days=30)
-LISTING_RESTARTS = 3
 SKIPPED_KEPT = 100
 _ONE_SECOND = timedelta(seconds=1)
 
@@ -88,13 +88,16 @@ class SignInSummary:
     listed: int = 0
     events: int = 0
     already_delivered: int = 0
-    skipped: list[SkippedSignIn] = field(default_factory=list)
-    skipped_count: int = 0
+    skipped: Skips[SkippedSignIn] = field(default_factory=lambda: Skips(SKIPPED_KEPT))
     pages: int = 0
     listing_restarts: int = 0
     duration_seconds: float = 0.0
     degraded: dict[str, str] = field(default_factory=dict)
     completed: bool = False
+
+    @property
+    def skipped_count(self) -> int:
+        return self.skipped.total
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -116,10 +119,9 @@ class SignInSummary:
                f"{self.listed} listed in {self.pages} Graph pages, {self.duration_seconds:.1f} s"]
         if self.already_delivered:
             out.append(f"sign-ins not emitted: {self.already_delivered} already delivered")
-        if self.skipped_count:
-            shown = ", ".join(str(s.sign_in_id) for s in self.skipped[:5])
-            more = (f" and {self.skipped_count - 5} more" if self.skipped_count > 5 else "")
-            out.append(f"skipped {self.skipped_count} bad sign-in records: {shown}{more}")
+        if self.skipped.total:
+            out.append(self.skipped.shown([s.sign_in_id for s in self.skipped],
+                                          "sign-in records"))
         return out
 
 
@@ -211,15 +213,9 @@ class Checkpoint:
 
     @classmethod
     def parse(cls, raw: Mapping[str, Any] | None, tenant_id: str) -> Checkpoint:
-        if not raw:
-            return cls(tenant_id)
-        if raw.get("version") != CHECKPOINT_VERSION:
-            log.warning("sign-in checkpoint version %r is not %d: starting over with the "
-                        "look-back", raw.get("version"), CHECKPOINT_VERSION)
-            return cls(tenant_id)
-        if str(raw.get("tenant_id", "")).lower() != tenant_id.lower():
-            log.warning("sign-in checkpoint belongs to another tenant: starting over with the "
-                        "look-back")
+        raw = usable_checkpoint(raw, version=CHECKPOINT_VERSION, tenant_id=tenant_id,
+                                what="sign-in", instead="starting over with the look-back")
+        if raw is None:
             return cls(tenant_id)
         progress = raw.get("in_progress")
         usable = (isinstance(progress, Mapping)
@@ -267,10 +263,7 @@ class SignInCollection:
         log.warning("sign-in logs not collected: %s", reason)
 
     def _skip(self, sign_in_id: str | None, reason: str) -> None:
-        self.summary.skipped_count += 1
-        if len(self.summary.skipped) < SKIPPED_KEPT:
-            self.summary.skipped.append(SkippedSignIn(sign_in_id, reason))
-        log.warning("skipped sign-in %s: %s", sign_in_id or "(no id)", reason)
+        self.summary.skipped.add(SkippedSignIn(sign_in_id, reason), sign_in_id, reason, "sign-in")
 
     async def batches(self) -> AsyncGenerator[Batch, None]:
         started = time.monotonic()
@@ -340,17 +333,15 @@ class SignInCollection:
         window = self._window(previous)
         self.summary.since = odata_datetime(window.since)
         self.summary.until = odata_datetime(window.until)
-        restarts = 0
+        restarts = Restarts("sign-ins")
         while True:
             try:
                 async for batch in self._list(window, previous, tenant_uid):
                     yield batch
                 break
             except GraphError as error:
-                if error.code == EXPIRED_PAGE_TOKEN and restarts < LISTING_RESTARTS:
-                    restarts += 1
-                    self.summary.listing_restarts = restarts
-                    log.info("sign-in page token expired: listing again from the resume point")
+                if restarts.allow(error, "listing again from the resume point"):
+                    self.summary.listing_restarts = restarts.count
                     continue
                 if is_refusal(error) and self.summary.pages == 0:
                     self._degrade(refusal_reason(error, "P1 or P2"))

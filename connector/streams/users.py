@@ -38,12 +38,12 @@ from typing import Any, Literal, Protocol, TypeVar
 import orjson
 
 from connector.graph.budget import mfa_lookups_per_run
-from connector.graph.client import EXPIRED_PAGE_TOKEN, GraphClient, GraphError, Page, gather_all
-from connector.graph.dates import parse_graph_datetime
+from connector.graph.client import GraphClient, GraphError, Page, gather_all
+from connector.graph.dates import format_graph_datetime, parse_graph_datetime
+from connector.graph.odata import Availability, is_refusal, refusal_reason
 from connector.graph.permissions import Grants
 from connector.graph.sources import (
     NO_RISK,
-    Availability,
     Memberships,
     MfaFacts,
     MfaTable,
@@ -51,17 +51,16 @@ from connector.graph.sources import (
     UserQuery,
     admin_roles,
     group_memberships,
-    is_refusal,
     memberships_of,
     mfa_methods,
     mfa_registration,
     mfa_registration_of,
-    refusal_reason,
     risky_users,
     user_pages,
 )
 from connector.ocsf import user_inventory as ocsf
 from connector.streams import facts as remembered
+from connector.streams.base import Restarts, Skips, usable_checkpoint
 from connector.streams.batch import Batch, StoreWrites
 
 log = logging.getLogger(__name__)
@@ -78,7 +77,6 @@ SIGN_IN_ACTIVITY_LOOKAHEAD = 4_999
 MFA_FALLBACK_AUTO_LIMIT = mfa_lookups_per_run(0.5)
 # Per-user registration report entries spend the 5-per-10-s reporting budget one each.
 REPORT_PER_USER_LIMIT = 25
-LISTING_RESTARTS = 3
 
 MfaFallback = Literal["auto", "always", "never"]
 T = TypeVar("T")
@@ -104,7 +102,7 @@ class Summary:
     events: int = 0
     filtered_out: int = 0
     already_delivered: int = 0
-    skipped: list[SkippedRecord] = field(default_factory=list)
+    skipped: Skips[SkippedRecord] = field(default_factory=Skips)
     graph_requests: int = 0
     batch_requests: int = 0
     batch_items: int = 0
@@ -171,10 +169,9 @@ class Summary:
         if self.filtered_out or self.already_delivered:
             out.append(f"not emitted: {self.filtered_out} filtered out (guests/domains), "
                        f"{self.already_delivered} already delivered")
-        if self.skipped:
-            shown = ", ".join(str(s.user_id or s.reason) for s in self.skipped[:5])
-            more = f" and {len(self.skipped) - 5} more" if len(self.skipped) > 5 else ""
-            out.append(f"skipped {len(self.skipped)} bad records: {shown}{more}")
+        if self.skipped.total:
+            out.append(self.skipped.shown([s.user_id or s.reason for s in self.skipped],
+                                          "records"))
         if self.unknown_removals:
             out.append(f"ignored {self.unknown_removals} removals of users never delivered")
         if self.full_reason:
@@ -200,9 +197,6 @@ class Summary:
 
 
 # --- checkpoint ---------------------------------------------------------------------------------
-
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @dataclass(slots=True)
@@ -271,13 +265,13 @@ class Progress:
     def to_json(self, resume_url: str, skip_ids: Sequence[str]) -> dict[str, Any]:
         return {
             "collected_at_ms": self.collected_at_ms,
-            "since": _iso(self.since) if self.since else None,
+            "since": format_graph_datetime(self.since) if self.since else None,
             "query": dict(self.query),
             "resume_url": resume_url,
             "skip_ids": list(skip_ids),
-            "max_created": _iso(self.max_created) if self.max_created else None,
-            "recent": [[uid, _iso(c)] for uid, c in self.recent.items()],
-            "started": _iso(self.started),
+            "max_created": format_graph_datetime(self.max_created) if self.max_created else None,
+            "recent": [[uid, format_graph_datetime(c)] for uid, c in self.recent.items()],
+            "started": format_graph_datetime(self.started),
             "ordered_upto": self.upto if self.ordered else None,
         }
 
@@ -293,14 +287,9 @@ class Checkpoint:
 
     @classmethod
     def parse(cls, raw: Mapping[str, Any] | None, tenant_id: str) -> Checkpoint:
-        if not raw:
-            return cls(tenant_id)
-        if raw.get("version") != CHECKPOINT_VERSION:
-            log.warning("checkpoint version %r is not %d: starting a full collection",
-                        raw.get("version"), CHECKPOINT_VERSION)
-            return cls(tenant_id)
-        if str(raw.get("tenant_id", "")).lower() != tenant_id.lower():
-            log.warning("checkpoint belongs to another tenant: starting a full collection")
+        raw = usable_checkpoint(raw, version=CHECKPOINT_VERSION, tenant_id=tenant_id,
+                                what="users", instead="starting a full collection")
+        if raw is None:
             return cls(tenant_id)
         recent = raw.get("recent_ids")
         progress = raw.get("in_progress")
@@ -315,7 +304,7 @@ class Checkpoint:
         return {
             "version": CHECKPOINT_VERSION,
             "tenant_id": self.tenant_id,
-            "watermark": _iso(self.watermark) if self.watermark else None,
+            "watermark": format_graph_datetime(self.watermark) if self.watermark else None,
             "recent_ids": sorted(self.recent_ids),
             "in_progress": in_progress,
         }
@@ -542,11 +531,7 @@ class PageJoin:
         self._no_risk = ocsf.Risk(NO_RISK.level, NO_RISK.state)
 
     def _skip(self, user_id: str | None, reason: str) -> None:
-        self.summary.skipped.append(SkippedRecord(user_id, reason))
-        if user_id is None:
-            log.warning("skipped a user record: %s", reason)
-        else:
-            log.warning("skipped user %s: %s", user_id, reason)
+        self.summary.skipped.add(SkippedRecord(user_id, reason), user_id, reason, "user")
 
     def fresh(self, items: Sequence[Any], seen: set[str], progress: Progress, *,
               restarted: bool = False) -> list[dict[str, Any]]:
@@ -895,8 +880,12 @@ class _Listing:
         self.start = resume_url
         self.buffer: list[Page] = []
         self.ended = False
-        self.restarts = 0
+        self._restarts = Restarts("users")
         self._iterator: AsyncIterator[tuple[UserQuery, Page]] | None = None
+
+    @property
+    def restarts(self) -> int:
+        return self._restarts.count
 
     @property
     def buffered_users(self) -> int:
@@ -918,11 +907,9 @@ class _Listing:
                 self.ended = True
                 return None
             except GraphError as error:
-                if error.code != EXPIRED_PAGE_TOKEN or self.restarts >= LISTING_RESTARTS:
+                if not self._restarts.allow(error, "listing again from the start (users "
+                                                   "already delivered are skipped)"):
                     raise
-                self.restarts += 1
-                log.warning("the users listing's page token expired; listing again from the "
-                            "start (users already delivered are skipped)")
                 self._iterator = None
                 self.start = None
                 continue

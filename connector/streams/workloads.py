@@ -21,19 +21,20 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Final
 
 import orjson
 
 from connector.config.settings import Settings
 from connector.graph.client import GraphClient, GraphError
 from connector.graph.dates import parse_graph_datetime
+from connector.graph.odata import Availability, is_refusal, odata_datetime
 from connector.graph.permissions import Grants
-from connector.graph.sources import Availability, is_refusal, odata_datetime
 from connector.graph.workloads import (
+    LABELS,
     SIGN_INS_FEATURE,
     WORKLOADS_FEATURE,
     DeltaExpired,
@@ -48,9 +49,12 @@ from connector.graph.workloads import (
 )
 from connector.ocsf import workload_identity as ocsf
 from connector.ocsf.user_inventory import Deletion, MappingError, Product
+from connector.plugin import StreamPlugin, product
+from connector.state import StateStore
 from connector.streams.batch import Batch
 
-__all__ = ["STREAM", "WorkloadCollection", "WorkloadSummary", "inventory_counts"]
+__all__ = ["STREAM", "EntraIdWorkloadIdentities", "WorkloadCollection", "WorkloadSummary",
+           "inventory_counts"]
 
 log = logging.getLogger(__name__)
 
@@ -148,7 +152,7 @@ class WorkloadCollection:
         self.full = full
         self.clock = clock
         self.summary = WorkloadSummary()
-        self.availability = Availability()
+        self.availability = Availability(LABELS)
         self._events: list[bytes] = []
 
     def _full_reason(self, grants: Grants) -> str | None:
@@ -328,3 +332,35 @@ def _app_object(snap: Snapshot, sp: Mapping[str, Any]) -> str | None:
     oid = app.get("id") if app is not None else None
     return oid if isinstance(oid, str) else None
 
+
+
+PRODUCT: Final = product("Microsoft Entra ID workload identities")
+
+
+class EntraIdWorkloadIdentities(StreamPlugin):
+    """One run of the workload identities stream (service principals as class 5003 events of
+    non-human accounts); the same contract as the other plugins. `full=True` forces a full
+    collection. Without Application.Read.All it yields no batch and `summary.degraded` says
+    why."""
+
+    STREAM = STREAM
+
+    def __init__(self, settings: Settings | Mapping[str, Any],
+                 checkpoint: Mapping[str, Any] | None = None, *,
+                 store: StateStore | None = None, full: bool = False) -> None:
+        super().__init__(settings, checkpoint, store=store, full=full)
+        self.summary: WorkloadSummary = WorkloadSummary()
+
+    def _listed(self) -> dict[str, float]:
+        return {"service_principals_read": self.summary.service_principals}
+
+    async def prepare(self, client: GraphClient) -> None:
+        await self._explain_login(client)
+
+    async def abatches_on(self, client: GraphClient) -> AsyncGenerator[Batch, None]:
+        self._client = client
+        collection = WorkloadCollection(self.settings, self.checkpoint, client, product=PRODUCT,
+                                        full=self.full)
+        self.summary = collection.summary
+        async for batch in collection.batches():
+            yield batch

@@ -11,7 +11,7 @@ import pytest
 
 from connector.diagnostics import AADSTS, manifest_permissions
 from connector.graph.client import EXPIRED_PAGE_TOKEN
-from connector.graph.sources import DENIED, NON_PREMIUM
+from connector.graph.odata import DENIED, NON_PREMIUM
 
 REPO = Path(__file__).resolve().parents[2]
 DOCS = REPO / "docs"

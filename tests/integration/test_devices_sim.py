@@ -24,8 +24,8 @@ from connector.graph.devices import (
     owners_of,
     registered_users,
 )
+from connector.graph.odata import Availability
 from connector.graph.permissions import Grants
-from connector.graph.sources import Availability
 from connector.ocsf import device_inventory as dev
 from connector.validation import EventValidator
 from entrasim import DEFAULT_PERMISSIONS, SimulatedGraph, TenantSpec
@@ -83,8 +83,8 @@ def test_intune_records_join_the_entra_devices_on_device_id(sim: SimulatedGraph)
     table, requests = _run(sim, lambda c: managed_devices(c, availability))
     assert table is not None and availability.reasons == {}
     truth = sim.tenant.devices.truth()
-    assert set(table.by_device_id) == {did for did, t in truth.items() if t.is_managed}
-    for did, record in table.by_device_id.items():
+    assert {did for did, _ in table.items()} == {did for did, t in truth.items() if t.is_managed}
+    for did, record in table.items():
         assert record["serialNumber"] == truth[did].serial
     assert requests == math.ceil(len(table) / 1000)
 

@@ -11,8 +11,8 @@ import pytest
 
 from connector.config import load_settings
 from connector.graph.client import GraphClient
+from connector.graph.odata import Availability
 from connector.graph.sources import (
-    Availability,
     MfaTable,
     UserQuery,
     admin_roles,

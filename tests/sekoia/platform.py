@@ -17,8 +17,8 @@ pending 2 s then FAILED, `"task_stuck"` for a task RUNNING for ever); once it is
 is ok. Besides the script:
 - `task_seconds`: every accepted push's task answers RUNNING for that long after the push, as a
   busy ingestion pipeline does, then FINISHED;
-- `refuse`: user uid -> status (400, 413): any push holding that user is answered so, as the
-  platform refuses a whole push over one bad record;
+- `refuse`: user (or device) uid -> status (400, 413): any push holding that asset is answered
+  so, as the platform refuses a whole push over one bad record;
 - `max_items`: pushes of more items are answered 413 (payload too large).
 """
 
@@ -56,7 +56,7 @@ class Push:
 
     @property
     def uids(self) -> list[str]:
-        return [item["user"]["uid"] for item in self.items]
+        return [item_uid(item) for item in self.items]
 
 
 @dataclass
@@ -167,8 +167,8 @@ class FakeSekoia:
                         return
                     with platform.lock:
                         items = body["items"]
-                        refused = [platform.refuse[i["user"]["uid"]] for i in items
-                                   if i["user"]["uid"] in platform.refuse]
+                        refused = [platform.refuse[item_uid(i)] for i in items
+                                   if item_uid(i) in platform.refuse]
                         if refused:
                             answer: Any = refused[0]
                         elif platform.max_items is not None and len(items) > platform.max_items:
@@ -218,6 +218,11 @@ class FakeSekoia:
     def messages(self) -> list[str]:
         with self.lock:
             return [entry["message"] for entry in self.logs]
+
+
+def item_uid(item: dict[str, Any]) -> str:
+    """A pushed asset's uid: its user's, or its device's."""
+    return str((item.get("user") or item.get("device") or {}).get("uid"))
 
 
 def _free_port() -> int:

@@ -80,6 +80,8 @@ def _admit_times(planner: Planner, clock: VirtualTime, urls: list[str]) -> list[
     ("https://graph.microsoft.com/beta/auditLogs/signIns", {"directory", "reports"}),
     (ACTIVITY, {"directory", "reports", "signInActivity"}),
     (RISKY, {"identityProtection"}),
+    ("/deviceManagement/managedDevices?$select=id&$top=1000", {"intune"}),
+    ("/devices?$select=id&$top=999", {"directory"}),
 ])
 def test_each_request_spends_the_buckets_microsoft_lists_it_under(url: str,
                                                                    buckets: set[str]) -> None:

@@ -1,5 +1,5 @@
 """Pure parts of connector.graph.devices: the listing URL, Intune fingerprints and refusal
-reasons, and the device features' permission check."""
+reasons, and the device features' permission check (connector.graph.permissions)."""
 
 from __future__ import annotations
 
@@ -7,14 +7,12 @@ from urllib.parse import unquote
 
 from connector.graph.client import GraphError
 from connector.graph.devices import (
-    DEVICE_FEATURES,
     DeviceQuery,
     IntuneTable,
     devices_delta_url,
     fingerprint,
     intune_changes,
     intune_refusal_reason,
-    missing_permission,
     owners_of,
 )
 from connector.graph.permissions import Grants
@@ -63,9 +61,9 @@ def test_refusal_reasons_name_the_licence_or_the_permission() -> None:
 
 
 def test_a_token_without_the_role_is_missing_the_feature_and_an_unknown_one_is_not() -> None:
-    assert missing_permission(Grants(frozenset({"User.Read.All"})), "devices") is not None
-    assert missing_permission(Grants(frozenset({"Directory.Read.All"})), "devices") is None
-    assert all(missing_permission(Grants(None), f.key) is None for f in DEVICE_FEATURES)
+    assert Grants(frozenset({"User.Read.All"})).missing("devices") is not None
+    assert Grants(frozenset({"Directory.Read.All"})).missing("devices") is None
+    assert Grants(None).missing("devices") is None and Grants(None).missing("intune_devices") is None
 
 
 def test_owners_of_an_item_without_the_expansion_are_unknown() -> None:

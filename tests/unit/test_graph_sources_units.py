@@ -17,16 +17,9 @@ from connector.graph.client import (
     decode_token_claims,
     parse_batch_response,
 )
+from connector.graph.odata import Availability, build_url
 from connector.graph.permissions import FEATURES, Grants
-from connector.graph.sources import (
-    STRONG_METHODS,
-    Availability,
-    Memberships,
-    MfaTable,
-    UserQuery,
-    build_url,
-    method_name,
-)
+from connector.graph.sources import STRONG_METHODS, Memberships, MfaTable, UserQuery, method_name
 from connector.graph.throttle import Throttle
 from connector.ocsf.user_inventory import GRAPH_USER_FIELDS
 

@@ -99,9 +99,9 @@ def test_filter_keeps_users_whose_upn_or_mail_domain_is_listed() -> None:
 
 
 def test_summary_names_skipped_users_and_degraded_features() -> None:
-    summary = Summary(events=3, users_listed=4,
-                      skipped=[SkippedRecord("u-1", "MappingError: bad")],
-                      degraded={"mfa": "no licence"})
+    summary = Summary(events=3, users_listed=4, degraded={"mfa": "no licence"})
+    summary.skipped.add(SkippedRecord("u-1", "MappingError: bad"), "u-1", "MappingError: bad",
+                        "user")
     text = "\n".join(summary.lines())
     assert "skipped 1 bad records: u-1" in text
     assert "not collected: mfa: no licence" in text
@@ -129,3 +129,36 @@ def test_delivery_out_of_id_order_remembers_nothing_by_range() -> None:
     for uid in ("b", "a"):
         progress.note_emitted(uid)
     assert progress.to_json("/users", [])["ordered_upto"] is None
+
+
+def test_a_checkpoint_of_another_version_or_tenant_is_not_used() -> None:
+    from connector.streams.base import usable_checkpoint
+
+    good = {"version": 1, "tenant_id": "T"}
+    assert usable_checkpoint(good, version=1, tenant_id="t", what="x", instead="y") == good
+    assert usable_checkpoint({**good, "version": 2}, version=1, tenant_id="t", what="x",
+                             instead="y") is None
+    assert usable_checkpoint(good, version=1, tenant_id="other", what="x", instead="y") is None
+    assert usable_checkpoint(None, version=1, tenant_id="t", what="x", instead="y") is None
+
+
+def test_listing_restarts_only_on_an_expired_page_token_and_only_so_often() -> None:
+    from connector.graph.client import EXPIRED_PAGE_TOKEN, GraphError
+    from connector.streams.base import Restarts
+
+    restarts = Restarts("users", limit=2)
+    expired = GraphError(400, EXPIRED_PAGE_TOKEN, "expired")
+    assert not restarts.allow(GraphError(400, "BadRequest", "no"))
+    assert restarts.allow(expired) and restarts.allow(expired)
+    assert not restarts.allow(expired)
+    assert restarts.count == 2
+
+
+def test_skips_count_every_record_and_keep_only_the_first_few() -> None:
+    from connector.streams.base import Skips
+
+    skips: Skips[str] = Skips(kept=2)
+    for i in range(5):
+        skips.add(f"r{i}", f"r{i}", "bad", "thing")
+    assert skips.total == 5 and list(skips) == ["r0", "r1"]
+    assert skips.shown(list(skips), "things") == "skipped 5 bad things: r0, r1 and 3 more"

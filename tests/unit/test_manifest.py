@@ -109,8 +109,11 @@ def test_optional_permissions_say_what_they_unlock() -> None:
         "Application.Read.All",
         "Directory.Read.All",
         "IdentityRiskyUser.Read.All",
+        "Device.Read.All",
+        "DeviceManagementManagedDevices.Read.All",
     }
     assert "P1" in optional["AuditLog.Read.All"] and "P2" in optional["IdentityRiskyUser.Read.All"]
+    assert "Intune" in optional["DeviceManagementManagedDevices.Read.All"]
     assert "Sign-in logs only" in optional["Directory.Read.All"]
 
 
@@ -226,11 +229,12 @@ def test_doc_names_every_key_and_environment_variable() -> None:
 
 def test_manifest_lists_each_stream_with_its_plugin_and_class() -> None:
     streams = {s["name"]: s for s in MANIFEST["streams"]}
-    assert set(streams) == {"users", "sign_ins", "workload_identities"}
-    assert streams["workload_identities"]["enabled_by"] == "workload_identities.enabled"
+    assert set(streams) == {"users", "sign_ins", "devices", "workload_identities"}
     assert streams["users"]["entry_point"] == MANIFEST["entry_point"]
     assert streams["sign_ins"]["ocsf"]["class_uid"] == 3002
     assert streams["sign_ins"]["ocsf"]["profiles"] == ["host", "security_control"]
     assert streams["sign_ins"]["enabled_by"] == "sign_ins.enabled"
+    assert streams["devices"]["ocsf"]["class_uid"] == 5001
+    assert streams["devices"]["enabled_by"] == "devices.enabled"
     registered = PYPROJECT["project"]["entry-points"]["ocsf_connectors"].values()
     assert {s["entry_point"] for s in streams.values()} <= set(registered)

@@ -6,12 +6,14 @@ import errno
 import functools
 import os
 import random
+import shutil
 import signal
 import sqlite3
 import stat
 import subprocess
 import sys
 import time
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -228,6 +230,93 @@ def test_acquire_twice_on_one_store_is_harmless(tmp_path: Path) -> None:
     assert store.locked
     store.release()
     assert not store.locked
+
+
+# --- schema 3: entities by type, cursors by stream; a schema-2 file migrated in place ---------
+
+V2_FILE = Path(__file__).parent.parent / "data" / "state_v2.sqlite"
+
+
+def _v2_copy(tmp_path: Path) -> Path:
+    target = tmp_path / "state.db"
+    shutil.copyfile(V2_FILE, target)
+    return target
+
+
+def test_a_schema_2_state_file_is_migrated_in_place_keeping_everything(tmp_path: Path) -> None:
+    path = _v2_copy(tmp_path)
+    before = sqlite3.connect(path)
+    users = dict(before.execute("SELECT id, doc FROM users").fetchall())
+    cursors = dict(before.execute("SELECT name, value FROM cursors").fetchall())
+    unknown = before.execute("SELECT count(*) FROM users WHERE mfa_known = 0").fetchone()[0]
+    checkpoints = dict(before.execute("SELECT stream, data FROM checkpoints").fetchall())
+    before.close()
+
+    store = StateStore(path)
+    assert store.schema_version() == 3
+    assert store.user_docs(users) == {uid: orjson.loads(zlib.decompress(doc))
+                                      for uid, doc in users.items()}
+    assert store.present_ids() == set(users)
+    assert store.cursors("users") == cursors and store.cursors("devices") == {}
+    assert store.counts() == {"users": len(users), "deleted": 0, "mfa_unknown": unknown}
+    assert store.members_of(["nothing"]) == {} and store.admins()
+    for stream, data in checkpoints.items():
+        assert store.load(stream) == orjson.loads(data)
+    store.close()
+    tables = {r[0] for r in sqlite3.connect(path).execute(
+        "SELECT name FROM sqlite_master WHERE type = 'table'")}
+    assert "users" not in tables and {"entities", "user_mfa", "cursors"} <= tables
+
+
+def test_a_failed_migration_leaves_the_schema_2_file_as_it_was(tmp_path: Path) -> None:
+    path = _v2_copy(tmp_path)
+    db = sqlite3.connect(path)
+    db.execute("CREATE TABLE entities (unexpected TEXT)")  # the migration's first insert fails
+    db.commit()
+    db.close()
+    with pytest.raises(StateError):
+        StateStore(path).load("users")
+    after = sqlite3.connect(path)
+    assert after.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone() == ("2",)
+    assert after.execute("SELECT count(*) FROM users").fetchone()[0] == 30
+
+
+def test_each_stream_keeps_its_own_cursors_and_reset_forgets_only_its_own(tmp_path: Path) -> None:
+    store = StateStore(tmp_path / "s.db")
+    store.commit(Batch([], {"v": 1}, stream="users", writes=StoreWrites(cursors={"last_full": "a"})))
+    store.commit(Batch([], {"v": 2}, stream="devices",
+                       writes=StoreWrites(cursors={"last_full": "b"})))
+    assert store.cursors("users") == {"last_full": "a"}
+    assert store.cursors("devices") == {"last_full": "b"}
+    store.reset("devices")
+    assert store.cursors("devices") == {} and store.load("devices") is None
+    assert store.cursors("users") == {"last_full": "a"} and store.load("users") == {"v": 1}
+
+
+def test_entities_of_any_type_are_stored_with_their_fingerprint(tmp_path: Path) -> None:
+    store = StateStore(tmp_path / "s.db")
+    store.commit(Batch([], {}, stream="devices", writes=StoreWrites(entities={"device": {
+        "d1": {"fp": "x1", "device": {"id": "d1"}},
+        "d2": {"fp": "x2", "deleted": {"at": "t"}},
+    }})))
+    assert store.docs("device", ["d1", "d3"]) == {"d1": {"fp": "x1", "device": {"id": "d1"}}}
+    assert store.ids("device") == {"d1"} and store.fingerprints("device") == {"d1": "x1"}
+    assert store.ids("user") == set()
+    store.commit(Batch([], {}, stream="devices", writes=StoreWrites(entities={"device": {
+        "d1": None}})))
+    assert store.docs("device", ["d1"]) == {}
+
+
+def test_a_state_file_of_a_newer_schema_is_refused_with_a_clear_message(tmp_path: Path) -> None:
+    path = tmp_path / "s.db"
+    StateStore(path).load("users")
+    StateStore(path).save({"v": 1})
+    db = sqlite3.connect(path)
+    db.execute("UPDATE meta SET value = '99' WHERE key = 'schema'")
+    db.commit()
+    db.close()
+    with pytest.raises(StateError, match="newer version"):
+        StateStore(path).load("users")
 
 
 # --- faults of issue 18 -------------------------------------------------------------------------

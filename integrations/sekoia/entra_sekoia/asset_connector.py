@@ -1,4 +1,9 @@
-"""The asset connector Sekoia's runtime starts: our plugin's batches, pushed the SDK's way.
+"""The asset connectors Sekoia's runtime starts: our plugins' batches, pushed the SDK's way.
+
+Two connectors share one cycle (`EntraIdAssetConnector`): `EntraIdUsersAssetConnector` (the user
+inventory as the SDK's `UserOCSFModel`) and `EntraIdDevicesAssetConnector` (the device stream as
+its `DeviceOCSFModel`, `device_assets.py`), each with its own state file, so the same delivery
+guarantees hold for both.
 
 `AsyncAssetConnector` (sekoia-automation-sdk 1.27) gives the platform plumbing we keep: the
 configuration files, secrets, the push endpoint, headers and body, the task endpoint, the logs
@@ -44,22 +49,29 @@ from typing import Any, Final
 import orjson
 from sekoia_automation.asset_connector import AsyncAssetConnector
 from sekoia_automation.asset_connector.models.connector import AssetItem, AssetList
+from sekoia_automation_models.ocsf.device import DeviceOCSFModel
 from sekoia_automation_models.ocsf.user import UserOCSFModel
 
 from connector.config import ConfigError, Settings
 from connector.graph.client import GraphClient
 from connector.logs import REDACTOR
+from connector.ocsf.device_inventory import MAPPING as DEVICE_MAPPING
 from connector.ocsf.user_inventory import MAPPING
-from connector.plugin import EntraIdUserInventory
+from connector.plugin import EntraIdUserInventory, StreamPlugin
 from connector.state import StateStore
 from connector.streams.batch import Batch
+from connector.streams.devices import EntraIdDevices
 from entra_sekoia.assets import ASSET_MAPPING, DROPPED, AssetMappingError, to_asset
+from entra_sekoia.device_assets import DEVICE_ASSET_MAPPING, DEVICE_DROPPED, to_device_asset
 from entra_sekoia.manifest import module_values, settings_from_module
 from entra_sekoia.platform_logs import route_logs_to
 from entra_sekoia.push import poll_task, post
 from entra_sekoia.state_location import StateLocation
 
-__all__ = ["EntraIdUsersAssetConnector"]
+#: What our connectors push: the SDK's user and device models.
+Asset = UserOCSFModel | DeviceOCSFModel
+
+__all__ = ["EntraIdAssetConnector", "EntraIdDevicesAssetConnector", "EntraIdUsersAssetConnector"]
 
 
 class _Stopped(Exception):
@@ -86,7 +98,7 @@ def _api_key_refused(detail: str) -> ConfigError:
 class _Part:
     """One accepted POST: its items and the ingestion task that says whether they landed."""
 
-    items: list[UserOCSFModel]
+    items: list[Asset]
     task_id: str | None
     sent_at: float
     finished: bool = False
@@ -118,10 +130,14 @@ class _Cycle:
         self.changed.clear()
 
 
-class EntraIdUsersAssetConnector(AsyncAssetConnector):
-    """Microsoft Entra ID users as OCSF user assets (see the module docstring)."""
+class EntraIdAssetConnector(AsyncAssetConnector):
+    """One stream's entities as OCSF assets (see the module docstring). A subclass names its
+    `STATE_FILE`, `STREAM` and `NOUN`, builds its plugin (`_plugin`), maps an event to the
+    SDK's model (`_to_asset`, `_asset_uid`) and lists its mapped fields."""
 
-    STATE_FILE: Final = "entra_id_users_state.sqlite"
+    STATE_FILE: str
+    STREAM: str
+    NOUN: str
     FIRST_RETRY_SECONDS: Final = 1.0
     MAX_RETRY_SECONDS: Final = 300.0
     RATE_LIMIT_WAIT_SECONDS: Final = 60.0
@@ -224,23 +240,22 @@ class EntraIdUsersAssetConnector(AsyncAssetConnector):
             self.store.commit(batch)
 
     async def reset_checkpoint(self) -> None:
-        """Forget the checkpoint: the next cycle collects every user again."""
+        """Forget the checkpoint: the next cycle collects every entity again."""
         self._pending = None
-        self.store.reset("users")
+        self.store.reset(self.STREAM)
 
-    def get_mapped_fields(self) -> dict[str, str]:
-        """Our mapping table plus the moves onto the SDK's model, as target -> source.
+    # --- what a connector of one stream says ------------------------------------------------
+    def _plugin(self, checks_due: bool) -> StreamPlugin:
+        raise NotImplementedError
 
-        The SDK fingerprints this; any change to either table re-collects everything once.
-        """
-        fields = {f"{row.path} <- {row.source}": row.rule for row in MAPPING}
-        fields.update({f"sekoia:{row.target} <- {row.source}": row.rule
-                       for row in ASSET_MAPPING})
-        fields.update({f"sekoia:dropped <- {source}": why for source, why in DROPPED})
-        return fields
+    def _to_asset(self, event: dict[str, Any]) -> Asset:
+        raise NotImplementedError
 
-    async def get_assets(self) -> AsyncGenerator[UserOCSFModel, None]:
-        """The users as the SDK's model, for a caller of the SDK's own cycle.
+    def _asset_uid(self, asset: Asset) -> str:
+        raise NotImplementedError
+
+    async def get_assets(self) -> AsyncGenerator[Asset, None]:
+        """The entities as the SDK's model, for a caller of the SDK's own cycle.
 
         Our cycle does not use it; if the SDK's cycle did, a batch's checkpoint becomes the one
         `update_checkpoint` commits once its last item is out (the batch sizes are equal).
@@ -253,12 +268,12 @@ class EntraIdUsersAssetConnector(AsyncAssetConnector):
                     yield asset
 
     # --- our cycle ----------------------------------------------------------------------------
-    async def _collect(self) -> AsyncGenerator[tuple[Batch, list[UserOCSFModel]], None]:
+    async def _collect(self) -> AsyncGenerator[tuple[Batch, list[Asset]], None]:
         now = time.monotonic()
         checks_due = self._checked_at is None or now - self._checked_at >= self.CHECKS_EVERY_SECONDS
         if self._client is None:
             self._client = GraphClient.from_settings(self.settings)
-        plugin = EntraIdUserInventory(self.settings, store=self.store, start_checks=checks_due)
+        plugin = self._plugin(checks_due)
         async with aclosing(plugin.abatches_on(self._client)) as batches:
             async for batch in batches:
                 if checks_due:
@@ -266,10 +281,10 @@ class EntraIdUsersAssetConnector(AsyncAssetConnector):
                 assets = []
                 for raw in batch.events:
                     try:
-                        assets.append(to_asset(orjson.loads(raw)))
+                        assets.append(self._to_asset(orjson.loads(raw)))
                     except (AssetMappingError, orjson.JSONDecodeError) as exc:
                         self.skipped_records += 1
-                        self.log(f"Skipped a user the asset model cannot hold: {exc}",
+                        self.log(f"Skipped a record the asset model cannot hold: {exc}",
                                  level="warning")
                 yield batch, assets
         if checks_due:
@@ -297,7 +312,7 @@ class EntraIdUsersAssetConnector(AsyncAssetConnector):
         self.cycles += 1
         refused = f", {len(cycle.skipped)} refused by Sekoia.io and skipped" \
             if cycle.skipped else ""
-        self.log(f"Collection cycle {self.cycles} complete: {cycle.acknowledged} users pushed "
+        self.log(f"Collection cycle {self.cycles} complete: {cycle.acknowledged} {self.NOUN} pushed "
                  f"and acknowledged{refused}", level="info")
 
     async def _produce(self, cycle: _Cycle) -> None:
@@ -355,7 +370,7 @@ class EntraIdUsersAssetConnector(AsyncAssetConnector):
             state = await poll_task(self, part.task_id)
             if state.state == "finished":
                 part.finished = True
-                self.log(f"Pushed {len(part.items)} users to Sekoia.io ({state.detail})",
+                self.log(f"Pushed {len(part.items)} {self.NOUN} to Sekoia.io ({state.detail})",
                          level="info")
             elif state.state == "unauthorised":
                 raise _api_key_refused(state.detail)
@@ -368,11 +383,11 @@ class EntraIdUsersAssetConnector(AsyncAssetConnector):
                 entry.failing_since = entry.failing_since or now
                 if now - entry.failing_since > self.push_deadline:
                     raise PushAbandoned(
-                        f"Sekoia.io did not ingest a push of {len(part.items)} users for "
+                        f"Sekoia.io did not ingest a push of {len(part.items)} {self.NOUN} for "
                         f"{self.push_deadline:g} s (last: {why}); the checkpoint stays before "
                         "them")
                 wait = self._push_wait("transient", None, entry.failures)
-                self.log(f"Push of {len(part.items)} users not ingested ({why}); the checkpoint "
+                self.log(f"Push of {len(part.items)} {self.NOUN} not ingested ({why}); the checkpoint "
                          f"stays before them; sending them again in {wait:.1f} s",
                          level="warning")
                 if await self.wait_or_stop(wait):
@@ -383,13 +398,13 @@ class EntraIdUsersAssetConnector(AsyncAssetConnector):
         entry.parts = parts
         return all(part.finished for part in parts)
 
-    async def _send(self, cycle: _Cycle, items: list[UserOCSFModel]) -> list[_Part]:
+    async def _send(self, cycle: _Cycle, items: list[Asset]) -> list[_Part]:
         parts: list[_Part] = []
         for start in range(0, len(items), self.batch_size):
             parts.extend(await self._send_chunk(cycle, items[start:start + self.batch_size]))
         return parts
 
-    async def _send_chunk(self, cycle: _Cycle, chunk: list[UserOCSFModel]) -> list[_Part]:
+    async def _send_chunk(self, cycle: _Cycle, chunk: list[Asset]) -> list[_Part]:
         """POST `chunk` until accepted: transient refusals retried in place with backoff, a
         rejected push split in halves down to the one record the platform will not take."""
         batch_items: list[AssetItem] = [*chunk]
@@ -409,10 +424,10 @@ class EntraIdUsersAssetConnector(AsyncAssetConnector):
                     half = len(chunk) // 2
                     return [*await self._send_chunk(cycle, chunk[:half]),
                             *await self._send_chunk(cycle, chunk[half:])]
-                uid = chunk[0].user.uid if chunk[0].user is not None else "?"
-                cycle.skipped.append(str(uid))
+                uid = self._asset_uid(chunk[0])
+                cycle.skipped.append(uid)
                 self.skipped_records += 1
-                self.log(f"Skipped user {uid}: Sekoia.io refused it ({outcome.detail}); the "
+                self.log(f"Skipped {self.NOUN[:-1]} {uid}: Sekoia.io refused it ({outcome.detail}); the "
                          "rest of its batch was delivered", level="warning")
                 return []
             attempt += 1
@@ -420,11 +435,11 @@ class EntraIdUsersAssetConnector(AsyncAssetConnector):
             if time.monotonic() + wait > give_up_at:
                 asked = outcome.retry_after if outcome.retry_after else None
                 raise PushAbandoned(
-                    f"Sekoia.io did not accept a push of {len(chunk)} users for "
+                    f"Sekoia.io did not accept a push of {len(chunk)} {self.NOUN} for "
                     f"{self.push_deadline:g} s (last: {outcome.detail}"
                     f"{f', asking for {asked:g} s more' if asked else ''}); the checkpoint "
                     "stays before them", not_before=asked)
-            self.log(f"Push of {len(chunk)} users not accepted ({outcome.detail}); "
+            self.log(f"Push of {len(chunk)} {self.NOUN} not accepted ({outcome.detail}); "
                      f"the checkpoint stays before them; retry {attempt} in {wait:.1f} s",
                      level="warning")
             if await self.wait_or_stop(wait):
@@ -508,3 +523,63 @@ class EntraIdUsersAssetConnector(AsyncAssetConnector):
         client, self._client = self._client, None
         if client is not None:
             await client.aclose()
+
+
+class EntraIdUsersAssetConnector(EntraIdAssetConnector):
+    """Microsoft Entra ID users as OCSF user assets (`UserOCSFModel`)."""
+
+    STATE_FILE = "entra_id_users_state.sqlite"
+    STREAM = "users"
+    NOUN = "users"
+
+    def _plugin(self, checks_due: bool) -> StreamPlugin:
+        return EntraIdUserInventory(self.settings, store=self.store, start_checks=checks_due)
+
+    def _to_asset(self, event: dict[str, Any]) -> Asset:
+        return to_asset(event)
+
+    def _asset_uid(self, asset: Asset) -> str:
+        user = getattr(asset, "user", None)
+        return str(user.uid) if user is not None else "?"
+
+    def get_mapped_fields(self) -> dict[str, str]:
+        """Our mapping table plus the moves onto the SDK's model, as target -> source.
+
+        The SDK fingerprints this; any change to either table re-collects everything once.
+        """
+        fields = {f"{row.path} <- {row.source}": row.rule for row in MAPPING}
+        fields.update({f"sekoia:{row.target} <- {row.source}": row.rule
+                       for row in ASSET_MAPPING})
+        fields.update({f"sekoia:dropped <- {source}": why for source, why in DROPPED})
+        return fields
+
+
+class EntraIdDevicesAssetConnector(EntraIdAssetConnector):
+    """Microsoft Entra ID devices (with Intune's facts) as OCSF device assets
+    (`DeviceOCSFModel`): the device stream, with its own state file and the same cycle."""
+
+    STATE_FILE = "entra_id_devices_state.sqlite"
+    STREAM = "devices"
+    NOUN = "devices"
+
+    def _plugin(self, checks_due: bool) -> StreamPlugin:
+        # The device stream has no start-of-run checks (the user connector's watch the secret).
+        return EntraIdDevices(self.settings, store=self.store)
+
+    def _to_asset(self, event: dict[str, Any]) -> Asset:
+        return to_device_asset(event)
+
+    def _asset_uid(self, asset: Asset) -> str:
+        device = getattr(asset, "device", None)
+        return str(device.uid) if device is not None else "?"
+
+    def get_mapped_fields(self) -> dict[str, str]:
+        """Our device mapping plus the moves onto the SDK's device model, as target -> source.
+
+        The SDK fingerprints this; any change to either table re-collects every device once.
+        """
+        fields = {f"{row.path} <- {row.source}": row.rule for row in DEVICE_MAPPING}
+        fields.update({f"sekoia:{row.target} <- {row.source}": row.rule
+                       for row in DEVICE_ASSET_MAPPING})
+        fields.update({f"sekoia:dropped <- {source}": why for source, why in DEVICE_DROPPED})
+        return fields

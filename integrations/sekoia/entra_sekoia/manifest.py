@@ -33,6 +33,8 @@ from connector.config.generate import manifest_config_schema
 
 __all__ = [
     "CONNECTOR_NAME",
+    "DEVICE_CONNECTOR",
+    "DEVICE_CONNECTOR_NAME",
     "EXCLUDED_KEYS",
     "FORM_KEYS",
     "generated_files",
@@ -44,6 +46,7 @@ __all__ = [
 MODULE_DIR: Final = Path(__file__).resolve().parents[1]
 # The command `main.py` is started with for the asset connector (`docker_parameters`).
 CONNECTOR_NAME: Final = "entra_id_users_asset_connector"
+DEVICE_CONNECTOR_NAME: Final = "entra_id_devices_asset_connector"
 EXCLUDED_KEYS: Final = ("intake", "batch_size", "sign_ins")
 FORM_KEYS: Final = ("tenant_id", "client_id", "client_secret", "cloud")
 DRAFT_07: Final = "http://json-schema.org/draft-07/schema#"
@@ -57,7 +60,8 @@ MODULE: Final[Mapping[str, Any]] = {
         "Inventories the users of a Microsoft Entra ID tenant through Microsoft Graph "
         "(application permissions, all national clouds): profile, account state, group "
         "memberships, admin roles (including through role-assignable groups), MFA "
-        "registration, last sign-in and Identity Protection risk, incrementally."
+        "registration, last sign-in and Identity Protection risk, incrementally; and its "
+        "devices, with their owners and Intune's compliance and management facts."
     ),
     "categories": ["IAM"],
     "supports_validation": True,
@@ -94,6 +98,27 @@ CONNECTOR: Final[Mapping[str, Any]] = {
         "required": ["sekoia_api_key"],
         "secrets": ["sekoia_api_key"],
         "internal": ["sekoia_base_url", "sekoia_api_key", "frequency", "batch_size"],
+    },
+}
+
+
+DEVICE_CONNECTOR: Final[Mapping[str, Any]] = {
+    **CONNECTOR,
+    "name": "Microsoft Entra ID devices (OCSF)",
+    "description": "Inventory of Entra ID devices (with Intune's compliance and management "
+    "facts) as OCSF Device Inventory Info assets",
+    "uuid": "a3c9e2d4-6b1f-4e8a-9c7d-2f5b8e1a4c63",
+    "docker_parameters": DEVICE_CONNECTOR_NAME,
+    "capability": "device",
+    "arguments": {
+        **CONNECTOR["arguments"],
+        "properties": {
+            **CONNECTOR["arguments"]["properties"],
+            "batch_size": {
+                **CONNECTOR["arguments"]["properties"]["batch_size"],
+                "description": "Devices per push (and per checkpoint step)",
+            },
+        },
     },
 }
 
@@ -161,11 +186,13 @@ MAPPING_END: Final = "<!-- mapping:end -->"
 def _docs_with_mapping(doc: Path) -> str:
     """docs/sekoia.md with its mapping section rendered from the tables in assets.py."""
     from entra_sekoia.assets import mapping_markdown
+    from entra_sekoia.device_assets import device_mapping_markdown
 
     text = doc.read_text(encoding="utf-8") if doc.is_file() else f"{MAPPING_START}\n{MAPPING_END}\n"
     head, _, rest = text.partition(MAPPING_START)
     _, _, tail = rest.partition(MAPPING_END)
-    return f"{head}{MAPPING_START}\n{mapping_markdown()}{MAPPING_END}{tail}"
+    return (f"{head}{MAPPING_START}\n{mapping_markdown()}\n{device_mapping_markdown()}"
+            f"{MAPPING_END}{tail}")
 
 
 def generated_files(module_dir: Path = MODULE_DIR) -> dict[Path, str]:
@@ -178,6 +205,7 @@ def generated_files(module_dir: Path = MODULE_DIR) -> dict[Path, str]:
             {**MODULE, "version": version, "configuration": module_config_schema()}
         ),
         module_dir / f"connector_{CONNECTOR_NAME}.json": _render(CONNECTOR),
+        module_dir / f"connector_{DEVICE_CONNECTOR_NAME}.json": _render(DEVICE_CONNECTOR),
     }
 
 

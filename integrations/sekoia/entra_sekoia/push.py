@@ -31,7 +31,7 @@ from connector.backoff import parse_retry_after
 if TYPE_CHECKING:
     from sekoia_automation.asset_connector.models.connector import AssetList
 
-    from entra_sekoia.asset_connector import EntraIdUsersAssetConnector
+    from entra_sekoia.asset_connector import EntraIdAssetConnector
 
 __all__ = ["Outcome", "TaskState", "classify", "poll_task", "post"]
 
@@ -79,7 +79,7 @@ def classify(status: int, text: str, retry_after: str | None) -> Outcome:
     return Outcome("transient", detail, parse_retry_after(retry_after) if status == 503 else None)
 
 
-async def post(connector: EntraIdUsersAssetConnector, assets: AssetList) -> Outcome:
+async def post(connector: EntraIdAssetConnector, assets: AssetList) -> Outcome:
     """POST `assets` to the asset-connector endpoint; the answer, classified."""
     body = assets.model_dump(exclude_none=True)
     try:
@@ -95,7 +95,7 @@ async def post(connector: EntraIdUsersAssetConnector, assets: AssetList) -> Outc
     return classify(status, text, retry_after)
 
 
-async def poll_task(connector: EntraIdUsersAssetConnector, task_id: str) -> TaskState:
+async def poll_task(connector: EntraIdAssetConnector, task_id: str) -> TaskState:
     """One look at an ingestion task. An unreadable status is "pending": not delivered yet."""
     url = f"{connector.task_endpoint}/{task_id}"
     try:

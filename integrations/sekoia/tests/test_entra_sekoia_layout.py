@@ -54,7 +54,8 @@ def test_every_connector_is_registered_in_main_under_its_literal_docker_paramete
                   and isinstance(call.args[1], ast.Constant)]
     declared = [json.loads(p.read_text(encoding="utf-8"))["docker_parameters"]
                 for p in MODULE_DIR.glob("connector_*.json")]
-    assert sorted(registered) == sorted(declared) == ["entra_id_users_asset_connector"]
+    assert sorted(registered) == sorted(declared) == ["entra_id_devices_asset_connector",
+                                                      "entra_id_users_asset_connector"]
 
 
 def test_the_logo_is_a_square_png_under_50_kib() -> None:
