@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import multiprocessing
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from multiprocessing.connection import Connection
 from types import TracebackType
 from typing import Any, Self
@@ -110,6 +110,16 @@ def _serve(conn: Connection, users: int, seed: int, latency: float, throttling: 
                     tenant.add_to_group(u.id, groups[4 + i % (len(groups) - 4)].id)
                     added.append(u.id)
                 conn.send(added)
+            elif command == "audit_history":
+                count, seed = arg
+                now = datetime.now(UTC)
+                conn.send(tenant.add_audit_history(int(count), since=now - timedelta(days=1),
+                                                   until=now, seed=int(seed)))
+            elif command == "count_audits":
+                since, until = arg
+                with tenant.lock:
+                    conn.send(sum(1 for r in tenant.audit.visible(since)
+                                  if r.when.replace(microsecond=0) <= until))
             elif command == "count_sign_ins":
                 since, until = arg
                 conn.send(len(tenant.sign_ins(since=since, until=until)))
@@ -228,6 +238,16 @@ class TenantProcess:
         """New enabled members created now, each with an MFA method and two groups."""
         ids: list[str] = self._call("add_users", count)
         return ids
+
+    def audit_history(self, count: int, seed: int = 0) -> int:
+        """`count` audit records spread over the last day (`Tenant.add_audit_history`)."""
+        written: int = self._call("audit_history", (count, seed))
+        return written
+
+    def count_audits(self, since: datetime, until: datetime) -> int:
+        """Visible audit records with activityDateTime in [since, until] (whole seconds)."""
+        count: int = self._call("count_audits", (since, until))
+        return count
 
     def count_sign_ins(self, since: datetime, until: datetime) -> int:
         """Visible interactive sign-ins created in [since, until] (what a run must emit)."""

@@ -106,7 +106,7 @@ class RunTracker:
         users = plugins.get("users")
         if users is not None:
             summary = users.summary.as_dict()
-        elif self.plugin is not None:  # sign-ins alone: no inventory figures to show
+        elif self.plugin is not None:  # log streams alone: no inventory figures to show
             summary = {"graph_requests": self.plugin.graph_requests,
                        "completed": all(p.summary.completed for p in plugins.values())}
         else:
@@ -335,7 +335,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m connector",
         description="Microsoft Entra ID -> OCSF 1.8.0: " + "; ".join(
-            f"{spec.name} -> {spec.class_name} (class {spec.class_uid})"
+            f"{spec.name} -> " + (", ".join(f"{name} ({uid})" for uid, name in spec.classes)
+                                  if spec.classes else f"{spec.class_name} (class {spec.class_uid})")
             for spec in registry.STREAMS) + ".",
     )
     parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
@@ -363,7 +364,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="no progress line on a terminal")
     run.add_argument("--stream", choices=("all", *STREAMS), default="all",
                      help="which stream to collect: " + ", ".join(
-                         f"{spec.name} (class {spec.class_uid}"
+                         f"{spec.name} (class "
+                         + ", ".join(str(uid) for uid in registry.class_uids(spec))
                          + (f", needs {spec.settings_block}.enabled)" if spec.settings_block
                             else ")") for spec in registry.STREAMS)
                      + ", or all (default): every stream the configuration enables. Each keeps "

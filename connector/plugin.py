@@ -1,10 +1,11 @@
 """The runtime-facing plugins: configuration and checkpoint in, (events, checkpoint) batches out.
 
 `EntraIdUserInventory` is the user inventory (class 5003), `EntraIdSignIns` the sign-in logs
-(class 3002) and `connector.streams.devices.EntraIdDevices` the devices (class 5001; a stream's
-plugin may live in its stream module, the stream registry names it), each for a runtime that
-schedules them apart (sign-ins every few minutes, the
-inventory hourly or daily). `EntraIdConnector` runs several streams in one process over one
+(class 3002), `connector.streams.devices.EntraIdDevices` the devices (class 5001) and
+`connector.streams.directory_audits.EntraIdDirectoryAudits` the directory audit log (classes
+3001, 3004, 3005, 3006; a stream's plugin may live in its stream module, the stream registry
+names it), each for a runtime that schedules them apart (logs every few minutes, the inventory
+hourly or daily). `EntraIdConnector` runs several streams in one process over one
 Graph client, so the single reporting budget (5 requests / 10 s) is shared first come, first
 served between them; its batches interleave and each names its stream.
 
@@ -18,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncGenerator, Iterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterator, Mapping, Sequence
 from importlib import metadata
 from typing import Any, ClassVar
 
@@ -28,7 +29,7 @@ from connector.diagnostics import describe_login_failure, start_of_run_checks
 from connector.graph.client import AuthenticationFailed, GraphClient
 from connector.ocsf import user_inventory as ocsf
 from connector.state import StateStore
-from connector.streams import registry, sign_ins
+from connector.streams import mfa_handoff, registry, sign_ins
 from connector.streams.base import RunSummary
 from connector.streams.batch import Batch
 from connector.streams.changes import TrackedRun
@@ -166,6 +167,8 @@ class EntraIdUserInventory(StreamPlugin):
                  start_checks: bool = True) -> None:
         self.tracking = store is not None and checkpoint is None
         self.start_checks = start_checks
+        # The audit stream of the same run, when there is one (`EntraIdConnector` sets it).
+        self.audit_feed: Callable[[], Awaitable[mfa_handoff.Shared]] | None = None
         super().__init__(settings, checkpoint, store=store, full=full)
         self.summary: Summary = Summary()
 
@@ -180,7 +183,8 @@ class EntraIdUserInventory(StreamPlugin):
         if self.tracking and self.store is not None:
             self.summary = Summary()
             run = TrackedRun(self.settings, client, self.store, product=PRODUCT,
-                             cloud_name=cloud_name, summary=self.summary, full=self.full)
+                             cloud_name=cloud_name, summary=self.summary, full=self.full,
+                             audit_feed=self.audit_feed)
         else:
             run = Collection(self.settings, None if self.full else self.checkpoint, client,
                              product=PRODUCT, cloud_name=cloud_name)
@@ -251,7 +255,8 @@ class EntraIdSignIns(StreamPlugin):
 class EntraIdConnector:
     """Several streams in one run, over one Graph client: the batches of all, as they come.
 
-    `streams` names them (the stream registry's names: `users`, `sign_ins`, `devices`; default:
+    `streams` names them (the stream registry's names: `users`, `sign_ins`, `devices`,
+    `directory_audits`; default:
     `default_streams(settings)`); each starts from its own checkpoint in `store` (or
     `checkpoints`); `full` forces the tracked streams (users, devices) to collect everything. They run concurrently, so the
     shared reporting budget is granted in turn (the throttle's window limiter is first come,
@@ -275,6 +280,9 @@ class EntraIdConnector:
             if spec.name in names:
                 self.plugins[spec.name] = registry.plugin_class(spec)(
                     self.settings, given.get(spec.name), store=store, full=full)
+        users, audits = self.plugins.get("users"), self.plugins.get("directory_audits")
+        if isinstance(users, EntraIdUserInventory) and audits is not None:
+            users.audit_feed = getattr(audits, "shared_read", None)  # one read serves both
         self.failures: dict[str, BaseException] = {}
         self._client: GraphClient | None = None
 

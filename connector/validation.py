@@ -28,7 +28,6 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
 from connector.ocsf import device_inventory as dev
-from connector.ocsf import directory_audit as audits
 from connector.ocsf.user_inventory import (
     ACCOUNT_TYPE_CAPTIONS,
     OCSF_VERSION,
@@ -48,29 +47,31 @@ __all__ = [
 ]
 
 #: The packaged schemas, relative to the `connector` package, by class_uid: each stream's (the
-#: stream registry names its class and schema), and the classes that are not a stream yet (the
-#: directory audit classes).
+#: stream registry names its class and schema; a stream of several classes, the directory
+#: audits, names them in its mapping module's `SCHEMA_RESOURCES`).
 SCHEMA_RESOURCE: Final = registry.get("users").schema
+_SINGLE: Final = tuple(spec for spec in registry.STREAMS if not spec.classes)
+_MULTI: Final = tuple(registry.mapping_module(spec) for spec in registry.STREAMS if spec.classes)
 SCHEMA_RESOURCES: Final[Mapping[int, str]] = {
-    **{spec.class_uid: spec.schema for spec in registry.STREAMS},
-    **audits.SCHEMA_RESOURCES,
+    **{spec.class_uid: spec.schema for spec in _SINGLE},
+    **{uid: schema for module in _MULTI for uid, schema in module.SCHEMA_RESOURCES.items()},
 }
 #: Profiles each bundled schema was generated with (see schemas/PROVENANCE.md).
 SCHEMA_PROFILES: Final[Mapping[int, frozenset[str]]] = {
-    **{spec.class_uid: frozenset(spec.profiles) for spec in registry.STREAMS},
-    **dict.fromkeys(audits.SCHEMA_RESOURCES, frozenset()),
+    **{spec.class_uid: frozenset(spec.profiles) for spec in _SINGLE},
+    **{uid: frozenset() for module in _MULTI for uid in module.SCHEMA_RESOURCES},
 }
 
 _OTHER: Final = 99  # an "Other" id lets the source choose the caption
 _MAX_MESSAGE: Final = 300
 # (id key, caption key, captions) checked on the event itself, by class: each class module's
 # `EVENT_CAPTIONS`, and the attributes of its profiles (`PROFILE_ATTRIBUTES`, when it has any).
-# A class two streams emit (5003) is checked with the first stream's module.
-_CLASS_MODULES: Final = {spec.class_uid: registry.mapping_module(spec)
-                         for spec in reversed(registry.STREAMS)}
+# A class two streams emit (5003: people and workload identities) is checked with the first
+# stream's module.
+_CLASS_MODULES: Final = {spec.class_uid: registry.mapping_module(spec) for spec in reversed(_SINGLE)}
 _EVENT_CAPTIONS: Final[Mapping[int, tuple[tuple[str, str, Mapping[int, str]], ...]]] = {
     **{uid: module.EVENT_CAPTIONS for uid, module in _CLASS_MODULES.items()},
-    **audits.CAPTION_CHECKS,
+    **{uid: checks for module in _MULTI for uid, checks in module.CAPTION_CHECKS.items()},
 }
 _PROFILE_ATTRIBUTES: Final[Mapping[int, Mapping[str, frozenset[str]]]] = {
     uid: getattr(module, "PROFILE_ATTRIBUTES", {}) for uid, module in _CLASS_MODULES.items()}

@@ -8,8 +8,12 @@ with eq/ge/le), `activityDisplayName` (eq/startswith), `category`, `loggedByServ
 security info (MFA methods) is logged by the "Authentication Methods" service in the
 UserManagement category as "User registered security info" / "User deleted security info"
 (self-service) or "Admin registered security info" / "Admin deleted security info".
-ASSUMED (not documented field by field): the method's registration-report name travels in
-`additionalDetails` as `{"key": "Method", "value": <name>}`; records are returned newest first.
+Graph's records name the method in `resultReason`'s text ("User registered Authenticator App
+with Notification and Code", "Admin registered temporary access pass method for user", "User
+deleted Mobile Phone SMS": `security_info_reason`, as practitioners quote them; the activity
+reference lists only the activity names). ASSUMED besides: the registration-report name also
+travels in `additionalDetails` as `{"key": "Method", "value": <name>}` (the simulator's records
+carry both; the connector reads either). Records are returned newest first.
 
 Targets carry `modifiedProperties` as Graph writes them: `oldValue` / `newValue` are
 JSON-encoded strings (`"\"Jane\""`, `"[\"a\"]"`), null when there is no old or new value.
@@ -139,6 +143,32 @@ class Named(Protocol):
     def id(self) -> str: ...
     @property
     def name(self) -> str: ...
+
+
+# Registration-report method name -> the words Graph's `resultReason` uses for it.
+_REASON_WORDS: dict[str, str] = {
+    "microsoftAuthenticatorPush": "Authenticator App with Notification and Code",
+    "microsoftAuthenticatorPasswordless": "Authenticator App",
+    "fido2SecurityKey": "Fido",
+    "passKeyDeviceBound": "Passkey",
+    "passKeyDeviceBoundAuthenticator": "Passkey in Authenticator",
+    "windowsHelloForBusiness": "Windows Hello for Business",
+    "softwareOneTimePasscode": "Authenticator App with Code",
+    "hardwareOneTimePasscode": "Hardware OATH token",
+    "mobilePhone": "Mobile Phone SMS",
+    "alternateMobilePhone": "Alternate Mobile Phone",
+    "officePhone": "Office Phone",
+    "email": "Email",
+    "temporaryAccessPass": "temporary access pass method",
+}
+
+
+def security_info_reason(method: str, *, by_admin: bool, added: bool) -> str:
+    """`resultReason` of a security-info record: "User registered Mobile Phone SMS",
+    "Admin deleted temporary access pass method for user"."""
+    words = _REASON_WORDS.get(method, method)
+    who, verb = ("Admin" if by_admin else "User"), ("registered" if added else "deleted")
+    return f"{who} {verb} {words}" + (" for user" if by_admin else "")
 
 
 def initiator_ip(user_id: str) -> str:
@@ -306,24 +336,26 @@ def history(log: AuditLog, count: int, *, since: datetime, until: datetime, seed
         user = rng.choice(users) if users else None
         if user is None:
             break
-        targets = _history_targets(rng, activity, user, groups, roles)
+        targets = _history_targets(rng, activity, user, groups, roles, apps)
         app = rng.choice(apps) if apps and rng.random() < 0.2 else None
         admin = None if app is not None or not admins else rng.choice(admins)
         if activity == "User registered security info":
             admin, app = user, None
         failed = rng.random() < failure_rate
+        mfa = service == AUTH_METHODS_SERVICE
+        reason = ("Directory quota exceeded" if failed else
+                  security_info_reason("microsoftAuthenticatorPush", by_admin=False, added=True)
+                  if mfa else "")
         log.write(activity, category, service, operation, admin, targets,
-                  (("Method", "microsoftAuthenticatorPush"),) if service == AUTH_METHODS_SERVICE
-                  else (), when, app=app,
+                  (("Method", "microsoftAuthenticatorPush"),) if mfa else (), when, app=app,
                   ip=f"203.0.113.{n % 250 + 1}" if admin is not None else None,
-                  result="failure" if failed else "success",
-                  reason="Directory quota exceeded" if failed else "")
+                  result="failure" if failed else "success", reason=reason)
         written += 1
     return written
 
 
 def _history_targets(rng: random.Random, activity: str, user: Target, groups: Sequence[Target],
-                     roles: Sequence[Target]) -> tuple[Target, ...]:
+                     roles: Sequence[Target], apps: Sequence[App] = ()) -> tuple[Target, ...]:
     if activity.endswith("group") and groups:
         group = rng.choice(groups)
         adding = activity.startswith("Add")
@@ -336,6 +368,16 @@ def _history_targets(rng: random.Random, activity: str, user: Target, groups: Se
         return (Target(user.id, "User", user.display_name, user.user_principal_name,
                        (Modified("Role.DisplayName", None, role.display_name),
                         Modified("Role.TemplateId", None, role.id))),)
+    if activity == "Add app role assignment grant to user" and apps:
+        app = rng.choice(apps)
+        # As Graph logs it: the resource application as a target, the role and the user in
+        # its modified properties, and the user as a target of its own.
+        return (Target(user.id, "User", user.display_name, user.user_principal_name),
+                Target(app.service_principal_id, "ServicePrincipal", app.display_name, None,
+                       (Modified("AppRole.Id", None, "00000000-0000-0000-0000-000000000000"),
+                        Modified("AppRole.Value", None, "User.Access"),
+                        Modified("User.ObjectID", None, user.id),
+                        Modified("User.UPN", None, user.user_principal_name))))
     if activity == "Update user":
         return (Target(user.id, "User", user.display_name, user.user_principal_name,
                        (Modified("JobTitle", ["Analyst"], ["Senior Analyst"]),

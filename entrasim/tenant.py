@@ -717,7 +717,8 @@ class Tenant(AuditedActivities):
             verb = "registered" if add else "deleted"
             admin = self._an_admin() if by_admin else u
             self._audit(f"{who} {verb} security info", "UserManagement", "Add" if add else "Delete", u,
-                        AUTH_METHODS_SERVICE, admin, (("Method", method),))
+                        AUTH_METHODS_SERVICE, admin, (("Method", method),),
+                        reason=audit_log.security_info_reason(method, by_admin=by_admin, added=add))
 
     def _an_admin(self) -> User | None:
         for a in self.assignments:

@@ -228,6 +228,9 @@ def manifest_streams() -> list[dict[str, Any]]:
     for spec in registry.STREAMS:
         ocsf: dict[str, Any] = {"version": OCSF_VERSION, "class_uid": spec.class_uid,
                                 "class_name": spec.class_name}
+        if spec.classes:
+            ocsf = {"version": OCSF_VERSION, "classes": [
+                {"class_uid": uid, "class_name": name} for uid, name in spec.classes]}
         if spec.profiles:
             ocsf["profiles"] = list(spec.profiles)
         out.append({"name": spec.name, "entry_point": spec.entry_point, "ocsf": ocsf,

@@ -433,6 +433,54 @@ class Devices(_Model):
     page_size: int = _bounded(999, 1, 999, "Devices requested per Graph page (`$top`).")
 
 
+class DirectoryAudits(_Model):
+    """The directory audit stream: `/auditLogs/directoryAudits` as OCSF account, group,
+    privilege and entity change events (classes 3001, 3006, 3005, 3004)."""
+
+    enabled: bool = Field(
+        False,
+        strict=True,
+        description="Collect the directory audit log (who changed what) as a stream of its own. "
+        "Needs AuditLog.Read.All (any licence); without it the stream is skipped with one "
+        "message and the other streams are still collected. While enabled, the user "
+        "inventory's MFA change detection reads the MFA registrations this stream saw instead "
+        "of reading the audit log a second time.",
+    )
+    lookback_days: int = _bounded(
+        7,
+        1,
+        30,
+        "How many days of audit records the first run reads. Graph keeps 7 days on a free "
+        "tenant and 30 on P1/P2; the first run reads no further back than the tenant keeps. "
+        "Later runs continue from the checkpoint.",
+    )
+    overlap_minutes: int = _bounded(
+        60,
+        1,
+        1_440,
+        "How far each run re-reads before its last cursor, to catch audit records that Graph "
+        "lists late; already delivered ones are recognised by id and not sent again. Records "
+        "that appear later than this are left to the deep re-read (`deep_reread_minutes`).",
+    )
+    deep_reread_minutes: int = _bounded(
+        60,
+        0,
+        1_440,
+        "Cadence of the deep re-read for audit records that Graph lists later than "
+        "`overlap_minutes`: a run at least this long after the previous deep re-read lists back "
+        "to `deep_overlap_minutes` before it (0 = never).",
+    )
+    deep_overlap_minutes: int = _bounded(
+        150,
+        1,
+        1_440,
+        "How late an audit record may be listed and still be delivered: each deep re-read "
+        "lists from this long before the previous deep re-read. The checkpoint remembers the "
+        "ids of the records delivered since then (about 80 bytes each).",
+    )
+    page_size: int = _bounded(
+        999, 1, 999, "Audit records requested per Graph page (`$top`; Graph's largest is 999).")
+
 class Settings(_Model):
     """The connector's configuration; see docs/configuration.md (generated from this class)."""
 
@@ -610,6 +658,11 @@ class Settings(_Model):
     devices: Devices = Field(
         Devices.model_validate({}),
         description="Devices as OCSF Device Inventory Info (class 5001) events; off by default.",
+    )
+    directory_audits: DirectoryAudits = Field(
+        DirectoryAudits.model_validate({}),
+        description="The directory audit log (who changed what) as OCSF Account Change, Group "
+        "Management, User Access Management and Entity Management events; off by default.",
     )
     intake: Intake | None = Field(None, description="HTTP intake that receives the events.")
 

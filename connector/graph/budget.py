@@ -31,7 +31,8 @@ answer lowers it by a fifth, and every quiet window gives a tenth back. That is 
 increase, multiplicative decrease: with half a budget taken elsewhere the planner settles just
 below the half that is left, with a few 429s and no hot loop.
 
-Priority (`priority_of`): the sign-in stream's requests (`/auditLogs/signIns`) first, then
+Priority (`priority_of`): the log streams' requests (`/auditLogs/signIns`,
+`/auditLogs/directoryAudits`) first, then
 `signInActivity` pages, then the rest; a request yields a bucket while one of a higher priority
 waits on it, or was admitted less than `FOLLOW_UP_SECONDS` ago and could go again (a listing
 between two pages), so sign-ins keep their schedule while a full inventory spends the same
@@ -157,10 +158,10 @@ BACKGROUND_PRIORITY = 0
 
 
 def priority_of(url: str) -> int:
-    """Who goes first when requests wait on the same bucket: the sign-in log (its 15-minute
-    schedule), then `signInActivity` pages (the scarcest limit: a page that waits for a reports
-    slot wastes the 10-per-minute window), then everything else."""
-    if split_url(url)[0].startswith("/auditlogs/signins"):
+    """Who goes first when requests wait on the same bucket: the sign-in and directory audit
+    logs (streams on a schedule of minutes), then `signInActivity` pages (the scarcest limit: a
+    page that waits for a reports slot wastes the 10-per-minute window), then everything else."""
+    if split_url(url)[0].startswith(("/auditlogs/signins", "/auditlogs/directoryaudits")):
         return SIGN_IN_LOG_PRIORITY
     if is_sign_in_activity(url):
         return SIGN_IN_ACTIVITY_PRIORITY

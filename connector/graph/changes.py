@@ -59,9 +59,11 @@ __all__ = [
     "UserChanges",
     "deleted_since",
     "group_changes",
+    "is_mfa_record",
     "latest_link",
     "manager_pages",
     "mfa_changed_users",
+    "mfa_target_users",
     "sign_ins_of",
     "sign_ins_since",
     "user_changes",
@@ -214,6 +216,24 @@ class AuditRecord:
     user_id: str
 
 
+def mfa_target_users(record: Mapping[str, Any]) -> tuple[str, ...]:
+    """The users an Authentication Methods record (security info registered, deleted, ...)
+    names as targets: whose MFA registration may have changed. The caller has checked the
+    service (`loggedByService`, or a filter on it)."""
+    out: list[str] = []
+    for target in record.get("targetResources") or ():
+        if isinstance(target, Mapping) and str(target.get("type", "")).lower() == "user":
+            uid = _text(target.get("id"))
+            if uid is not None:
+                out.append(uid)
+    return tuple(out)
+
+
+def is_mfa_record(record: Mapping[str, Any]) -> bool:
+    """Whether a full audit record is one the MFA change detection reads."""
+    return record.get("loggedByService") == MFA_SERVICE
+
+
 async def mfa_changed_users(client: GraphClient, since: datetime) -> list[AuditRecord]:
     """Audit records of users who registered or deleted security info (MFA methods) since
     `since`, one per (record, target user)."""
@@ -228,11 +248,8 @@ async def mfa_changed_users(client: GraphClient, since: datetime) -> list[AuditR
         for record in page.items:
             rid = _text(record.get("id"))
             when = _text(record.get("activityDateTime")) or ""
-            for target in record.get("targetResources") or ():
-                if isinstance(target, Mapping) and str(target.get("type", "")).lower() == "user":
-                    uid = _text(target.get("id"))
-                    if uid is not None and rid is not None:
-                        out.append(AuditRecord(rid, when, uid))
+            if rid is not None:
+                out.extend(AuditRecord(rid, when, uid) for uid in mfa_target_users(record))
     return out
 
 

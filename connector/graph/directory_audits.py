@@ -33,16 +33,25 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from connector.graph.client import GraphClient, Page
-from connector.graph.odata import build_url, odata_datetime
+from connector.graph.client import GraphClient, GraphError, Page
+from connector.graph.odata import build_url, odata_datetime, refusal_reason
 
 __all__ = ["DIRECTORY_AUDITS_PATH", "FREE_RETENTION_DAYS", "MAX_PAGE_SIZE",
-           "PREMIUM_RETENTION_DAYS", "AuditQuery", "directory_audit_pages", "whole_second"]
+           "PREMIUM_RETENTION_DAYS", "PROBES", "AuditQuery", "directory_audit_pages",
+           "probe_refusal", "whole_second"]
 
 DIRECTORY_AUDITS_PATH = "/auditLogs/directoryAudits"
 MAX_PAGE_SIZE = 999
 FREE_RETENTION_DAYS = 7
 PREMIUM_RETENTION_DAYS = 30
+#: What `connector test` asks to report the audit stream's feature: (feature, label, URL).
+PROBES = (("directory_audits", "audit log (directoryAudits)",
+           build_url(DIRECTORY_AUDITS_PATH, {"$top": 1})),)
+
+
+def probe_refusal(feature: str, error: GraphError) -> str:
+    """Why a `PROBES` request was refused, in the words the run's warning uses."""
+    return refusal_reason(error)
 
 
 def _quoted(value: str) -> str:

@@ -51,6 +51,9 @@ FEATURES: tuple[Feature, ...] = (
     Feature("device_owner_changes", ("AuditLog.Read.All", "Directory.Read.All"), False,
             "device owner and registered-user changes from the directory audit log, between "
             "the device stream's owner re-reads"),
+    Feature("directory_audits", ("AuditLog.Read.All",), False,
+            "the directory audit log as account, group and privilege change events (the "
+            "directory audit stream); any licence"),
     Feature("workload_identities", ("Application.Read.All", "Application.ReadWrite.All",
                                     "Directory.Read.All", "Directory.ReadWrite.All"), False,
             "service principals, their credentials, permissions, owners and SSO rosters "

@@ -45,11 +45,13 @@ ACTIVITIES: Final[Mapping[str, int]] = {
     "Change user password": 3,
     "Change password (self-service)": 3,
     "Reset user password": 4,
+    "Reset password": 4,
     "Reset password (by admin)": 4,
     "Reset password (self-service)": 4,
     "Disable account": 5,
     "Delete user": 6,
     "Hard Delete user": 6,
+    "Unlock user account (self-service)": 12,
     "User registered security info": 10,
     "Admin registered security info": 10,
     "User deleted security info": 11,
@@ -111,26 +113,70 @@ def _user_result(target: Target) -> dict[str, Any] | None:
     return result
 
 
+#: Phrases of `resultReason` ("User registered Authenticator App with Notification and Code",
+#: "Admin registered temporary access pass method for user", "User deleted Mobile Phone SMS")
+#: -> (factor_type_id, name for Other, is_totp); the first phrase found wins, so the longer
+#: phrase of two that share words comes first.
+REASON_METHODS: Final[tuple[tuple[str, int, str | None, bool], ...]] = (
+    ("notification", 5, None, False),
+    ("authenticator app with code", 7, None, True),
+    ("authenticator app", 5, None, False),
+    ("software oath", 7, None, True),
+    ("hardware oath", 6, None, False),
+    ("fido", 10, None, False),
+    ("passkey", 10, None, False),
+    ("security key", 10, None, False),
+    ("office phone", 3, None, False),
+    ("alternate mobile phone", 99, "Alternate Mobile Phone", False),
+    ("mobile phone sms", 1, None, False),
+    ("mobile phone", 99, "Mobile Phone", False),
+    ("phone method", 99, "Phone", False),
+    ("email", 8, None, False),
+    ("temporary access pass", 99, "Temporary Access Pass", False),
+    ("windows hello", 99, "Windows Hello for Business", False),
+    ("security question", 2, None, False),
+)
+
+
+def _factor(type_id: int, other_name: str, totp: bool) -> dict[str, Any]:
+    factor: dict[str, Any] = {"factor_type_id": type_id,
+                              "factor_type": FACTOR_TYPE_CAPTIONS[type_id] if type_id != 99
+                              else other_name}
+    if totp:
+        factor["is_totp"] = True
+    return factor
+
+
+def _reason_factor(record: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The method named in `resultReason`'s text, where Graph's records name it."""
+    reason = _text(record.get("resultReason"))
+    if reason is None:
+        return None
+    lowered = reason.lower()
+    for phrase, type_id, other, totp in REASON_METHODS:
+        if phrase in lowered:
+            return _factor(type_id, other or phrase, totp)
+    return None
+
+
 def _auth_factors(record: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """The method of a security-info record, from `additionalDetails` key `Method` (the
-    registration report's name; see entrasim.audit for the assumption)."""
+    """The method of a security-info record: `additionalDetails` key `Method` (the
+    registration report's name) when present, else the method `resultReason` names (how
+    Graph's records carry it: "User registered Authenticator App with Notification and Code")."""
     details = record.get("additionalDetails")
     out: list[dict[str, Any]] = []
     if not isinstance(details, list):
-        return out
+        details = []
     for item in details:
         if not isinstance(item, Mapping) or _text(item.get("key")) != "Method":
             continue
         method = _text(item.get("value"))
         if method is None:
             continue
-        type_id = FACTOR_TYPES.get(method, 99)
-        factor: dict[str, Any] = {"factor_type_id": type_id,
-                                  "factor_type": FACTOR_TYPE_CAPTIONS[type_id] if type_id != 99
-                                  else method}
-        if method == "softwareOneTimePasscode":
-            factor["is_totp"] = True
-        out.append(factor)
+        out.append(_factor(FACTOR_TYPES.get(method, 99), method,
+                           method == "softwareOneTimePasscode"))
+    if not out and (from_reason := _reason_factor(record)) is not None:
+        out.append(from_reason)
     return out
 
 
@@ -191,6 +237,13 @@ MAPPING: Final[tuple[MappingRow, ...]] = (
                "phone, Windows Hello, Temporary Access Pass 99 (Other)"),
     MappingRow("`additionalDetails[Method]`", "auth_factors[].factor_type",
                "caption of the id, or the method's name for Other"),
+    MappingRow("`resultReason`", "auth_factors[]",
+               "without `additionalDetails[Method]`: the method the text names (\"User "
+               "registered Authenticator App with Notification and Code\" 5, \"... with Code\" "
+               "7 `is_totp`, \"Mobile Phone SMS\" 1, \"Office Phone\" 3, FIDO / passkey / "
+               "security key 10, software OATH 7, hardware OATH 6, email 8, security questions "
+               "2; mobile phone, Temporary Access Pass, Windows Hello 99 (Other, named)); "
+               "no factor when the text names none"),
     MappingRow("`modifiedProperties[Included Updated Properties]`", "message",
                "`Update user: DisplayName, JobTitle` (the properties that changed)"),
 )

@@ -9,18 +9,16 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from connector.ocsf import directory_audit
 from connector.streams import registry
 
 
 def render_mapping_doc() -> str:
     """The first stream's class (User Inventory Info, 5003) with the document's introduction,
-    then each other stream's section, in the stream registry's order, then the classes that
-    are not a stream yet (the directory audit classes)."""
+    then each other stream's section (the directory audit stream's: its four classes), in the
+    stream registry's order."""
     modules = [registry.mapping_module(spec) for spec in registry.STREAMS]
     return "\n".join([modules[0].render_mapping_doc(),
-                      *(module.render_mapping_section() for module in modules[1:]),
-                      directory_audit.render_mapping_section()])
+                      *(module.render_mapping_section() for module in modules[1:])])
 
 
 def main(argv: Sequence[str] | None = None) -> int:

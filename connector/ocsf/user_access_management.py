@@ -53,7 +53,8 @@ ACTIVITIES: Final[Mapping[str, int]] = {
     "Remove eligible member from role": _REVOKE,
     "Add scoped member to role": _ASSIGN,
     "Remove scoped member from role": _REVOKE,
-    # PIM, RoleManagement
+    # PIM, RoleManagement (names checked against learn.microsoft.com "Microsoft Entra audit
+    # log categories and activities", Privileged Identity Management section)
     "Add member to role completed (PIM activation)": _ASSIGN,
     "Add member to role in PIM completed (permanent)": _ASSIGN,
     "Add member to role in PIM completed (timebound)": _ASSIGN,
@@ -65,6 +66,12 @@ ACTIVITIES: Final[Mapping[str, int]] = {
     "Remove eligible member from role in PIM completed (timebound)": _REVOKE,
     "Remove member from role completed (PIM deactivate)": _REVOKE,
     "Remove member from role (PIM activation expired)": _REVOKE,
+    "Add member to role outside of PIM (permanent)": _ASSIGN,
+    "Remove permanent direct role assignment": _REVOKE,
+    "Remove permanent eligible role assignment": _REVOKE,
+    # Core Directory, roles scoped over a restricted management administrative unit
+    "Add member to role scoped over Restricted Management Administrative Unit": _ASSIGN,
+    "Remove member from role scoped over Restricted Management Administrative Unit": _REVOKE,
     # Core Directory, ApplicationManagement / UserManagement
     "Add app role assignment to service principal": _ASSIGN,
     "Remove app role assignment from service principal": _REVOKE,

@@ -36,13 +36,19 @@ Cadences: last sign-in (`sign_in_refresh_hours`) lists only users whose
 asks as many users as `mfa_fallback_share` of the reports budget allows per `mfa_fallback_hours`, longest-unknown first, then
 the oldest learnt once older than `mfa_refresh_days` (users the audit log names are read at
 every run, whatever the cadence).
+
+MFA registrations, one read for two streams: while the directory audit stream is enabled and
+has read further than this stream's MFA cursor, the users it saw registering or deleting
+security info come from its notes in the store (`connector.streams.mfa_handoff`), not from a
+second read of the audit log; otherwise (disabled, not run yet, not run since) the audit log is
+read here as before. Notes are taken whichever way, and removed in the last batch.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -84,6 +90,7 @@ from connector.graph.sources import (
 from connector.ocsf import user_inventory as ocsf
 from connector.state import StateStore
 from connector.streams import facts as remembered
+from connector.streams import mfa_handoff
 from connector.streams.batch import Batch, StoreWrites
 from connector.streams.users import (
     Checkpoint,
@@ -122,8 +129,10 @@ class TrackedRun:
 
     def __init__(self, settings: Any, client: GraphClient, store: StateStore, *,
                  product: ocsf.Product, cloud_name: str, summary: Summary,
-                 full: bool = False, clock: Callable[[], float] | None = None) -> None:
+                 full: bool = False, clock: Callable[[], float] | None = None,
+                 audit_feed: Callable[[], Awaitable[mfa_handoff.Shared]] | None = None) -> None:
         self.settings = settings
+        self.audit_feed = audit_feed  # the audit stream of the same run (mfa_handoff)
         self.client = client
         self.store = store
         self.product = product
@@ -330,6 +339,8 @@ class ChangeReader:
         self.roles: dict[str, tuple[str, ...]] | None = None
         self.mfa_audited: set[str] = set()
         self.audit_seen: list[str] = []
+        self.handoff = mfa_handoff.Handoff((), frozenset(), None)
+        self.mfa_shared = False  # MFA changes from the audit stream's read, not our own
         self.fallback_due = False
         self.risk: RiskTable | None = None  # users whose risk changed since the last read
         self.risk_listed: RiskTable | None = None  # the whole list, when read this run
@@ -377,12 +388,21 @@ class ChangeReader:
         known_roles = self.run.collection.roles if self.run.collection else None
         if known_roles is not None:
             self._source("role assignments (re-read)")
+        shared = await self.run.audit_feed() if self.run.audit_feed is not None else None
+        notes, covered = mfa_handoff.with_shared(*mfa_handoff.stored(self.store), shared)
+        self.handoff = mfa_handoff.notes_of(notes, covered)
+        self.mfa_shared = mfa_handoff.use_shared(
+            bool(self.settings.directory_audits.enabled), self.handoff,
+            parse_graph_datetime(self.cursors.get(MFA_AUDIT)))
+        if self.mfa_shared:
+            self._source(f"directory audit stream's read (MFA registrations: "
+                         f"{len(self.handoff.ids)} records)")
         roles, audits, sign_ins = await gather_all(
             self._optional("roles", "role assignments (re-read)", admin_roles(self.client))
             if self.grants.allows("roles") and known_roles is None else _none(),
             self._optional("mfa", "directoryAudits (MFA registrations)",
                            mfa_changed_users(self.client, self._since(MFA_AUDIT)))
-            if self.grants.allows("mfa_report") else _none(),
+            if self.grants.allows("mfa_report") and not self.mfa_shared else _none(),
             self._optional("last_sign_in", "signInActivity (sign-in refresh)",
                            sign_ins_since(self.client, self._since(SIGN_INS)))
             if sign_in_due and self.grants.allows("last_sign_in") else _none(),
@@ -395,6 +415,7 @@ class ChangeReader:
         horizon = format_graph_datetime(self.now - LOOK_BEHIND)
         self.audit_seen = sorted({r.id for r in audits or () if r.when >= horizon})
         self.mfa_audited = {r.user_id for r in audits or () if r.id not in seen}
+        self.mfa_audited |= self.handoff.users
 
     async def read_risk(self) -> RiskTable | None:
         """Identity Protection's whole list when its cadence is due (else the list read last
@@ -485,6 +506,9 @@ class ChangeReader:
                 events, writes = [], StoreWrites()
         writes.users.update(self._pending)
         writes.cursors.update(self._next_cursors())
+        if self.handoff.ids:  # the notes taken (connector.streams.mfa_handoff)
+            writes.entities.setdefault(mfa_handoff.KIND, {}).update(
+                dict.fromkeys(self.handoff.ids))
         self.summary.events += len(events)
         for feature, reason in self.degraded.items():
             self.run.availability.degrade(feature, reason)
@@ -507,7 +531,10 @@ class ChangeReader:
         out: dict[str, str | None] = {USERS: self.users.link}
         if self.groups.link:
             out[GROUPS] = self.groups.link
-        if "mfa" not in self.degraded:
+        if self.mfa_shared and self.handoff.covered is not None:
+            out[MFA_AUDIT] = format_graph_datetime(self.handoff.covered)
+            out[MFA_AUDIT_SEEN] = "[]"
+        elif "mfa" not in self.degraded:
             out[MFA_AUDIT] = self.now_iso
             out[MFA_AUDIT_SEEN] = orjson.dumps(self.audit_seen).decode()
         if self.risk_listed is not None:

@@ -21,8 +21,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-__all__ = ["STREAMS", "StreamSpec", "by_class_uid", "default_streams", "enabled", "get",
-           "mapping_module", "names", "plugin_class", "source_module"]
+__all__ = ["STREAMS", "StreamSpec", "by_class_uid", "class_uids", "default_streams", "enabled",
+           "get", "mapping_module", "names", "plugin_class", "source_module"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,7 +33,10 @@ class StreamSpec:
     (None: always on); `features` are `connector.graph.permissions` keys it needs (the first is
     required for the stream to run at all); `entity` is the entity type whose documents the
     state store keeps for change tracking (None: the stream keeps only a checkpoint);
-    `listed` is the counter its plugin reports while listing, shown as `progress_label`."""
+    `listed` is the counter its plugin reports while listing, shown as `progress_label`.
+    `classes` lists every (class_uid, class_name) of a stream that emits more than one class
+    (the directory audit stream): their schemas and caption checks then come from the mapping
+    module (`SCHEMA_RESOURCES`, `CAPTION_CHECKS`), and `class_uid` / `schema` name the first."""
 
     name: str
     plugin: str
@@ -49,6 +52,7 @@ class StreamSpec:
     profiles: tuple[str, ...] = ()
     settings_block: str | None = None
     entity: str | None = None
+    classes: tuple[tuple[int, str], ...] = ()
 
     @property
     def entry_point(self) -> str:
@@ -84,6 +88,17 @@ STREAMS: Final[tuple[StreamSpec, ...]] = (
         settings_block="devices", entity="device",
     ),
     StreamSpec(
+        name="directory_audits", plugin="connector.streams.directory_audits:EntraIdDirectoryAudits",
+        class_uid=3001, class_name="Account Change",
+        schema="schemas/account_change.1.8.0.schema.json",
+        mapping="connector.ocsf.directory_audit", source="connector.graph.directory_audits",
+        features=("directory_audits",),
+        listed="audits_listed", progress_label="audit records", schedule="every 5 to 15 minutes",
+        settings_block="directory_audits",
+        classes=((3001, "Account Change"), (3004, "Entity Management"),
+                 (3005, "User Access Management"), (3006, "Group Management")),
+    ),
+    StreamSpec(
         name="workload_identities", plugin="connector.streams.workloads:EntraIdWorkloadIdentities",
         class_uid=5003, class_name="User Inventory Info",
         schema="schemas/user_inventory.1.8.0.schema.json",
@@ -94,8 +109,16 @@ STREAMS: Final[tuple[StreamSpec, ...]] = (
     ),
 )
 _BY_NAME: Final[Mapping[str, StreamSpec]] = {spec.name: spec for spec in STREAMS}
+
+
+def class_uids(spec: StreamSpec) -> tuple[int, ...]:
+    """Every OCSF class the stream's events may have."""
+    return tuple(uid for uid, _ in spec.classes) or (spec.class_uid,)
+
+
 # A class two streams emit (5003: people and workload identities) belongs to the first.
-_BY_CLASS: Final[Mapping[int, StreamSpec]] = {spec.class_uid: spec for spec in reversed(STREAMS)}
+_BY_CLASS: Final[Mapping[int, StreamSpec]] = {uid: spec for spec in reversed(STREAMS)
+                                              for uid in class_uids(spec)}
 
 
 def names() -> tuple[str, ...]:

@@ -29,8 +29,11 @@ from connector.graph.client import GraphClient
 from connector.graph.throttle import Throttle
 from connector.plugin import PRODUCT, SIGN_IN_PRODUCT
 from connector.state import StateStore
+from connector.streams import mfa_handoff
 from connector.streams.batch import Batch
 from connector.streams.changes import TrackedRun
+from connector.streams.directory_audits import PRODUCT as AUDIT_PRODUCT
+from connector.streams.directory_audits import AuditSummary, DirectoryAuditCollection
 from connector.streams.sign_ins import SignInCollection, SignInSummary
 from connector.streams.users import Collection, Summary
 from entrasim import SimulatedGraph
@@ -201,6 +204,49 @@ def run_sign_ins(sim: SimulatedGraph, checkpoint: Mapping[str, Any] | None = Non
         return collection, SignInOutcome([], collection.summary, client)
 
     return _on_virtual_time(settings, time_source or VirtualTime(), build, on_batch, stop_after)
+
+
+@dataclass
+class AuditOutcome(Outcome):
+    """What an in-process directory audit run produced; ids are audit record ids."""
+
+    summary: AuditSummary  # type: ignore[assignment]
+
+    @property
+    def ids(self) -> list[str]:
+        return [e["metadata"]["uid"] for e in self.events]
+
+    @property
+    def checkpoint(self) -> dict[str, Any]:
+        return self.batches[-1].checkpoint
+
+
+def run_directory_audits(sim: SimulatedGraph, checkpoint: Mapping[str, Any] | None = None, *,
+                         time_source: VirtualTime | None = None,
+                         stop_after: int | None = None, audits: Mapping[str, Any] | None = None,
+                         clock: Callable[[], float] | None = None,
+                         handoff: mfa_handoff.Notes | None = None,
+                         store: StateStore | None = None, **config: Any) -> AuditOutcome:
+    """One directory audit run through `DirectoryAuditCollection`, as `run_sign_ins`;
+    `handoff` stands in for the store's notes (the MFA notes go into the batches). With a
+    `store`, the run starts from its checkpoint and cursors and every batch is committed to it
+    afterwards, in order, as delivered."""
+    options = {"enabled": True, "lookback_days": 1, **(audits or {})}
+    settings = load_settings(sim.connector_config(directory_audits=options, **config))
+    if store is not None:
+        checkpoint = checkpoint or store.load("directory_audits")
+        handoff = mfa_handoff.stored(store)[0] if handoff is None else handoff
+
+    def build(client: GraphClient) -> tuple[DirectoryAuditCollection, AuditOutcome]:
+        collection = DirectoryAuditCollection(settings, checkpoint, client, product=AUDIT_PRODUCT,
+                                              clock=clock or time.time, handoff=handoff)
+        return collection, AuditOutcome([], collection.summary, client)
+
+    outcome = _on_virtual_time(settings, time_source or VirtualTime(), build, None, stop_after)
+    if store is not None and outcome.error is None:
+        for batch in outcome.batches:
+            store.commit(batch)
+    return outcome
 
 
 # --- the CLI, as a separate process ----------------------------------------------------------

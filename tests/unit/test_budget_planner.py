@@ -186,3 +186,12 @@ def test_admission_gives_up_rather_than_wait_past_the_callers_deadline() -> None
     with pytest.raises(BudgetDeadline):
         asyncio.run(run())
     assert clock.now == 0.0
+
+
+def test_the_log_streams_go_first_then_sign_in_activity_then_the_rest() -> None:
+    audits = priority_of("https://graph.microsoft.com/v1.0/auditLogs/directoryAudits?$top=999")
+    sign_ins = priority_of("/auditLogs/signIns?$top=1000")
+    activity = priority_of("/users?$select=id,signInActivity&$top=500")
+    rest = priority_of("/groups?$top=999")
+
+    assert audits == sign_ins > activity > rest  # a higher number goes first

@@ -229,12 +229,16 @@ def test_doc_names_every_key_and_environment_variable() -> None:
 
 def test_manifest_lists_each_stream_with_its_plugin_and_class() -> None:
     streams = {s["name"]: s for s in MANIFEST["streams"]}
-    assert set(streams) == {"users", "sign_ins", "devices", "workload_identities"}
+    assert set(streams) == {"users", "sign_ins", "devices", "directory_audits",
+                            "workload_identities"}
     assert streams["users"]["entry_point"] == MANIFEST["entry_point"]
     assert streams["sign_ins"]["ocsf"]["class_uid"] == 3002
     assert streams["sign_ins"]["ocsf"]["profiles"] == ["host", "security_control"]
     assert streams["sign_ins"]["enabled_by"] == "sign_ins.enabled"
     assert streams["devices"]["ocsf"]["class_uid"] == 5001
     assert streams["devices"]["enabled_by"] == "devices.enabled"
+    audits = streams["directory_audits"]
+    assert [c["class_uid"] for c in audits["ocsf"]["classes"]] == [3001, 3004, 3005, 3006]
+    assert audits["enabled_by"] == "directory_audits.enabled"
     registered = PYPROJECT["project"]["entry-points"]["ocsf_connectors"].values()
     assert {s["entry_point"] for s in streams.values()} <= set(registered)

@@ -9,8 +9,9 @@ cloud), their titles, descriptions and constraints taken from our own schema
 (`connector.config.generate.manifest_config_schema`) and rewritten into draft-07 terms. Every other
 setting keeps its default; the runtime still accepts them in the module configuration (a test
 tenant's `authority_host`, a filter such as `domains`), validated as everywhere else, but the form
-does not offer them. `intake`, `batch_size` and `sign_ins` have no meaning here at all (the SDK
-pushes, the connector's `batch_size` sets ours, sign-ins are not assets).
+does not offer them. `intake`, `batch_size`, `sign_ins` and `directory_audits` have no meaning
+here at all (the SDK pushes, the connector's `batch_size` sets ours, sign-ins and audit records
+are not assets).
 
 Regenerate after a settings change: `python -m entra_sekoia.manifest --write` (from
 integrations/sekoia); it also renders the mapping section of docs/sekoia.md. A test fails
@@ -47,7 +48,7 @@ MODULE_DIR: Final = Path(__file__).resolve().parents[1]
 # The command `main.py` is started with for the asset connector (`docker_parameters`).
 CONNECTOR_NAME: Final = "entra_id_users_asset_connector"
 DEVICE_CONNECTOR_NAME: Final = "entra_id_devices_asset_connector"
-EXCLUDED_KEYS: Final = ("intake", "batch_size", "sign_ins")
+EXCLUDED_KEYS: Final = ("intake", "batch_size", "sign_ins", "directory_audits")
 FORM_KEYS: Final = ("tenant_id", "client_id", "client_secret", "cloud")
 DRAFT_07: Final = "http://json-schema.org/draft-07/schema#"
 MAX_BATCH: Final = 10_000  # Settings.batch_size's upper bound

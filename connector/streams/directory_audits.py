@@ -1,0 +1,562 @@
+"""The directory audit stream: who changed what, as OCSF account, group, privilege and entity
+change events (3001, 3006, 3005, 3004), incremental and late-arrival safe.
+
+Audit records appear in Graph minutes (Microsoft) to tens of minutes (practitioners) after
+`activityDateTime`, so the stream reads exactly as the sign-in stream does
+(`connector.streams.sign_ins` has the reasoning): each run lists one window `[since, until]`
+newest first (Graph's default order); `until` is the run's start in whole seconds, `since` the
+last complete run's `until` minus `overlap_minutes` (first run: `until - lookback_days`, never
+older than the tenant's retention: 7 days free, 30 days P1/P2); every `deep_reread_minutes` a
+run reaches back to `deep_overlap_minutes` before the previous deep re-read, for stragglers;
+the ids delivered inside the next runs' windows are remembered (`seen`), so the re-read parts
+yield exactly the late arrivals.
+
+What differs from sign-ins:
+
+- `activityDateTime` takes `ge`/`le` only (no `lt`). A resumed listing asks `le low + 1 s`
+  and passes over what is newer than `low` (handled before the interruption), and over the
+  ids of second `low` already handled (`edge_ids`).
+- The first run's retention depends on the licence, which only a premium-only endpoint tells:
+  when the look-back reaches past 7 days, one `GET /auditLogs/signIns?$top=1` (the same
+  AuditLog.Read.All) says: 403 non-premium = 7 days, anything else = 30.
+- No licence is needed; a 403 (AuditLog.Read.All missing) before the first page, or a token
+  known to lack the permission, skips the stream with one warning (`summary.degraded`).
+- Each record's activity name is counted when the activity table has no row for it
+  (`summary.unmapped`), so activities Microsoft adds show up in the run summary.
+- Authentication Methods records (security info registered, deleted, ...) are handed to the
+  user inventory's change tracking (`connector.streams.mfa_handoff`): with a state store, the
+  batch that delivers such a record also writes a note naming its target users.
+
+Crash safety is the sign-in stream's: each batch's checkpoint carries the resume point
+(`low`, `edge_ids`, `recent`), so a process killed between delivering and committing a batch
+re-delivers that batch and nothing else; an expired page token restarts the listing from the
+resume point.
+
+Checkpoint (under `"directory_audits"` in the state store):
+`{"version": 1, "tenant_id", "cursor": "...Z" | null, "deep_until": "...Z" | null,
+  "seen": [[id, epoch_s], ...],
+  "in_progress": null | {"since", "until", "deep_until", "low": "...Z" | null, "edge_ids": [...],
+  "recent": [[id, epoch_s], ...]}}`
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import Counter
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import orjson
+
+from connector.graph.changes import is_mfa_record, mfa_target_users
+from connector.graph.client import EXPIRED_PAGE_TOKEN, GraphClient, GraphError
+from connector.graph.dates import parse_graph_datetime
+from connector.graph.directory_audits import (
+    FREE_RETENTION_DAYS,
+    PREMIUM_RETENTION_DAYS,
+    AuditQuery,
+    directory_audit_pages,
+    whole_second,
+)
+from connector.graph.odata import (
+    NON_PREMIUM,
+    build_url,
+    is_refusal,
+    odata_datetime,
+    refusal_reason,
+)
+from connector.graph.permissions import Grants
+from connector.graph.sign_ins import SIGN_INS_PATH
+from connector.ocsf import directory_audit as ocsf
+from connector.ocsf.user_inventory import MappingError, Product
+from connector.plugin import StreamPlugin, product
+from connector.state import StateStore
+from connector.streams import mfa_handoff
+from connector.streams.batch import Batch, StoreWrites
+
+__all__ = ["PRODUCT", "STREAM", "AuditSummary", "DirectoryAuditCollection",
+           "EntraIdDirectoryAudits", "retention_days"]
+
+log = logging.getLogger(__name__)
+
+STREAM = "directory_audits"
+CHECKPOINT_VERSION = 1
+LISTING_RESTARTS = 3
+SKIPPED_KEPT = 100
+UNMAPPED_KEPT = 50
+_ONE_SECOND = timedelta(seconds=1)
+PRODUCT = product("Microsoft Entra ID directory audits")
+
+
+@dataclass(frozen=True, slots=True)
+class SkippedRecord:
+    record_id: str | None
+    reason: str
+
+
+@dataclass(slots=True)
+class AuditSummary:
+    """What one audit run did, for the CLI's stderr, the runtime's logs and the benchmarks."""
+
+    mode: str = "first"  # first | incremental | resumed | skipped
+    deep: bool = False
+    since: str | None = None
+    until: str | None = None
+    retention_days: int | None = None  # the tenant's, when the run had to know it
+    listed: int = 0
+    events: int = 0
+    by_class: Counter[int] = field(default_factory=Counter)
+    unmapped: Counter[str] = field(default_factory=Counter)  # activity name -> records
+    already_delivered: int = 0
+    skipped: list[SkippedRecord] = field(default_factory=list)
+    skipped_count: int = 0
+    mfa_notes: int = 0  # Authentication Methods records handed to change tracking
+    pages: int = 0
+    listing_restarts: int = 0
+    duration_seconds: float = 0.0
+    degraded: dict[str, str] = field(default_factory=dict)
+    completed: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        unmapped = self.unmapped.most_common(UNMAPPED_KEPT)
+        return {
+            "mode": self.mode, "deep_reread": self.deep, "since": self.since,
+            "until": self.until, "retention_days": self.retention_days, "listed": self.listed,
+            "events": self.events,
+            "events_by_class": {str(k): v for k, v in sorted(self.by_class.items())},
+            "unmapped_activities": sum(self.unmapped.values()),
+            "unmapped_activity_names": dict(unmapped),
+            "already_delivered": self.already_delivered,
+            "skipped_count": self.skipped_count,
+            "skipped": [{"record_id": s.record_id, "reason": s.reason} for s in self.skipped],
+            "mfa_notes": self.mfa_notes,
+            "graph_pages": self.pages, "listing_restarts": self.listing_restarts,
+            "duration_seconds": round(self.duration_seconds, 3),
+            "degraded": dict(self.degraded), "completed": self.completed,
+        }
+
+    def lines(self) -> list[str]:
+        """A short human summary (the CLI prints it on stderr)."""
+        if self.mode == "skipped":
+            return [f"directory audits not collected: {reason}"
+                    for reason in self.degraded.values()]
+        mode = f"{self.mode}, deep re-read" if self.deep else self.mode
+        classes = ", ".join(f"{n} of class {uid}" for uid, n in sorted(self.by_class.items()))
+        out = [f"directory audits ({mode}, {self.since} .. {self.until}): {self.events} events "
+               f"from {self.listed} listed in {self.pages} Graph pages, "
+               f"{self.duration_seconds:.1f} s" + (f" ({classes})" if classes else "")]
+        if self.unmapped:
+            names = ", ".join(f"{name} ({n})" for name, n in self.unmapped.most_common(5))
+            more = len(self.unmapped) - 5
+            out.append(f"directory audits: {sum(self.unmapped.values())} records of "
+                       f"{len(self.unmapped)} activities without a row of their own (Entity "
+                       f"Management): {names}" + (f" and {more} more" if more > 0 else ""))
+        if self.already_delivered:
+            out.append(f"directory audits not emitted: {self.already_delivered} already "
+                       "delivered")
+        if self.skipped_count:
+            shown = ", ".join(str(s.record_id) for s in self.skipped[:5])
+            more_skipped = self.skipped_count - 5
+            out.append(f"skipped {self.skipped_count} bad audit records: {shown}"
+                       + (f" and {more_skipped} more" if more_skipped > 0 else ""))
+        return out
+
+
+def _epoch_seconds(value: Any) -> int | None:
+    moment = parse_graph_datetime(value)
+    return int(moment.timestamp()) if moment is not None else None
+
+
+def _pairs(raw: Any) -> dict[str, int]:
+    out: dict[str, int] = {}
+    if isinstance(raw, list):
+        for item in raw:
+            if (isinstance(item, list) and len(item) == 2 and isinstance(item[0], str)
+                    and type(item[1]) is int):
+                out[item[0]] = item[1]
+    return out
+
+
+@dataclass(slots=True)
+class Window:
+    """One run's window and how far down it the delivered batches reach (module docstring)."""
+
+    since: datetime
+    until: datetime
+    keep_from: int  # epoch second: ids since are remembered (later runs re-read it)
+    deep_until: datetime | None
+    seen: dict[str, int]
+    recent: dict[str, int] = field(default_factory=dict)
+    low: int | None = None  # epoch second of the oldest record handled; None = nothing yet
+    edge: set[str] = field(default_factory=set)
+    ordered: bool = True
+
+    def handled(self, record_id: str, second: int) -> None:
+        if not self.ordered:
+            return
+        if self.low is None or second < self.low:
+            self.low = second
+            self.edge = {record_id}
+        elif second == self.low:
+            self.edge.add(record_id)
+        else:
+            self.ordered = False
+            log.warning("Graph listed audit records out of activityDateTime order; until this "
+                        "run completes, a restart re-reads its whole window (duplicates "
+                        "possible)")
+
+    def delivered(self, record_id: str, second: int) -> bool:
+        return (record_id in self.seen or record_id in self.recent
+                or (second == self.low and record_id in self.edge))
+
+    def note_delivered(self, record_id: str, second: int) -> None:
+        if second >= self.keep_from:
+            self.recent[record_id] = second
+
+    def resume_bound(self) -> tuple[datetime, int | None]:
+        """(upper bound, ceiling): list `le` the bound and pass over records newer than the
+        ceiling second (handled before); Graph has no `lt` on activityDateTime."""
+        if self.low is None or not self.ordered:
+            return self.until, None
+        return datetime.fromtimestamp(self.low, UTC) + _ONE_SECOND, self.low
+
+    def in_progress(self) -> dict[str, Any]:
+        resumable = self.ordered and self.low is not None
+        return {
+            "since": odata_datetime(self.since),
+            "until": odata_datetime(self.until),
+            "deep_until": odata_datetime(self.deep_until) if self.deep_until else None,
+            "low": odata_datetime(datetime.fromtimestamp(self.low, UTC))
+            if resumable and self.low is not None else None,
+            "edge_ids": sorted(self.edge) if resumable else [],
+            "recent": [[i, s] for i, s in self.recent.items()],
+        }
+
+    def next_seen(self) -> dict[str, int]:
+        kept = {i: s for i, s in self.seen.items() if s >= self.keep_from}
+        kept.update(self.recent)
+        return kept
+
+
+@dataclass(frozen=True, slots=True)
+class Checkpoint:
+    """A parsed audit checkpoint; anything unreadable means "first run"."""
+
+    tenant_id: str
+    cursor: datetime | None = None
+    deep_until: datetime | None = None
+    seen: Mapping[str, int] = field(default_factory=dict)
+    in_progress: Mapping[str, Any] | None = None
+
+    @classmethod
+    def parse(cls, raw: Mapping[str, Any] | None, tenant_id: str) -> Checkpoint:
+        if not raw:
+            return cls(tenant_id)
+        if raw.get("version") != CHECKPOINT_VERSION:
+            log.warning("directory audit checkpoint version %r is not %d: starting over with "
+                        "the look-back", raw.get("version"), CHECKPOINT_VERSION)
+            return cls(tenant_id)
+        if str(raw.get("tenant_id", "")).lower() != tenant_id.lower():
+            log.warning("directory audit checkpoint belongs to another tenant: starting over "
+                        "with the look-back")
+            return cls(tenant_id)
+        progress = raw.get("in_progress")
+        usable = (isinstance(progress, Mapping)
+                  and parse_graph_datetime(progress.get("since")) is not None
+                  and parse_graph_datetime(progress.get("until")) is not None)
+        return cls(tenant_id, parse_graph_datetime(raw.get("cursor")),
+                   parse_graph_datetime(raw.get("deep_until")), _pairs(raw.get("seen")),
+                   progress if usable else None)
+
+    def to_json(self, cursor: datetime | None, seen: Mapping[str, int],
+                in_progress: dict[str, Any] | None, *,
+                deep_until: datetime | None) -> dict[str, Any]:
+        return {
+            "version": CHECKPOINT_VERSION,
+            "tenant_id": self.tenant_id,
+            "cursor": odata_datetime(cursor) if cursor is not None else None,
+            "deep_until": odata_datetime(deep_until) if deep_until is not None else None,
+            "seen": [[i, s] for i, s in seen.items()],
+            "in_progress": in_progress,
+        }
+
+
+async def retention_days(client: GraphClient) -> int:
+    """The tenant's audit retention: 7 days without P1/P2, 30 with (module docstring)."""
+    try:
+        await client.get_json(build_url(SIGN_INS_PATH, {"$top": 1}))
+    except GraphError as error:
+        if error.code == NON_PREMIUM:
+            return FREE_RETENTION_DAYS
+        if not is_refusal(error):
+            raise
+        log.info("could not tell the tenant's licence (%s): assuming 30 days of audit log",
+                 error.code or error.status)
+    return PREMIUM_RETENTION_DAYS
+
+
+class DirectoryAuditCollection:
+    """One audit run against one tenant (see module docstring).
+
+    `handoff`: the MFA notes in the state store when the run has a store (this run's notes go
+    into the batches' writes, stale ones are dropped); None without a store.
+    """
+
+    def __init__(self, settings: Any, checkpoint: Mapping[str, Any] | None, client: GraphClient,
+                 *, product: Product, clock: Any = time.time,
+                 handoff: mfa_handoff.Notes | None = None) -> None:
+        self.settings = settings
+        self.client = client
+        self.product = product
+        self.summary = AuditSummary()
+        self._raw_checkpoint = checkpoint
+        self._clock = clock
+        self._handoff = handoff
+        self.notes: dict[str, dict[str, Any]] = {}  # the notes this run wrote (Shared)
+        options = settings.directory_audits
+        self.query = AuditQuery(page_size=int(options.page_size))
+        self.overlap = timedelta(minutes=int(options.overlap_minutes))
+        self.lookback = timedelta(days=int(options.lookback_days))
+        self.deep_every = timedelta(minutes=int(options.deep_reread_minutes))
+        self.deep_overlap = timedelta(minutes=int(options.deep_overlap_minutes))
+
+    def _degrade(self, reason: str) -> None:
+        self.summary.mode = "skipped"
+        self.summary.degraded[STREAM] = reason
+        log.warning("directory audit logs not collected: %s", reason)
+
+    def _skip(self, record_id: str | None, reason: str) -> None:
+        self.summary.skipped_count += 1
+        if len(self.summary.skipped) < SKIPPED_KEPT:
+            self.summary.skipped.append(SkippedRecord(record_id, reason))
+        log.warning("skipped audit record %s: %s", record_id or "(no id)", reason)
+
+    async def batches(self) -> AsyncGenerator[Batch, None]:
+        started = time.monotonic()
+        try:
+            async for batch in self._run():
+                yield batch
+            self.summary.completed = True
+        finally:
+            self.summary.duration_seconds = time.monotonic() - started
+
+    def shared(self) -> mfa_handoff.Shared:
+        """This run's notes and, once it completed, how far it read."""
+        covered = parse_graph_datetime(self.summary.until) if self.summary.completed else None
+        return mfa_handoff.Shared(dict(self.notes), covered)
+
+    async def _oldest(self, now: datetime, wanted: datetime) -> datetime:
+        """The oldest instant Graph still lists, asking the licence only when it matters."""
+        if wanted >= now - timedelta(days=FREE_RETENTION_DAYS):
+            return now - timedelta(days=PREMIUM_RETENTION_DAYS)
+        days = await retention_days(self.client)
+        self.summary.retention_days = days
+        return now - timedelta(days=days)
+
+    async def _window(self, previous: Checkpoint) -> Window:
+        now = whole_second(datetime.fromtimestamp(self._clock(), UTC))
+        resume = previous.in_progress
+        if resume is not None:
+            self.summary.mode = "resumed"
+            until = parse_graph_datetime(resume.get("until")) or now
+            since = parse_graph_datetime(resume.get("since")) or until
+            resumed_deep = parse_graph_datetime(resume.get("deep_until"))
+            self.summary.deep = resumed_deep == until
+            window = Window(since, until, self._keep_from(until, resumed_deep), resumed_deep,
+                            dict(previous.seen), recent=_pairs(resume.get("recent")))
+            low = _epoch_seconds(resume.get("low"))
+            if low is not None:
+                window.low = low
+                edge = resume.get("edge_ids")
+                window.edge = {str(i) for i in edge} if isinstance(edge, list) else set()
+            return window
+        deep_until: datetime | None = now
+        if previous.cursor is not None:
+            self.summary.mode = "incremental"
+            since = previous.cursor - self.overlap
+            anchor = previous.deep_until or previous.cursor
+            if self.deep_every and now - anchor >= self.deep_every:
+                self.summary.deep = True
+                since = min(since, anchor - self.deep_overlap)
+            else:
+                deep_until = anchor if self.deep_every else None
+            oldest = await self._oldest(now, since)
+            if since < oldest:
+                log.warning("the last directory audit run ended at %s, beyond the tenant's "
+                            "retention: records between then and %s are no longer available",
+                            odata_datetime(previous.cursor), odata_datetime(oldest))
+        else:
+            self.summary.mode = "first"
+            since = now - self.lookback
+            oldest = await self._oldest(now, since)
+            if not self.deep_every:
+                deep_until = None
+        return Window(max(since, oldest), now, self._keep_from(now, deep_until), deep_until,
+                      dict(previous.seen))
+
+    def _keep_from(self, until: datetime, deep_until: datetime | None) -> int:
+        """The oldest activityDateTime a later run lists again: its ids must be remembered."""
+        horizon = until - self.overlap
+        if deep_until is not None:
+            horizon = min(horizon, deep_until - self.deep_overlap)
+        return int(horizon.timestamp())
+
+    async def _run(self) -> AsyncIterator[Batch]:
+        claims = await self.client.token_claims() or {}
+        missing = Grants.from_claims(claims).missing(STREAM)
+        if missing:
+            self._degrade(missing)
+            return
+        tenant_uid = str(claims.get("tid") or self.settings.tenant_id)
+        previous = Checkpoint.parse(self._raw_checkpoint, str(self.settings.tenant_id))
+        try:
+            window = await self._window(previous)
+        except GraphError as error:
+            if not is_refusal(error):
+                raise
+            self._degrade(refusal_reason(error))
+            return
+        self.summary.since = odata_datetime(window.since)
+        self.summary.until = odata_datetime(window.until)
+        restarts = 0
+        while True:
+            try:
+                async for batch in self._list(window, previous, tenant_uid):
+                    yield batch
+                break
+            except GraphError as error:
+                if error.code == EXPIRED_PAGE_TOKEN and restarts < LISTING_RESTARTS:
+                    restarts += 1
+                    self.summary.listing_restarts = restarts
+                    log.info("audit page token expired: listing again from the resume point")
+                    continue
+                if is_refusal(error) and self.summary.pages == 0:
+                    self._degrade(refusal_reason(error))
+                    return
+                raise
+        writes = None
+        if self._handoff is not None:
+            writes = StoreWrites(cursors={mfa_handoff.COVERED: odata_datetime(window.until)})
+            stale = mfa_handoff.stale_ids(self._handoff, window.until)
+            if stale:
+                writes.entities[mfa_handoff.KIND] = dict.fromkeys(stale)
+        yield Batch([], previous.to_json(window.until, window.next_seen(), None,
+                                         deep_until=window.deep_until),
+                    stream=STREAM, writes=writes)
+
+    def _flush(self, events: list[bytes], notes: dict[str, dict[str, Any] | None], window: Window,
+               previous: Checkpoint) -> Batch:
+        self.summary.events += len(events)
+        writes = StoreWrites(entities={mfa_handoff.KIND: notes}) if notes else None
+        return Batch(events, previous.to_json(previous.cursor, previous.seen,
+                                              window.in_progress(),
+                                              deep_until=previous.deep_until),
+                     stream=STREAM, writes=writes)
+
+    async def _list(self, window: Window, previous: Checkpoint, tenant_uid: str
+                    ) -> AsyncIterator[Batch]:
+        batch_size = max(1, int(self.settings.batch_size))  # at most; a page ends a batch
+        summary = self.summary
+        upto, ceiling = window.resume_bound()
+        events: list[bytes] = []
+        notes: dict[str, dict[str, Any] | None] = {}
+        handing_off = self._handoff is not None
+        dumps = orjson.dumps
+        to_event = ocsf.to_event
+        is_mapped = ocsf.is_mapped
+        async for page in directory_audit_pages(self.client, self.query, window.since, upto):
+            summary.pages += 1
+            for item in page.items:
+                summary.listed += 1
+                raw_id = item.get("id") if isinstance(item, dict) else None
+                record_id = raw_id if isinstance(raw_id, str) and raw_id else None
+                second = _epoch_seconds(item.get("activityDateTime")) \
+                    if isinstance(item, dict) else None
+                if record_id is None or second is None:
+                    self._skip(record_id, "no id or no usable activityDateTime")
+                    continue
+                if ceiling is not None and second > ceiling:
+                    summary.already_delivered += 1  # newer than the resume point: handled
+                    continue
+                if window.delivered(record_id, second):
+                    window.handled(record_id, second)
+                    summary.already_delivered += 1
+                    continue
+                window.handled(record_id, second)
+                try:
+                    event = to_event(item, tenant_id=tenant_uid, product=self.product)
+                except MappingError as error:
+                    self._skip(record_id, str(error))
+                    continue
+                events.append(dumps(event))
+                summary.by_class[event["class_uid"]] += 1
+                name = item.get("activityDisplayName")
+                if not is_mapped(name):
+                    summary.unmapped[name if isinstance(name, str) and name else "(none)"] += 1
+                if handing_off and is_mfa_record(item):
+                    users = mfa_target_users(item)
+                    if users:
+                        key, value = mfa_handoff.note(record_id, item["activityDateTime"], users)
+                        notes[key] = value
+                        self.notes[key] = value
+                        summary.mfa_notes += 1
+                window.note_delivered(record_id, second)
+                if len(events) >= batch_size:
+                    yield self._flush(events, notes, window, previous)
+                    events, notes = [], {}
+            # Flushed at the end of every page: the window already counts these events as
+            # delivered, so a listing restarted after this page must not find them buffered.
+            if events or notes:
+                yield self._flush(events, notes, window, previous)
+                events, notes = [], {}
+
+
+class EntraIdDirectoryAudits(StreamPlugin):
+    """One directory audit run per instance: the audit log since the checkpoint, as account,
+    group, privilege and entity change events (3001, 3006, 3005, 3004).
+
+    The same contract as `EntraIdSignIns`. An app without AuditLog.Read.All yields no batch:
+    `summary.degraded["directory_audits"]` says why (logged once). With a `store`, batches also
+    carry the MFA registrations they deliver for the inventory's change tracking
+    (`connector.streams.mfa_handoff`), committed with them by `store.commit(batch)`;
+    `shared_read()` gives the inventory of the same run this run's notes once it is over.
+    """
+
+    STREAM = STREAM
+
+    def __init__(self, settings: Any, checkpoint: Mapping[str, Any] | None = None, *,
+                 store: StateStore | None = None, full: bool = False) -> None:
+        super().__init__(settings, checkpoint, store=store, full=full)
+        self.summary: AuditSummary = AuditSummary()
+        self._collection: DirectoryAuditCollection | None = None
+        self._finished = asyncio.Event()
+
+    def _listed(self) -> dict[str, float]:
+        return {"audits_listed": self.summary.listed}
+
+    async def prepare(self, client: GraphClient) -> None:
+        await self._explain_login(client)
+
+    async def shared_read(self) -> mfa_handoff.Shared:
+        """This run's MFA notes, once the run is over (for the inventory of the same run)."""
+        await self._finished.wait()
+        if self._collection is None:
+            return mfa_handoff.Shared({}, None)
+        return self._collection.shared()
+
+    async def abatches_on(self, client: GraphClient) -> AsyncGenerator[Batch, None]:
+        """The batches, through a client (and its throttle) shared with other streams."""
+        self._client = client
+        try:
+            collection = self._collection = DirectoryAuditCollection(
+                self.settings, self.checkpoint, client, product=PRODUCT,
+                handoff=mfa_handoff.stored(self.store)[0] if self.store is not None else None)
+            self.summary = collection.summary
+            async for batch in collection.batches():
+                yield batch
+        finally:
+            self._finished.set()
