@@ -63,6 +63,7 @@ PRODUCT = ocsf.Product(name="Microsoft Entra ID user inventory", vendor_name="Mi
 SIGN_IN_PRODUCT = ocsf.Product(name="Microsoft Entra ID sign-in logs", vendor_name="Microsoft",
                                version=_version())
 
+
 def _settings(settings: Settings | Mapping[str, Any]) -> Settings:
     return settings if isinstance(settings, Settings) else load_settings(settings)
 
