@@ -506,6 +506,8 @@ async def diagnose(settings: Settings, *, now: datetime | None = None) -> Diagno
         _permission_checks(diagnosis, grants)
         if reachable:
             await _feature_checks(diagnosis, client, grants)
+            if settings.workload_identities.enabled:
+                await _workload_checks(diagnosis, client, grants)
         return diagnosis
     finally:
         await client.aclose()
@@ -627,6 +629,29 @@ async def _stream_checks(diagnosis: Diagnosis, client: GraphClient, grants: Gran
                                     code=error.code))
                 continue
             diagnosis.add(Check("features", label, "ok", "available", id=f"feature:{key}"))
+
+
+async def _workload_checks(diagnosis: Diagnosis, client: GraphClient, grants: Grants) -> None:
+    """The workload identities stream's three sources, probed when the stream is enabled (its
+    consents need Directory.Read.All, which no other stream asks for)."""
+    from connector.graph import workloads
+
+    beta = client.base_url.rsplit("/", 1)[0] + "/beta"
+    probes = (
+        (workloads.WORKLOADS_FEATURE, "workload identities (servicePrincipals)",
+         build_url(workloads.SERVICE_PRINCIPALS, {"$select": "id", "$top": 1})),
+        (workloads.CONSENTS_FEATURE, "delegated consents (oauth2PermissionGrants)",
+         build_url(workloads.GRANTS, {"$top": 1})),
+        (workloads.SIGN_INS_FEATURE, "service principal last sign-ins (/beta report)",
+         beta + build_url(workloads.SIGN_IN_ACTIVITY, {"$top": 1})),
+    )
+    for key, label, url in probes:
+        missing = workloads.missing_permission(grants, key)
+        if missing:
+            diagnosis.add(Check("features", label, "unavailable", missing, id=f"feature:{key}"))
+            continue
+        status, detail, code = await _probe(client, url)
+        diagnosis.add(Check("features", label, status, detail, id=f"feature:{key}", code=code))
 
 
 async def _risky_users_check(diagnosis: Diagnosis, client: GraphClient, grants: Grants) -> None:

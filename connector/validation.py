@@ -66,7 +66,9 @@ _OTHER: Final = 99  # an "Other" id lets the source choose the caption
 _MAX_MESSAGE: Final = 300
 # (id key, caption key, captions) checked on the event itself, by class: each class module's
 # `EVENT_CAPTIONS`, and the attributes of its profiles (`PROFILE_ATTRIBUTES`, when it has any).
-_CLASS_MODULES: Final = {spec.class_uid: registry.mapping_module(spec) for spec in _SINGLE}
+# A class two streams emit (5003: people and workload identities) is checked with the first
+# stream's module.
+_CLASS_MODULES: Final = {spec.class_uid: registry.mapping_module(spec) for spec in reversed(_SINGLE)}
 _EVENT_CAPTIONS: Final[Mapping[int, tuple[tuple[str, str, Mapping[int, str]], ...]]] = {
     **{uid: module.EVENT_CAPTIONS for uid, module in _CLASS_MODULES.items()},
     **{uid: checks for module in _MULTI for uid, checks in module.CAPTION_CHECKS.items()},

@@ -230,8 +230,8 @@ class GraphApi:
         cost = request_cost(route, select="$select" in q, expand="$expand" in q, top=top)
         activity = route == "GET /users" and "signinactivity" in (
             q.get("$select", "") + q.get("$filter", "")).lower()
-        reporting = (route.startswith((REPORT_ROUTE, "GET /auditLogs/")) or route in SIGN_IN_ROUTES
-                     or activity
+        reporting = (route.startswith((REPORT_ROUTE, "GET /auditLogs/", "GET /beta/reports/"))
+                     or route in SIGN_IN_ROUTES or activity
                      or (route == METHODS_ROUTE and not self.throttle.legacy))
         return cost, reporting, activity
 
@@ -661,19 +661,6 @@ class GraphApi:
         out.update(resources.risky_user_json(u))
         return out
 
-    def applications(self, req: Request, claims: Claims, _m: re.Match[str]) -> Json:
-        self._need(claims, APPLICATIONS)
-        flt_text = req.query.get("$filter", "")
-        apps = [self._connector_app(), *(self._other_app(i) for i in range(3))]
-        if flt_text:
-            m = re.fullmatch(r"\s*appId\s+eq\s+'([^']*)'\s*", flt_text, re.IGNORECASE)
-            if not m:
-                raise unsupported(f"Unsupported or invalid query filter clause specified for property '{flt_text.split()[0]}' of resource 'Application'.")
-            apps = [a for a in apps if a["appId"].lower() == m.group(1).lower()]
-        select = parse_select(req.query, {k: None for k in apps[0]} if apps else {}, "microsoft.graph.application")
-        return {"@odata.context": self._context(req, "applications", select),
-                "value": [resources.select_fields(a, select) for a in apps]}
-
     def _connector_app(self) -> Json:
         spec = self.spec
         created = iso(spec.as_of.replace(year=spec.as_of.year - 1))
@@ -699,13 +686,6 @@ class GraphApi:
             "displayName": "OCSF connector", "createdDateTime": created, "signInAudience": "AzureADMyOrg",
             "passwordCredentials": passwords, "keyCredentials": keys,
         }
-
-    def _other_app(self, i: int) -> Json:
-        app_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"other-app:{self.spec.seed}:{i}"))
-        return {"id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"other-app-obj:{app_id}")), "appId": app_id,
-                "displayName": ("HR Sync", "Expense Portal", "Build Agent")[i],
-                "createdDateTime": iso(self.spec.as_of.replace(year=self.spec.as_of.year - 2)),
-                "signInAudience": "AzureADMyOrg", "passwordCredentials": [], "keyCredentials": []}
 
     def organization(self, req: Request, claims: Claims, _m: re.Match[str]) -> Json:
         self._need(claims, ORGANIZATION)
@@ -822,7 +802,6 @@ _ROUTES: list[tuple[str, re.Pattern[str], str, Handler]] = [
         ("GET", r"^/reports/authenticationMethods/userRegistrationDetails/([^/]+)", REPORT_ROUTE + "/{id}", GraphApi.registration_detail),
         ("GET", r"^/identityProtection/riskyUsers", "GET /identityProtection/riskyUsers", GraphApi.risky_users),
         ("GET", r"^/identityProtection/riskyUsers/([^/]+)", "GET /identityProtection/riskyUsers/{id}", GraphApi.risky_user),
-        ("GET", r"^/applications", "GET /applications", GraphApi.applications),
         ("GET", r"^/organization", "GET /organization", GraphApi.organization),
         ("GET", r"^/directory/deletedItems", "GET /directory/deletedItems", deleted_items.deleted_items_untyped),
         ("GET", r"^/directory/deletedItems/microsoft\.graph\.(\w+)", "GET /directory/deletedItems/{type}",
@@ -842,10 +821,16 @@ from entrasim import device_api  # noqa: E402
 _ROUTES += [(verb, re.compile(pattern + r"/?$", re.IGNORECASE), route, handler)
             for verb, pattern, route, handler in device_api.ROUTES]
 
+from entrasim import workload_api  # noqa: E402
+
+_ROUTES += [(verb, re.compile(pattern + r"/?$", re.IGNORECASE), route, handler)
+            for verb, pattern, route, handler in workload_api.ROUTES]
+
 _BETA_ROUTES: list[tuple[str, re.Pattern[str], str, Handler]] = [
     (verb, re.compile(pattern + r"/?$", re.IGNORECASE), route, handler)
     for verb, pattern, route, handler in (
         ("GET", r"^/auditLogs/signIns", "GET /beta/auditLogs/signIns", GraphApi.sign_ins_list),
         ("GET", r"^/auditLogs/signIns/([^/]+)", "GET /beta/auditLogs/signIns/{id}", GraphApi.sign_in_get),
+        *workload_api.BETA_ROUTES,
     )
 ]

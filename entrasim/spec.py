@@ -98,6 +98,9 @@ class TenantSpec:
     # an Intune licence (its managed devices are served at /deviceManagement/managedDevices).
     devices: int | None = None
     intune: bool = True
+    # Service principals (None: users / 20, at least 24; see entrasim.workloads), generated on
+    # first use.
+    service_principals: int | None = None
 
     def __post_init__(self) -> None:
         if self.licence not in ("free", "P1", "P2"):
@@ -106,6 +109,8 @@ class TenantSpec:
             raise ValueError("a tenant needs at least one user")
         if self.devices is not None and self.devices < 0:
             raise ValueError("devices cannot be negative")
+        if self.service_principals is not None and self.service_principals < 0:
+            raise ValueError("service_principals cannot be negative")
         if self.sign_ins_per_user_per_day < 0:
             raise ValueError("sign_ins_per_user_per_day cannot be negative")
         rng = random.Random(f"spec:{self.seed}")

@@ -57,6 +57,7 @@ from entrasim.changelog import ChangeLog
 from entrasim.devices import LazyDevices
 from entrasim.sign_ins import EVENT_TYPES, Actor, SignInLog
 from entrasim.spec import TenantSpec
+from entrasim.workloads import LazyWorkloads
 
 if TYPE_CHECKING:
     from entrasim.mixed_changes import Change
@@ -243,6 +244,7 @@ class Tenant(AuditedActivities):
     """The generated directory plus the mutations tests apply between connector runs."""
 
     devices = LazyDevices()  # entrasim.devices: Entra devices and their Intune records
+    workloads = LazyWorkloads()  # entrasim.workloads: apps, service principals, grants, rosters
 
     def __init__(self, spec: TenantSpec) -> None:
         self.spec = spec

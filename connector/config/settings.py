@@ -298,6 +298,39 @@ class Intake(_Model):
         return self
 
 
+class WorkloadIdentities(_Model):
+    """The workload identities stream: service principals as non-human accounts (class 5003)."""
+
+    enabled: bool = Field(
+        False,
+        strict=True,
+        description="Collect every service principal (apps, managed identities) with its secrets, "
+        "certificates, permissions, consents, owners and SSO roster as User Inventory Info events. "
+        "Needs Application.Read.All; consents need Directory.Read.All, last sign-ins "
+        "AuditLog.Read.All and P1/P2 (each left out with one message without them).",
+    )
+    full_resync_hours: int = _bounded(
+        24,
+        0,
+        87_600,
+        "A full collection of the service principals replaces change tracking once the last one "
+        "is this old (0 = never; `run --full` forces one). Full runs also refresh last sign-ins.",
+    )
+    audit_overlap_minutes: int = _bounded(
+        60,
+        1,
+        1_440,
+        "How far before the previous run the audit log is re-read for grant, roster, consent and "
+        "owner changes, which Entra logs minutes late.",
+    )
+    user_sso_apps: bool = Field(
+        False,
+        strict=True,
+        description="Also name, in each user's inventory event, the SSO applications the user "
+        "is assigned to (directly or through a group); at most 50 per user.",
+    )
+
+
 class SignIns(_Model):
     """The sign-in log stream: `/auditLogs/signIns` as OCSF Authentication (class 3002) events."""
 
@@ -616,6 +649,11 @@ class Settings(_Model):
     sign_ins: SignIns = Field(
         SignIns.model_validate({}),
         description="Sign-in logs as OCSF Authentication (class 3002) events; off by default.",
+    )
+    workload_identities: WorkloadIdentities = Field(
+        WorkloadIdentities.model_validate({}),
+        description="Service principals as non-human User Inventory Info (class 5003) events; off "
+        "by default.",
     )
     devices: Devices = Field(
         Devices.model_validate({}),

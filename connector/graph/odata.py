@@ -71,6 +71,7 @@ FEATURE_LABELS: Final = {
     "roles": "admin roles",
     "manager": "manager",
     "risk": "user risk level",
+    "sso_apps": "SSO applications of users",
 }
 
 

@@ -54,6 +54,16 @@ FEATURES: tuple[Feature, ...] = (
     Feature("directory_audits", ("AuditLog.Read.All",), False,
             "the directory audit log as account, group and privilege change events (the "
             "directory audit stream); any licence"),
+    Feature("workload_identities", ("Application.Read.All", "Application.ReadWrite.All",
+                                    "Directory.Read.All", "Directory.ReadWrite.All"), False,
+            "service principals, their credentials, permissions, owners and SSO rosters "
+            "(the workload identities stream)"),
+    Feature("workload_consents", ("Directory.Read.All", "Directory.ReadWrite.All",
+                                  "DelegatedPermissionGrant.ReadWrite.All"), False,
+            "delegated consents to applications (oauth2PermissionGrants)"),
+    Feature("workload_sign_ins", ("AuditLog.Read.All", "Directory.Read.All"), False,
+            "last sign-in of each service principal (/beta sign-in activity report)",
+            licence="Entra ID P1 or P2"),
 )
 BY_KEY: dict[str, Feature] = {feature.key: feature for feature in FEATURES}
 

@@ -193,6 +193,13 @@ class UserFacts:
     manager: Mapping[str, Any] | None = None  # {"id", "displayName", "userPrincipalName"}
     risk: Risk | None = None  # None = unknown (riskyUsers not read)
     deleted: Deletion | None = None  # None = present in the directory
+    # SSO applications assigned (service principal uid, name), directly or through a group;
+    # None = not collected (workload_identities.user_sso_apps off)
+    sso_apps: tuple[Group, ...] | None = None
+
+
+#: At most this many SSO applications are listed per user (`count` says how many there are).
+SSO_APPS_LIMIT: Final = 50
 
 
 
@@ -510,6 +517,22 @@ def to_event(
             }
         )
 
+    if facts.sso_apps is not None:
+        apps = _groups(facts.sso_apps)
+        data: dict[str, Any] = {"count": len(apps)}
+        if apps:
+            data["items"] = apps[:SSO_APPS_LIMIT]
+        enrichments.append(
+            {
+                "name": "sso_apps",
+                "value": f"{len(apps)} SSO applications",
+                "type": "sso_apps",
+                "provider": _ENRICHMENT_PROVIDER,
+                "created_time": collected_at_ms,
+                "data": data,
+            }
+        )
+
     metadata: dict[str, Any] = {
         "version": OCSF_VERSION,
         "product": _product(product),
@@ -740,6 +763,27 @@ MAPPING: Final[tuple[MappingRow, ...]] = (
             ("`employeeType`", "data.employee_type", "", "user"),
         ),
     ),
+    *_enrichment(
+        "sso_apps",
+        (
+            (
+                "(constant)",
+                "",
+                '`"name": "sso_apps"`, with `workload_identities.user_sso_apps` (the '
+                "applications' `appRoleAssignedTo`, read once per full collection)",
+                "constant",
+            ),
+            ("(count)", "value", '"N SSO applications"', "facts"),
+            ("(constant)", "type", '`"sso_apps"`', "constant"),
+            ("(constant)", "provider", '`"Microsoft Graph"`', "constant"),
+            ("collection time", "created_time", "epoch ms", "context"),
+            ("appRoleAssignedTo", "data.count", "applications the user is assigned to, directly "
+             "or through a group the user is a direct member of", "facts"),
+            ("service principal `id`", "data.items[].uid", "the workload inventory's `user.uid`; "
+             "at most 50", "facts"),
+            ("service principal `displayName`", "data.items[].name", "", "facts"),
+        ),
+    ),
 )
 
 #: Top-level Graph user properties the mapping reads (what a `$select` should ask for).
@@ -774,6 +818,7 @@ EXAMPLE_FACTS: Final = UserFacts(
         "userPrincipalName": "sam.boss@contoso.com",
     },
     risk=Risk(level="medium", state="atRisk", updated="2025-12-30T08:00:00Z"),
+    sso_apps=(Group("5b0e6a4c-0000-4000-8000-00000000a001", "Payroll Export"),),
 )
 
 

@@ -98,14 +98,26 @@ STREAMS: Final[tuple[StreamSpec, ...]] = (
         classes=((3001, "Account Change"), (3004, "Entity Management"),
                  (3005, "User Access Management"), (3006, "Group Management")),
     ),
+    StreamSpec(
+        name="workload_identities", plugin="connector.streams.workloads:EntraIdWorkloadIdentities",
+        class_uid=5003, class_name="User Inventory Info",
+        schema="schemas/user_inventory.1.8.0.schema.json",
+        mapping="connector.ocsf.workload_identity",
+        features=("workload_identities", "workload_consents", "workload_sign_ins"),
+        listed="service_principals_read", progress_label="service principals",
+        schedule="hourly to daily", settings_block="workload_identities",
+    ),
 )
 _BY_NAME: Final[Mapping[str, StreamSpec]] = {spec.name: spec for spec in STREAMS}
+
+
 def class_uids(spec: StreamSpec) -> tuple[int, ...]:
     """Every OCSF class the stream's events may have."""
     return tuple(uid for uid, _ in spec.classes) or (spec.class_uid,)
 
 
-_BY_CLASS: Final[Mapping[int, StreamSpec]] = {uid: spec for spec in STREAMS
+# A class two streams emit (5003: people and workload identities) belongs to the first.
+_BY_CLASS: Final[Mapping[int, StreamSpec]] = {uid: spec for spec in reversed(STREAMS)
                                               for uid in class_uids(spec)}
 
 

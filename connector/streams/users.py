@@ -505,6 +505,8 @@ class Lookups:
     memberships: Memberships | None = None
     roles: dict[str, tuple[str, ...]] | None = None
     risk: RiskTable | None = None
+    # principal id -> SSO applications assigned (workload_identities.user_sso_apps)
+    sso_apps: dict[str, tuple[tuple[str, str | None], ...]] | None = None
 
 
 class PageJoin:
@@ -582,9 +584,15 @@ class PageJoin:
         if mfa is None and self.memory is not None:
             mfa = remembered.mfa_of(self.memory.prior.get(uid))
         manager = user.get("manager")
+        sso_apps: tuple[ocsf.Group, ...] | None = None
+        if lookups.sso_apps is not None and groups is not None:
+            assigned = dict.fromkeys(lookups.sso_apps.get(uid, ()))
+            for group in groups:
+                assigned.update(dict.fromkeys(lookups.sso_apps.get(group.uid, ())))
+            sso_apps = tuple(ocsf.Group(app_uid, name) for app_uid, name in assigned)
         return ocsf.UserFacts(groups=groups, roles=roles, mfa=mfa,
                               manager=manager if isinstance(manager, Mapping) else None,
-                              risk=risk)
+                              risk=risk, sso_apps=sso_apps)
 
     def _remember(self, user: Mapping[str, Any], facts: ocsf.UserFacts,
                   mfa_table: MfaTable | None) -> None:
@@ -658,6 +666,14 @@ class Collection:
         if self.recent_risk is not None:
             return _ready(self.recent_risk)
         return self._optional("risk", risky_users(self.client), licence="P2")
+
+    async def _sso_apps(self) -> dict[str, tuple[tuple[str, str | None], ...]] | None:
+        """The applications' rosters, when `workload_identities.user_sso_apps` asks for them."""
+        if not self.settings.workload_identities.user_sso_apps:
+            return None
+        from connector.graph.workloads import sso_rosters
+
+        return await self._optional("sso_apps", sso_rosters(self.client))
 
     async def _optional(self, feature: str, work: Awaitable[T], *,
                         licence: str = "P1/P2") -> T | None:
@@ -776,6 +792,7 @@ class Collection:
                 )
             lookups.roles = self.roles = await roles
             self.risk = lookups.risk
+            lookups.sso_apps = await self._sso_apps()
         finally:
             # Also when another source failed first: the roles task's own error must be
             # collected here, or asyncio prints its traceback when the task is collected.

@@ -229,7 +229,8 @@ def test_doc_names_every_key_and_environment_variable() -> None:
 
 def test_manifest_lists_each_stream_with_its_plugin_and_class() -> None:
     streams = {s["name"]: s for s in MANIFEST["streams"]}
-    assert set(streams) == {"users", "sign_ins", "devices", "directory_audits"}
+    assert set(streams) == {"users", "sign_ins", "devices", "directory_audits",
+                            "workload_identities"}
     assert streams["users"]["entry_point"] == MANIFEST["entry_point"]
     assert streams["sign_ins"]["ocsf"]["class_uid"] == 3002
     assert streams["sign_ins"]["ocsf"]["profiles"] == ["host", "security_control"]
