@@ -22,6 +22,7 @@ import tempfile
 import traceback
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -274,13 +275,20 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(f"Starting a simulated Entra ID tenant: {spec.users} users, licence {spec.licence} ...")
     tracker = RunTracker()
     with SimulatedGraph(spec) as sim:
+        # a day of directory changes made by admins and apps, for the audit stream to show
+        until = datetime.now(UTC)
+        sim.tenant.add_audit_history(spec.users, since=until - timedelta(days=DEMO_SIGN_IN_DAYS),
+                                     until=until - timedelta(minutes=5), seed=args.seed)
         config = {**sim.connector_config(),
-                  "sign_ins": {"enabled": True, "lookback_days": DEMO_SIGN_IN_DAYS}}
+                  "sign_ins": {"enabled": True, "lookback_days": DEMO_SIGN_IN_DAYS},
+                  "directory_audits": {"enabled": True, "lookback_days": DEMO_SIGN_IN_DAYS},
+                  "devices": {"enabled": True},
+                  "workload_identities": {"enabled": True}}
         settings = _settings(config)
-        print(f"Simulated Graph at {sim.url}; collecting the user inventory and the last "
-              f"{DEMO_SIGN_IN_DAYS} day(s) of sign-ins through the connector's own plugin "
-              "(requests to Graph's reporting endpoints are paced at 5 per 10 s, as Graph "
-              "requires) ...")
+        print(f"Simulated Graph at {sim.url}; collecting every stream through the connector's "
+              f"own plugin: the user inventory, the last {DEMO_SIGN_IN_DAYS} day(s) of sign-ins "
+              "and directory audits, devices and workload identities (requests are planned "
+              "within Graph's documented limits, e.g. 5 per 10 s for the reports) ...")
         store = StateStore(state_path)
         with store.lock():
             collect(settings, store, FileSink(events_path), tracker=tracker,
