@@ -77,6 +77,14 @@ from connector.plugin import StreamPlugin, product
 from connector.state import StateStore
 from connector.streams import mfa_handoff
 from connector.streams.batch import Batch, StoreWrites
+from connector.streams.log_window import (
+    Cadence,
+    Checkpoint,
+    Source,
+    Window,
+    open_window,
+    record_key,
+)
 
 __all__ = ["PRODUCT", "STREAM", "AuditSummary", "DirectoryAuditCollection",
            "EntraIdDirectoryAudits", "retention_days"]
@@ -84,11 +92,10 @@ __all__ = ["PRODUCT", "STREAM", "AuditSummary", "DirectoryAuditCollection",
 log = logging.getLogger(__name__)
 
 STREAM = "directory_audits"
-CHECKPOINT_VERSION = 1
 LISTING_RESTARTS = 3
 SKIPPED_KEPT = 100
 UNMAPPED_KEPT = 50
-_ONE_SECOND = timedelta(seconds=1)
+SOURCE = Source("directory audit", "audit records", "activityDateTime")
 PRODUCT = product("Microsoft Entra ID directory audits")
 
 
@@ -166,125 +173,6 @@ class AuditSummary:
         return out
 
 
-def _epoch_seconds(value: Any) -> int | None:
-    moment = parse_graph_datetime(value)
-    return int(moment.timestamp()) if moment is not None else None
-
-
-def _pairs(raw: Any) -> dict[str, int]:
-    out: dict[str, int] = {}
-    if isinstance(raw, list):
-        for item in raw:
-            if (isinstance(item, list) and len(item) == 2 and isinstance(item[0], str)
-                    and type(item[1]) is int):
-                out[item[0]] = item[1]
-    return out
-
-
-@dataclass(slots=True)
-class Window:
-    """One run's window and how far down it the delivered batches reach (module docstring)."""
-
-    since: datetime
-    until: datetime
-    keep_from: int  # epoch second: ids since are remembered (later runs re-read it)
-    deep_until: datetime | None
-    seen: dict[str, int]
-    recent: dict[str, int] = field(default_factory=dict)
-    low: int | None = None  # epoch second of the oldest record handled; None = nothing yet
-    edge: set[str] = field(default_factory=set)
-    ordered: bool = True
-
-    def handled(self, record_id: str, second: int) -> None:
-        if not self.ordered:
-            return
-        if self.low is None or second < self.low:
-            self.low = second
-            self.edge = {record_id}
-        elif second == self.low:
-            self.edge.add(record_id)
-        else:
-            self.ordered = False
-            log.warning("Graph listed audit records out of activityDateTime order; until this "
-                        "run completes, a restart re-reads its whole window (duplicates "
-                        "possible)")
-
-    def delivered(self, record_id: str, second: int) -> bool:
-        return (record_id in self.seen or record_id in self.recent
-                or (second == self.low and record_id in self.edge))
-
-    def note_delivered(self, record_id: str, second: int) -> None:
-        if second >= self.keep_from:
-            self.recent[record_id] = second
-
-    def resume_bound(self) -> tuple[datetime, int | None]:
-        """(upper bound, ceiling): list `le` the bound and pass over records newer than the
-        ceiling second (handled before); Graph has no `lt` on activityDateTime."""
-        if self.low is None or not self.ordered:
-            return self.until, None
-        return datetime.fromtimestamp(self.low, UTC) + _ONE_SECOND, self.low
-
-    def in_progress(self) -> dict[str, Any]:
-        resumable = self.ordered and self.low is not None
-        return {
-            "since": odata_datetime(self.since),
-            "until": odata_datetime(self.until),
-            "deep_until": odata_datetime(self.deep_until) if self.deep_until else None,
-            "low": odata_datetime(datetime.fromtimestamp(self.low, UTC))
-            if resumable and self.low is not None else None,
-            "edge_ids": sorted(self.edge) if resumable else [],
-            "recent": [[i, s] for i, s in self.recent.items()],
-        }
-
-    def next_seen(self) -> dict[str, int]:
-        kept = {i: s for i, s in self.seen.items() if s >= self.keep_from}
-        kept.update(self.recent)
-        return kept
-
-
-@dataclass(frozen=True, slots=True)
-class Checkpoint:
-    """A parsed audit checkpoint; anything unreadable means "first run"."""
-
-    tenant_id: str
-    cursor: datetime | None = None
-    deep_until: datetime | None = None
-    seen: Mapping[str, int] = field(default_factory=dict)
-    in_progress: Mapping[str, Any] | None = None
-
-    @classmethod
-    def parse(cls, raw: Mapping[str, Any] | None, tenant_id: str) -> Checkpoint:
-        if not raw:
-            return cls(tenant_id)
-        if raw.get("version") != CHECKPOINT_VERSION:
-            log.warning("directory audit checkpoint version %r is not %d: starting over with "
-                        "the look-back", raw.get("version"), CHECKPOINT_VERSION)
-            return cls(tenant_id)
-        if str(raw.get("tenant_id", "")).lower() != tenant_id.lower():
-            log.warning("directory audit checkpoint belongs to another tenant: starting over "
-                        "with the look-back")
-            return cls(tenant_id)
-        progress = raw.get("in_progress")
-        usable = (isinstance(progress, Mapping)
-                  and parse_graph_datetime(progress.get("since")) is not None
-                  and parse_graph_datetime(progress.get("until")) is not None)
-        return cls(tenant_id, parse_graph_datetime(raw.get("cursor")),
-                   parse_graph_datetime(raw.get("deep_until")), _pairs(raw.get("seen")),
-                   progress if usable else None)
-
-    def to_json(self, cursor: datetime | None, seen: Mapping[str, int],
-                in_progress: dict[str, Any] | None, *,
-                deep_until: datetime | None) -> dict[str, Any]:
-        return {
-            "version": CHECKPOINT_VERSION,
-            "tenant_id": self.tenant_id,
-            "cursor": odata_datetime(cursor) if cursor is not None else None,
-            "deep_until": odata_datetime(deep_until) if deep_until is not None else None,
-            "seen": [[i, s] for i, s in seen.items()],
-            "in_progress": in_progress,
-        }
-
-
 async def retention_days(client: GraphClient) -> int:
     """The tenant's audit retention: 7 days without P1/P2, 30 with (module docstring)."""
     try:
@@ -319,10 +207,7 @@ class DirectoryAuditCollection:
         self.notes: dict[str, dict[str, Any]] = {}  # the notes this run wrote (Shared)
         options = settings.directory_audits
         self.query = AuditQuery(page_size=int(options.page_size))
-        self.overlap = timedelta(minutes=int(options.overlap_minutes))
-        self.lookback = timedelta(days=int(options.lookback_days))
-        self.deep_every = timedelta(minutes=int(options.deep_reread_minutes))
-        self.deep_overlap = timedelta(minutes=int(options.deep_overlap_minutes))
+        self.cadence = Cadence.of(options)
 
     def _degrade(self, reason: str) -> None:
         self.summary.mode = "skipped"
@@ -359,51 +244,18 @@ class DirectoryAuditCollection:
 
     async def _window(self, previous: Checkpoint) -> Window:
         now = whole_second(datetime.fromtimestamp(self._clock(), UTC))
-        resume = previous.in_progress
-        if resume is not None:
-            self.summary.mode = "resumed"
-            until = parse_graph_datetime(resume.get("until")) or now
-            since = parse_graph_datetime(resume.get("since")) or until
-            resumed_deep = parse_graph_datetime(resume.get("deep_until"))
-            self.summary.deep = resumed_deep == until
-            window = Window(since, until, self._keep_from(until, resumed_deep), resumed_deep,
-                            dict(previous.seen), recent=_pairs(resume.get("recent")))
-            low = _epoch_seconds(resume.get("low"))
-            if low is not None:
-                window.low = low
-                edge = resume.get("edge_ids")
-                window.edge = {str(i) for i in edge} if isinstance(edge, list) else set()
+        opening = open_window(previous, now, self.cadence, SOURCE)
+        self.summary.mode, self.summary.deep = opening.mode, opening.deep
+        window = opening.window
+        if opening.mode == "resumed":
             return window
-        deep_until: datetime | None = now
-        if previous.cursor is not None:
-            self.summary.mode = "incremental"
-            since = previous.cursor - self.overlap
-            anchor = previous.deep_until or previous.cursor
-            if self.deep_every and now - anchor >= self.deep_every:
-                self.summary.deep = True
-                since = min(since, anchor - self.deep_overlap)
-            else:
-                deep_until = anchor if self.deep_every else None
-            oldest = await self._oldest(now, since)
-            if since < oldest:
-                log.warning("the last directory audit run ended at %s, beyond the tenant's "
-                            "retention: records between then and %s are no longer available",
-                            odata_datetime(previous.cursor), odata_datetime(oldest))
-        else:
-            self.summary.mode = "first"
-            since = now - self.lookback
-            oldest = await self._oldest(now, since)
-            if not self.deep_every:
-                deep_until = None
-        return Window(max(since, oldest), now, self._keep_from(now, deep_until), deep_until,
-                      dict(previous.seen))
-
-    def _keep_from(self, until: datetime, deep_until: datetime | None) -> int:
-        """The oldest activityDateTime a later run lists again: its ids must be remembered."""
-        horizon = until - self.overlap
-        if deep_until is not None:
-            horizon = min(horizon, deep_until - self.deep_overlap)
-        return int(horizon.timestamp())
+        oldest = await self._oldest(now, window.since)
+        if previous.cursor is not None and window.since < oldest:  # incremental
+            log.warning("the last directory audit run ended at %s, beyond the tenant's "
+                        "retention: records between then and %s are no longer available",
+                        odata_datetime(previous.cursor), odata_datetime(oldest))
+        window.since = max(window.since, oldest)
+        return window
 
     async def _run(self) -> AsyncIterator[Batch]:
         claims = await self.client.token_claims() or {}
@@ -412,7 +264,8 @@ class DirectoryAuditCollection:
             self._degrade(missing)
             return
         tenant_uid = str(claims.get("tid") or self.settings.tenant_id)
-        previous = Checkpoint.parse(self._raw_checkpoint, str(self.settings.tenant_id))
+        previous = Checkpoint.parse(self._raw_checkpoint, str(self.settings.tenant_id),
+                                    what=SOURCE.what)
         try:
             window = await self._window(previous)
         except GraphError as error:
@@ -444,18 +297,13 @@ class DirectoryAuditCollection:
             stale = mfa_handoff.stale_ids(self._handoff, window.until)
             if stale:
                 writes.entities[mfa_handoff.KIND] = dict.fromkeys(stale)
-        yield Batch([], previous.to_json(window.until, window.next_seen(), None,
-                                         deep_until=window.deep_until),
-                    stream=STREAM, writes=writes)
+        yield Batch([], previous.after(window), stream=STREAM, writes=writes)
 
     def _flush(self, events: list[bytes], notes: dict[str, dict[str, Any] | None], window: Window,
                previous: Checkpoint) -> Batch:
         self.summary.events += len(events)
         writes = StoreWrites(entities={mfa_handoff.KIND: notes}) if notes else None
-        return Batch(events, previous.to_json(previous.cursor, previous.seen,
-                                              window.in_progress(),
-                                              deep_until=previous.deep_until),
-                     stream=STREAM, writes=writes)
+        return Batch(events, previous.during(window), stream=STREAM, writes=writes)
 
     async def _list(self, window: Window, previous: Checkpoint, tenant_uid: str
                     ) -> AsyncIterator[Batch]:
@@ -472,10 +320,7 @@ class DirectoryAuditCollection:
             summary.pages += 1
             for item in page.items:
                 summary.listed += 1
-                raw_id = item.get("id") if isinstance(item, dict) else None
-                record_id = raw_id if isinstance(raw_id, str) and raw_id else None
-                second = _epoch_seconds(item.get("activityDateTime")) \
-                    if isinstance(item, dict) else None
+                record_id, second = record_key(item, SOURCE.time_field)
                 if record_id is None or second is None:
                     self._skip(record_id, "no id or no usable activityDateTime")
                     continue

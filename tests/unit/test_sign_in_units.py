@@ -12,7 +12,7 @@ import pytest
 from connector.config import ConfigError, load_settings
 from connector.graph.sign_ins import SignInQuery
 from connector.progress import progress_line
-from connector.streams.sign_ins import Checkpoint, Window
+from connector.streams.log_window import Checkpoint, Window
 
 BASE = {"tenant_id": "contoso.onmicrosoft.com", "client_id": "00000000-0000-0000-0000-000000000001",
         "client_secret": "s3cret-value"}
@@ -79,7 +79,7 @@ def test_the_resume_point_follows_the_oldest_second_reached() -> None:
     w.handled("b", second)
     w.handled("c", second)
     assert (w.low, w.edge) == (second, {"b", "c"})
-    assert w.resume_bound() == (datetime.fromtimestamp(second + 1, UTC), False)
+    assert w.resume_bound() == (datetime.fromtimestamp(second + 1, UTC), second)
     assert w.delivered("c", second) and not w.delivered("d", second)
 
 
@@ -89,7 +89,7 @@ def test_out_of_order_listing_freezes_the_resume_point_at_the_window_end() -> No
     w.handled("a", now - 100)
     w.handled("b", now - 50)
     assert not w.ordered
-    assert w.resume_bound() == (T0, True)
+    assert w.resume_bound() == (T0, None)
     assert w.in_progress()["low"] is None
 
 
@@ -104,10 +104,11 @@ def test_only_ids_inside_the_next_overlap_are_kept() -> None:
 def test_a_checkpoint_of_another_tenant_or_version_means_a_first_run() -> None:
     raw = {"version": 1, "tenant_id": "other", "cursor": "2026-11-30T10:00:00Z", "seen": [],
            "in_progress": None}
-    assert Checkpoint.parse(raw, "contoso").cursor is None
-    assert Checkpoint.parse({**raw, "tenant_id": "contoso", "version": 9}, "contoso").cursor is None
+    assert Checkpoint.parse(raw, "contoso", what="sign-in").cursor is None
+    assert Checkpoint.parse({**raw, "tenant_id": "contoso", "version": 9}, "contoso",
+                            what="sign-in").cursor is None
     parsed = Checkpoint.parse({**raw, "tenant_id": "contoso", "seen": [["x", 1], "junk"]},
-                              "contoso")
+                              "contoso", what="sign-in")
     assert parsed.cursor == T0 - timedelta(hours=2) and dict(parsed.seen) == {"x": 1}
 
 
