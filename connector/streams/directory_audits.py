@@ -53,7 +53,7 @@ from typing import Any
 import orjson
 
 from connector.graph.changes import is_mfa_record, mfa_target_users
-from connector.graph.client import EXPIRED_PAGE_TOKEN, GraphClient, GraphError
+from connector.graph.client import GraphClient, GraphError
 from connector.graph.dates import parse_graph_datetime
 from connector.graph.directory_audits import (
     FREE_RETENTION_DAYS,
@@ -76,6 +76,7 @@ from connector.ocsf.user_inventory import MappingError, Product
 from connector.plugin import StreamPlugin, product
 from connector.state import StateStore
 from connector.streams import mfa_handoff
+from connector.streams.base import Restarts, Skips
 from connector.streams.batch import Batch, StoreWrites
 from connector.streams.log_window import (
     Cadence,
@@ -92,7 +93,6 @@ __all__ = ["PRODUCT", "STREAM", "AuditSummary", "DirectoryAuditCollection",
 log = logging.getLogger(__name__)
 
 STREAM = "directory_audits"
-LISTING_RESTARTS = 3
 SKIPPED_KEPT = 100
 UNMAPPED_KEPT = 50
 SOURCE = Source("directory audit", "audit records", "activityDateTime")
@@ -119,14 +119,17 @@ class AuditSummary:
     by_class: Counter[int] = field(default_factory=Counter)
     unmapped: Counter[str] = field(default_factory=Counter)  # activity name -> records
     already_delivered: int = 0
-    skipped: list[SkippedRecord] = field(default_factory=list)
-    skipped_count: int = 0
+    skipped: Skips[SkippedRecord] = field(default_factory=lambda: Skips(SKIPPED_KEPT))
     mfa_notes: int = 0  # Authentication Methods records handed to change tracking
     pages: int = 0
     listing_restarts: int = 0
     duration_seconds: float = 0.0
     degraded: dict[str, str] = field(default_factory=dict)
     completed: bool = False
+
+    @property
+    def skipped_count(self) -> int:
+        return self.skipped.total
 
     def as_dict(self) -> dict[str, Any]:
         unmapped = self.unmapped.most_common(UNMAPPED_KEPT)
@@ -165,11 +168,8 @@ class AuditSummary:
         if self.already_delivered:
             out.append(f"directory audits not emitted: {self.already_delivered} already "
                        "delivered")
-        if self.skipped_count:
-            shown = ", ".join(str(s.record_id) for s in self.skipped[:5])
-            more_skipped = self.skipped_count - 5
-            out.append(f"skipped {self.skipped_count} bad audit records: {shown}"
-                       + (f" and {more_skipped} more" if more_skipped > 0 else ""))
+        if self.skipped.total:
+            out.append(self.skipped.shown([s.record_id for s in self.skipped], "audit records"))
         return out
 
 
@@ -215,10 +215,8 @@ class DirectoryAuditCollection:
         log.warning("directory audit logs not collected: %s", reason)
 
     def _skip(self, record_id: str | None, reason: str) -> None:
-        self.summary.skipped_count += 1
-        if len(self.summary.skipped) < SKIPPED_KEPT:
-            self.summary.skipped.append(SkippedRecord(record_id, reason))
-        log.warning("skipped audit record %s: %s", record_id or "(no id)", reason)
+        self.summary.skipped.add(SkippedRecord(record_id, reason), record_id, reason,
+                                 "audit record")
 
     async def batches(self) -> AsyncGenerator[Batch, None]:
         started = time.monotonic()
@@ -275,17 +273,15 @@ class DirectoryAuditCollection:
             return
         self.summary.since = odata_datetime(window.since)
         self.summary.until = odata_datetime(window.until)
-        restarts = 0
+        restarts = Restarts("directory audits")
         while True:
             try:
                 async for batch in self._list(window, previous, tenant_uid):
                     yield batch
                 break
             except GraphError as error:
-                if error.code == EXPIRED_PAGE_TOKEN and restarts < LISTING_RESTARTS:
-                    restarts += 1
-                    self.summary.listing_restarts = restarts
-                    log.info("audit page token expired: listing again from the resume point")
+                if restarts.allow(error, "listing again from the resume point"):
+                    self.summary.listing_restarts = restarts.count
                     continue
                 if is_refusal(error) and self.summary.pages == 0:
                     self._degrade(refusal_reason(error))
@@ -327,11 +323,9 @@ class DirectoryAuditCollection:
                 if ceiling is not None and second > ceiling:
                     summary.already_delivered += 1  # newer than the resume point: handled
                     continue
-                if window.delivered(record_id, second):
-                    window.handled(record_id, second)
+                if not window.take(record_id, second):
                     summary.already_delivered += 1
                     continue
-                window.handled(record_id, second)
                 try:
                     event = to_event(item, tenant_id=tenant_uid, product=self.product)
                 except MappingError as error:

@@ -143,6 +143,12 @@ class Window:
         return (record_id in self.seen or record_id in self.recent
                 or (second == self.low and record_id in self.edge))
 
+    def take(self, record_id: str, second: int) -> bool:
+        """Marks the record handled; True when it is still to be delivered."""
+        new = not self.delivered(record_id, second)
+        self.handled(record_id, second)
+        return new
+
     def note_delivered(self, record_id: str, second: int) -> None:
         if second >= self.keep_from:
             self.recent[record_id] = second

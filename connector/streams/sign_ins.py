@@ -223,11 +223,9 @@ class SignInCollection:
                 if sign_in_id is None or second is None:
                     self._skip(sign_in_id, "no id or no usable createdDateTime")
                     continue
-                if window.delivered(sign_in_id, second):
-                    window.handled(sign_in_id, second)
+                if not window.take(sign_in_id, second):
                     summary.already_delivered += 1
                     continue
-                window.handled(sign_in_id, second)
                 try:
                     event = to_event(item, tenant_id=tenant_uid, product=self.product)
                 except MappingError as error:
