@@ -19,32 +19,32 @@ Prints the figures as Markdown rows for docs/performance.md. Takes about 4 minut
 from __future__ import annotations
 
 import argparse
-import json
-import math
 import statistics
 import sys
 import tempfile
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import orjson
 
-from benchmarks.scale import Traffic, run_connector
+from benchmarks.log_stream import (
+    LogRun,
+    LogStream,
+    doubled_row,
+    first_run_rows,
+    quiet_rows,
+    report_exits,
+    run_once,
+)
 from benchmarks.tenant import TenantProcess
-from connector.graph.dates import parse_graph_datetime
 from connector.ocsf.directory_audit import to_event
 from connector.ocsf.user_inventory import Product
-from connector.state import StateStore
-from entrasim import TenantSpec, throttling_floor_seconds
+from entrasim import TenantSpec
 from entrasim.audit import record_json
 from entrasim.tenant import Tenant
 
-TARGET_FLOOR_RATIO = 1.25
-TARGET_RSS_MB = 150.0
-TARGET_QUIET_REQUESTS = 3
 PAGE = 999
 USERS = 10_000
 RECORDS = 20_000
@@ -92,112 +92,34 @@ def measure_cpu(rounds: int = 5, pages: int = 5) -> tuple[float, float]:
 
 # --- runs ---------------------------------------------------------------------------------------
 
-@dataclass(frozen=True, slots=True)
-class AuditRun:
-    name: str
-    exit_code: int
-    wall_seconds: float
-    peak_rss_mb: float
-    events: int
-    expected: int
-    traffic: Traffic
-    users: int
-    stderr_tail: str
-
-    @property
-    def pages_needed(self) -> int:
-        return max(1, math.ceil(self.expected / PAGE))
-
-    @property
-    def floor_seconds(self) -> float:
-        return throttling_floor_seconds(0, self.pages_needed, self.users)
-
-    @property
-    def ratio(self) -> float:
-        return self.wall_seconds / self.floor_seconds if self.floor_seconds else float("inf")
+LOG_STREAM = LogStream(STREAM, PAGE, "state.db", TenantProcess.count_audits)
 
 
-def _config(tenant: TenantProcess, workdir: Path) -> Path:
-    assert tenant.facts is not None
-    path = workdir / "config.json"
-    config = {**tenant.facts.config, STREAM: {"enabled": True, "lookback_days": 1}}
-    path.write_text(json.dumps(config))
-    path.chmod(0o600)
-    return path
-
-
-def _events(output: Path) -> int:
-    if not output.exists():
-        return 0
-    with output.open("rb") as handle:
-        return sum(1 for line in handle if line.strip())
-
-
-def run_once(tenant: TenantProcess, workdir: Path, name: str, *, users: int,
-             timeout: float) -> AuditRun:
-    config = _config(tenant, workdir)
-    state = workdir / "state.db"
-    output = workdir / f"{name}.ndjson"
-    tenant.reset_counters()
-    before = StateStore(state).load(STREAM)
-    code, wall, rss, tail, _ = run_connector(config, state, output, timeout=timeout,
-                                             run_args=("--stream", STREAM))
-    after = StateStore(state).load(STREAM) or {}
-    until = parse_graph_datetime(after.get("cursor"))
-    expected = 0
-    if until is not None:
-        previous = parse_graph_datetime((before or {}).get("cursor"))
-        since = until - timedelta(days=1) if previous is None else previous + timedelta(seconds=1)
-        expected = tenant.count_audits(since, until) if since <= until else 0
-    return AuditRun(name, code, wall, rss, _events(output), expected,
-                    Traffic.of(tenant.counters()), users, tail)
-
-
-def measure_volume(records: int, *, users: int, timeout: float, quiet: bool) -> list[AuditRun]:
+def measure_volume(records: int, *, users: int, timeout: float, quiet: bool) -> list[LogRun]:
     with tempfile.TemporaryDirectory(prefix="bench-audits-") as directory, \
             TenantProcess(users=users) as tenant:
         workdir = Path(directory)
         tenant.audit_history(records, seed=1)
         _log(f"{users:,} users, {records:,} audit records in the last day: first run")
-        runs = [run_once(tenant, workdir, "first", users=users, timeout=timeout)]
+        runs = [run_once(LOG_STREAM, tenant, workdir, "first", users=users, timeout=timeout)]
         if quiet:
             _log("quiet incremental run")
-            runs.append(run_once(tenant, workdir, "quiet", users=users, timeout=timeout))
+            runs.append(run_once(LOG_STREAM, tenant, workdir, "quiet", users=users,
+                                 timeout=timeout))
         return runs
 
 
-def _verdict(ok: bool) -> str:
-    return "met" if ok else "**NOT met**"
-
-
-def render(runs: Sequence[AuditRun], doubled: AuditRun | None,
+def render(runs: Sequence[LogRun], doubled: LogRun | None,
            cpu: tuple[float, float] | None) -> str:
     first = runs[0]
     lines = [
         "| directory audits: what | measured | target |",
         "| --- | --- | --- |",
-        f"| first run, one day of a {first.users:,}-user tenant's audit log | {first.events:,} "
-        f"events (Graph holds {first.expected:,}) in {first.wall_seconds:.1f} s; "
-        f"{first.traffic.requests} Graph requests, {first.traffic.throttled} throttled; floor "
-        f"for {first.pages_needed} pages {first.floor_seconds:.0f} s; ratio {first.ratio:.2f} | "
-        f"≤ {TARGET_FLOOR_RATIO} x floor: "
-        f"{_verdict(first.ratio <= TARGET_FLOOR_RATIO and first.events == first.expected)} |",
-        f"| peak RSS, first run | {first.peak_rss_mb:.0f} MB | ≤ {TARGET_RSS_MB:.0f} MB: "
-        f"{_verdict(first.peak_rss_mb <= TARGET_RSS_MB)} |",
+        *first_run_rows(first, f"one day of a {first.users:,}-user tenant's audit log"),
     ]
     if doubled is not None:
-        growth = doubled.peak_rss_mb - first.peak_rss_mb
-        lines.append(
-            f"| peak RSS, twice the volume ({doubled.events:,} events, Graph holds "
-            f"{doubled.expected:,}, {doubled.wall_seconds:.0f} s, ratio {doubled.ratio:.2f}) | "
-            f"{doubled.peak_rss_mb:.0f} MB ({growth:+.0f} MB) | flat: "
-            f"{_verdict(abs(growth) <= 10)} |")
-    if len(runs) > 1:
-        quiet = runs[1]
-        lines.append(
-            f"| quiet incremental run (nothing new) | {quiet.traffic.requests} Graph requests, "
-            f"{quiet.events} events, {quiet.wall_seconds:.1f} s | ≤ {TARGET_QUIET_REQUESTS}: "
-            f"{_verdict(quiet.traffic.requests <= TARGET_QUIET_REQUESTS)} |")
+        lines.append(doubled_row(first, doubled, holds=True))
+    lines.extend(quiet_rows(runs))
     if cpu is not None:
         lines.append(f"| parse + map + serialise (999-record page) | {cpu[0]:,.0f} records/s "
                      f"per CPU-second (median {cpu[1]:,.0f}) | (none) |")
@@ -218,9 +140,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     runs = measure_volume(args.records, users=args.users, timeout=args.timeout, quiet=True)
     doubled = None if args.no_double else measure_volume(
         args.records * 2, users=args.users, timeout=args.timeout, quiet=False)[0]
-    for run in [*runs, *([doubled] if doubled else [])]:
-        if run.exit_code != 0:
-            print(f"{run.name} run exited {run.exit_code}:\n{run.stderr_tail}")
+    report_exits([*runs, *([doubled] if doubled else [])])
     cpu = None if args.no_cpu else measure_cpu()
     print(render(runs, doubled, cpu))
     return 0

@@ -25,8 +25,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
-import math
 import statistics
 import sys
 import tempfile
@@ -39,23 +37,27 @@ from typing import Any
 
 import orjson
 
-from benchmarks.scale import Traffic, run_connector
+from benchmarks.log_stream import (
+    LogRun,
+    LogStream,
+    doubled_row,
+    first_run_rows,
+    quiet_rows,
+    report_exits,
+    run_once,
+    verdict,
+)
 from benchmarks.tenant import TenantProcess
 from connector.config import load_settings
 from connector.graph.client import GraphClient
-from connector.graph.dates import parse_graph_datetime
 from connector.graph.throttle import Throttle
 from connector.ocsf.authentication import to_event
 from connector.ocsf.user_inventory import Product
-from connector.state import StateStore
 from connector.streams.sign_ins import SignInCollection
-from entrasim import SimulatedGraph, TenantSpec, throttling_floor_seconds
+from entrasim import SimulatedGraph, TenantSpec
 from entrasim.tenant import Tenant
 
 TARGET_PER_SECOND = 50_000
-TARGET_FLOOR_RATIO = 1.25
-TARGET_RSS_MB = 150.0
-TARGET_QUIET_REQUESTS = 3
 PAGE = 1000
 USERS = 10_000
 PER_USER_PER_DAY = 5.5
@@ -113,78 +115,19 @@ def measure_cpu(rounds: int = 7, pages: int = 10) -> CpuResult:
 
 # --- runs ---------------------------------------------------------------------------------------
 
-@dataclass(frozen=True, slots=True)
-class SignInRun:
-    name: str
-    exit_code: int
-    wall_seconds: float
-    peak_rss_mb: float
-    events: int
-    expected: int
-    traffic: Traffic
-    users: int
-    stderr_tail: str
-
-    @property
-    def pages_needed(self) -> int:
-        return max(1, math.ceil(self.expected / PAGE))
-
-    @property
-    def floor_seconds(self) -> float:
-        return throttling_floor_seconds(0, self.pages_needed, self.users)
-
-    @property
-    def ratio(self) -> float:
-        return self.wall_seconds / self.floor_seconds if self.floor_seconds else float("inf")
-
-
-def _config(tenant: TenantProcess, workdir: Path) -> Path:
-    assert tenant.facts is not None
-    path = workdir / "config.json"
-    config = {**tenant.facts.config, "sign_ins": {"enabled": True, "lookback_days": 1}}
-    path.write_text(json.dumps(config))
-    path.chmod(0o600)
-    return path
-
-
-def _events(output: Path) -> int:
-    if not output.exists():
-        return 0
-    with output.open("rb") as handle:
-        return sum(1 for line in handle if line.strip())
-
-
-def run_once(tenant: TenantProcess, workdir: Path, name: str, *, users: int,
-             timeout: float) -> SignInRun:
-    config = _config(tenant, workdir)
-    state = workdir / "state.json"
-    output = workdir / f"{name}.ndjson"
-    tenant.reset_counters()
-    before = StateStore(state).load("sign_ins")
-    code, wall, rss, tail, _ = run_connector(config, state, output, timeout=timeout,
-                                             run_args=("--stream", "sign_ins"))
-    after = StateStore(state).load("sign_ins") or {}
-    until = parse_graph_datetime(after.get("cursor"))
-    expected = 0
-    if until is not None:
-        previous = parse_graph_datetime((before or {}).get("cursor"))
-        # A first run owes the day; a later one only what is new since the last cursor.
-        since = until - timedelta(days=1) if previous is None else previous + timedelta(seconds=1)
-        expected = tenant.count_sign_ins(since, until) if since <= until else 0
-    return SignInRun(name, code, wall, rss, _events(output), expected,
-                     Traffic.of(tenant.counters()), users, tail)
+STREAM = LogStream("sign_ins", PAGE, "state.json", TenantProcess.count_sign_ins)
 
 
 def measure_volume(per_user: float, *, users: int, timeout: float, quiet: bool
-                   ) -> list[SignInRun]:
+                   ) -> list[LogRun]:
     with tempfile.TemporaryDirectory(prefix="bench-sign-ins-") as directory, \
             TenantProcess(users=users, sign_ins_per_user_per_day=per_user) as tenant:
         workdir = Path(directory)
         _log(f"{users:,} users x {per_user} sign-ins a day: first run")
-        runs = [run_once(tenant, workdir, "first", users=users, timeout=timeout)]
+        runs = [run_once(STREAM, tenant, workdir, "first", users=users, timeout=timeout)]
         if quiet:
             _log("quiet incremental run")
-            runs.append(run_once(tenant, workdir, "quiet", users=users, timeout=timeout))
+            runs.append(run_once(STREAM, tenant, workdir, "quiet", users=users, timeout=timeout))
         return runs
 
 
@@ -301,11 +244,7 @@ def render_stragglers(costs: Sequence[StragglerCost], users: int, per_user: floa
 
 # --- report -------------------------------------------------------------------------------------
 
-def _verdict(ok: bool) -> str:
-    return "met" if ok else "**NOT met**"
-
-
-def render(cpu: CpuResult, runs: Sequence[SignInRun], doubled: SignInRun | None) -> str:
+def render(cpu: CpuResult, runs: Sequence[LogRun], doubled: LogRun | None) -> str:
     first = runs[0]
     lines = [
         "| sign-ins: what | measured | target |",
@@ -313,28 +252,12 @@ def render(cpu: CpuResult, runs: Sequence[SignInRun], doubled: SignInRun | None)
         f"| parse + map + serialise (1,000-record page, {cpu.page_bytes:,} bytes) | "
         f"{cpu.best:,.0f} sign-ins/s per CPU-second (median {cpu.median:,.0f}; wall "
         f"{cpu.wall_median:,.0f}/s) | ≥ {TARGET_PER_SECOND:,}/s: "
-        f"{_verdict(cpu.best >= TARGET_PER_SECOND)} |",
-        f"| first run, one day of a {first.users:,}-user tenant | {first.events:,} events "
-        f"(Graph holds {first.expected:,}) in {first.wall_seconds:.1f} s; "
-        f"{first.traffic.requests} Graph requests, {first.traffic.throttled} throttled; floor "
-        f"for {first.pages_needed} pages {first.floor_seconds:.0f} s; ratio "
-        f"{first.ratio:.2f} | ≤ {TARGET_FLOOR_RATIO} x floor: "
-        f"{_verdict(first.ratio <= TARGET_FLOOR_RATIO and first.events == first.expected)} |",
-        f"| peak RSS, first run | {first.peak_rss_mb:.0f} MB | ≤ {TARGET_RSS_MB:.0f} MB: "
-        f"{_verdict(first.peak_rss_mb <= TARGET_RSS_MB)} |",
+        f"{verdict(cpu.best >= TARGET_PER_SECOND)} |",
+        *first_run_rows(first, f"one day of a {first.users:,}-user tenant"),
     ]
     if doubled is not None:
-        growth = doubled.peak_rss_mb - first.peak_rss_mb
-        lines.append(
-            f"| peak RSS, twice the volume ({doubled.events:,} events, {doubled.wall_seconds:.0f}"
-            f" s, ratio {doubled.ratio:.2f}) | {doubled.peak_rss_mb:.0f} MB "
-            f"({growth:+.0f} MB) | flat: {_verdict(abs(growth) <= 10)} |")
-    if len(runs) > 1:
-        quiet = runs[1]
-        lines.append(
-            f"| quiet incremental run (nothing new) | {quiet.traffic.requests} Graph requests, "
-            f"{quiet.events} events, {quiet.wall_seconds:.1f} s | ≤ {TARGET_QUIET_REQUESTS}: "
-            f"{_verdict(quiet.traffic.requests <= TARGET_QUIET_REQUESTS)} |")
+        lines.append(doubled_row(first, doubled, holds=False))
+    lines.extend(quiet_rows(runs))
     return "\n".join(lines)
 
 
@@ -355,16 +278,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         costs = measure_stragglers(users=args.users, per_user=args.per_user)
         print(render_stragglers(costs, args.users, args.per_user))
         return 0
-    runs: list[SignInRun] = []
-    doubled: SignInRun | None = None
+    runs: list[LogRun] = []
+    doubled: LogRun | None = None
     if not args.cpu_only:
         runs = measure_volume(args.per_user, users=args.users, timeout=args.timeout, quiet=True)
         if not args.no_double:
             doubled = measure_volume(args.per_user * 2, users=args.users, timeout=args.timeout,
                                      quiet=False)[0]
-        for run in [*runs, *([doubled] if doubled else [])]:
-            if run.exit_code != 0:
-                print(f"{run.name} run exited {run.exit_code}:\n{run.stderr_tail}")
+        report_exits([*runs, *([doubled] if doubled else [])])
     # After the runs: the page it builds would otherwise sit in this process while they start.
     _log("CPU: parse + map + serialise")
     cpu = measure_cpu()
@@ -372,7 +293,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(render(cpu, runs, doubled))
     else:
         print(f"sign-ins parse + map + serialise: {cpu.best:,.0f}/s per CPU-second (target "
-              f"{TARGET_PER_SECOND:,}: {_verdict(cpu.best >= TARGET_PER_SECOND)})")
+              f"{TARGET_PER_SECOND:,}: {verdict(cpu.best >= TARGET_PER_SECOND)})")
     return 0
 
 
