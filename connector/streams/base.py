@@ -11,12 +11,13 @@ counted, logged with its id and skipped, never the end of a run).
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any, Final, Protocol, TypeVar
 
 from connector.graph.client import EXPIRED_PAGE_TOKEN, GraphError
 
-__all__ = ["LISTING_RESTARTS", "Restarts", "RunSummary", "Skips", "usable_checkpoint"]
+__all__ = ["LISTING_RESTARTS", "Restarts", "RunSummary", "Skips", "restarted",
+           "usable_checkpoint"]
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +60,21 @@ class Restarts:
         self.count += 1
         log.warning("the %s listing's page token expired; %s", self.what, how)
         return True
+
+
+async def restarted(listing: Callable[[], AsyncIterator[T]], restarts: Restarts,
+                    how: str) -> AsyncIterator[T]:
+    """What `listing()` yields; when its page token expires, `listing()` again, as long as
+    `restarts` allow (`how` says where the new listing starts: it must not repeat what was
+    already yielded)."""
+    while True:
+        try:
+            async for item in listing():
+                yield item
+            return
+        except GraphError as error:
+            if not restarts.allow(error, how):
+                raise
 
 
 class Skips(list[T]):

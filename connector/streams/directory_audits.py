@@ -76,7 +76,7 @@ from connector.ocsf.user_inventory import MappingError, Product
 from connector.plugin import StreamPlugin, product
 from connector.state import StateStore
 from connector.streams import mfa_handoff
-from connector.streams.base import Restarts, Skips
+from connector.streams.base import Restarts, Skips, restarted
 from connector.streams.batch import Batch, StoreWrites
 from connector.streams.log_window import (
     Cadence,
@@ -274,19 +274,17 @@ class DirectoryAuditCollection:
         self.summary.since = odata_datetime(window.since)
         self.summary.until = odata_datetime(window.until)
         restarts = Restarts("directory audits")
-        while True:
-            try:
-                async for batch in self._list(window, previous, tenant_uid):
-                    yield batch
-                break
-            except GraphError as error:
-                if restarts.allow(error, "listing again from the resume point"):
-                    self.summary.listing_restarts = restarts.count
-                    continue
-                if is_refusal(error) and self.summary.pages == 0:
-                    self._degrade(refusal_reason(error))
-                    return
-                raise
+        try:
+            async for batch in restarted(lambda: self._list(window, previous, tenant_uid),
+                                         restarts, "listing again from the resume point"):
+                yield batch
+        except GraphError as error:
+            if is_refusal(error) and self.summary.pages == 0:
+                self._degrade(refusal_reason(error))
+                return
+            raise
+        finally:
+            self.summary.listing_restarts = restarts.count
         writes = None
         if self._handoff is not None:
             writes = StoreWrites(cursors={mfa_handoff.COVERED: odata_datetime(window.until)})

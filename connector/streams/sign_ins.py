@@ -56,7 +56,7 @@ from connector.graph.permissions import Grants
 from connector.graph.sign_ins import SignInQuery, sign_in_pages, whole_second
 from connector.ocsf import authentication as ocsf
 from connector.ocsf.common import MappingError, Product
-from connector.streams.base import Restarts, Skips
+from connector.streams.base import Restarts, Skips, restarted
 from connector.streams.batch import Batch
 from connector.streams.log_window import (
     Cadence,
@@ -191,19 +191,17 @@ class SignInCollection:
         self.summary.since = odata_datetime(window.since)
         self.summary.until = odata_datetime(window.until)
         restarts = Restarts("sign-ins")
-        while True:
-            try:
-                async for batch in self._list(window, previous, tenant_uid):
-                    yield batch
-                break
-            except GraphError as error:
-                if restarts.allow(error, "listing again from the resume point"):
-                    self.summary.listing_restarts = restarts.count
-                    continue
-                if is_refusal(error) and self.summary.pages == 0:
-                    self._degrade(refusal_reason(error, "P1 or P2"))
-                    return
-                raise
+        try:
+            async for batch in restarted(lambda: self._list(window, previous, tenant_uid),
+                                         restarts, "listing again from the resume point"):
+                yield batch
+        except GraphError as error:
+            if is_refusal(error) and self.summary.pages == 0:
+                self._degrade(refusal_reason(error, "P1 or P2"))
+                return
+            raise
+        finally:
+            self.summary.listing_restarts = restarts.count
         yield Batch([], previous.after(window), stream=STREAM)
 
     async def _list(self, window: Window, previous: Checkpoint, tenant_uid: str
