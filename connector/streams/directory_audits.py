@@ -2,8 +2,8 @@
 change events (3001, 3006, 3005, 3004), incremental and late-arrival safe.
 
 Audit records appear in Graph minutes (Microsoft) to tens of minutes (practitioners) after
-`activityDateTime`, so the stream reads exactly as the sign-in stream does
-(`connector.streams.sign_ins` has the reasoning): each run lists one window `[since, until]`
+`activityDateTime`, so the stream reads exactly as the sign-in stream does, with the same
+window (`connector.streams.log_window`; `connector.streams.sign_ins` has the reasoning): each run lists one window `[since, until]`
 newest first (Graph's default order); `until` is the run's start in whole seconds, `since` the
 last complete run's `until` minus `overlap_minutes` (first run: `until - lookback_days`, never
 older than the tenant's retention: 7 days free, 30 days P1/P2); every `deep_reread_minutes` a

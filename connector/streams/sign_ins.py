@@ -31,6 +31,10 @@ is repeated. An expired page token restarts the listing from the same resume poi
 Graph ever list out of order, the resume point stops moving (a resumed run re-reads the whole
 window: at-least-once, duplicates possible) and a warning says so.
 
+The window, the checkpoint and the resume point are `connector.streams.log_window`, shared with
+the directory audit stream; what is the sign-in stream's own is its query (`lt` bounds the
+resumed listing), its 30-day retention, its mapping and its summary.
+
 Checkpoint (under `"sign_ins"` in the state file):
 `{"version": 1, "tenant_id", "cursor": "...Z" | null, "deep_until": "...Z" | null,
   "seen": [[id, epoch_s], ...],
