@@ -91,7 +91,7 @@ class Skips(list[T]):
         if self.kept is None or len(self) < self.kept:
             self.append(record)
         if record_id is None:
-            log.warning("skipped a %s record: %s", what, reason)
+            log.warning("skipped one %s record: %s", what, reason)
         else:
             log.warning("skipped %s %s: %s", what, record_id, reason)
 
