@@ -73,10 +73,6 @@ SMALL_RUN_USERS = 200
 # one window of that limit (10 pages of 500). Its windows slide, so pages read late in the first
 # minute push the whole listing late; about 15 MB held.
 SIGN_IN_ACTIVITY_LOOKAHEAD = 4_999
-# ... and on, at that limit's pace, for as long as the report is still loading (its 95 pages at
-# 100,000 users share the reports window for about 5 minutes): a listing that waited for it
-# lost those minutes for good (1.17x the floor at 100,000 users). At most 40 pages, about 60 MB.
-SIGN_IN_ACTIVITY_READ_AHEAD_MAX = 19_999
 # `mfa_fallback: auto` asks per user for at most this many users a run (the default share).
 MFA_FALLBACK_AUTO_LIMIT = mfa_lookups_per_run(0.5)
 # Per-user registration report entries spend the 5-per-10-s reporting budget one each.
@@ -786,15 +782,12 @@ class Collection:
                 )
             else:
                 self.summary.strategy = "bulk"
-                report = asyncio.ensure_future(mfa.read_report())
                 lookups.memberships, _, _, lookups.risk = await gather_all(
                     self._optional("groups", group_memberships(self.client)),
                     # The users listing asks first: with signInActivity it is the scarcest
                     # limit, and the report must not take its first reports slot.
-                    listing.peek(SIGN_IN_ACTIVITY_LOOKAHEAD, busy=report,
-                                 most=SIGN_IN_ACTIVITY_READ_AHEAD_MAX)
-                    if query.sign_in else listing.peek(0),
-                    report,
+                    listing.peek(SIGN_IN_ACTIVITY_LOOKAHEAD if query.sign_in else 0),
+                    mfa.read_report(),
                     self._risk(),
                 )
             lookups.roles = self.roles = await roles
@@ -925,12 +918,9 @@ class _Listing:
                 self.ended = True
             return page
 
-    async def peek(self, users: int, *, busy: asyncio.Future[Any] | None = None,
-                   most: int = 0) -> None:
-        """Read ahead until more than `users` users are buffered or the listing ends; then on,
-        up to `most`, while `busy` (another source the join waits for) is still running."""
-        while not self.ended and (self.buffered_users <= users or (
-                busy is not None and not busy.done() and self.buffered_users <= most)):
+    async def peek(self, users: int) -> None:
+        """Read ahead until more than `users` users are buffered or the listing ends."""
+        while not self.ended and self.buffered_users <= users:
             page = await self._next()
             if page is None:
                 return
