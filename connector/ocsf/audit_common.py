@@ -21,10 +21,10 @@ from typing import Any, Final
 from connector.ocsf.common import (
     ACCOUNT_TYPE_CAPTIONS,
     OCSF_VERSION,
-    SEVERITY_CAPTIONS,
     MappingError,
     MappingRow,
     Product,
+    event_header,
 )
 from connector.ocsf.common import email as _email
 from connector.ocsf.common import epoch_ms as _epoch_ms
@@ -72,15 +72,10 @@ _UNMAPPED_TOP: Final = ("category", "operationType", "additionalDetails", "targe
 def class_header(class_uid: int, class_name: str, activity_id: int, activity_name: str,
                  type_captions: Mapping[int, str] | None = None) -> dict[str, Any]:
     """The classification fields; `activity_name` is the source's label for Other (99)."""
-    type_uid = class_uid * 100 + activity_id
-    type_name = (type_captions or {}).get(type_uid, f"{class_name}: {activity_name}")
-    return {
-        "activity_id": activity_id, "activity_name": activity_name,
-        "category_uid": CATEGORY_UID, "category_name": CATEGORY_CAPTIONS[CATEGORY_UID],
-        "class_uid": class_uid, "class_name": class_name,
-        "type_uid": type_uid, "type_name": type_name,
-        "severity_id": _SEVERITY_ID, "severity": SEVERITY_CAPTIONS[_SEVERITY_ID],
-    }
+    return event_header(class_uid=class_uid, class_name=class_name, category_uid=CATEGORY_UID,
+                        category_name=CATEGORY_CAPTIONS[CATEGORY_UID], activity_id=activity_id,
+                        activity_name=activity_name, severity_id=_SEVERITY_ID,
+                        type_name=(type_captions or {}).get(class_uid * 100 + activity_id))
 
 
 def clean(value: Any) -> Any:

@@ -32,6 +32,7 @@ from connector.ocsf.common import (
     Product,
     cell,
     constant_rows,
+    event_header,
     json_block,
 )
 from connector.ocsf.common import epoch_ms as _epoch_ms
@@ -151,18 +152,11 @@ _UNMAPPED_TEXT: Final = ("clientAppUsed", "conditionalAccessStatus", "riskState"
                          "riskLevelAggregated", "resourceDisplayName", "resourceId",
                          "authenticationRequirement")
 
-_HEADER: Final[dict[str, Any]] = {
-    "activity_id": _ACTIVITY_ID,
-    "activity_name": ACTIVITY_CAPTIONS[_ACTIVITY_ID],
-    "category_uid": _CATEGORY_UID,
-    "category_name": CATEGORY_CAPTIONS[_CATEGORY_UID],
-    "class_uid": CLASS_UID,
-    "class_name": CLASS_CAPTIONS[CLASS_UID],
-    "type_uid": CLASS_UID * 100 + _ACTIVITY_ID,
-    "type_name": TYPE_CAPTIONS[CLASS_UID * 100 + _ACTIVITY_ID],
-    "severity_id": _SEVERITY_ID,
-    "severity": SEVERITY_CAPTIONS[_SEVERITY_ID],
-}
+_HEADER: Final[dict[str, Any]] = event_header(
+    class_uid=CLASS_UID, class_name=CLASS_CAPTIONS[CLASS_UID],
+    category_uid=_CATEGORY_UID, category_name=CATEGORY_CAPTIONS[_CATEGORY_UID],
+    activity_id=_ACTIVITY_ID, activity_name=ACTIVITY_CAPTIONS[_ACTIVITY_ID],
+    type_name=TYPE_CAPTIONS[CLASS_UID * 100 + _ACTIVITY_ID], severity_id=_SEVERITY_ID)
 
 
 # First letters of the placeholders: most strings are told apart without hashing them.

@@ -34,6 +34,7 @@ __all__ = [
     "constant_rows",
     "email",
     "epoch_ms",
+    "event_header",
     "event_uid",
     "json_block",
     "product_json",
@@ -162,6 +163,21 @@ def email(value: Any) -> str | None:
     if "#" in found and "#EXT#" in found.upper():
         return None
     return found
+
+
+def event_header(*, class_uid: int, class_name: str, category_uid: int, category_name: str,
+                 activity_id: int, activity_name: str, type_name: str | None = None,
+                 severity_id: int = 1) -> dict[str, Any]:
+    """The classification fields every event starts with, in OCSF's order; `type_name` defaults
+    to "<class>: <activity>", as OCSF composes it (and as a source's own label for Other)."""
+    type_uid = class_uid * 100 + activity_id
+    return {
+        "activity_id": activity_id, "activity_name": activity_name,
+        "category_uid": category_uid, "category_name": category_name,
+        "class_uid": class_uid, "class_name": class_name,
+        "type_uid": type_uid, "type_name": type_name or f"{class_name}: {activity_name}",
+        "severity_id": severity_id, "severity": SEVERITY_CAPTIONS[severity_id],
+    }
 
 
 def event_uid(tenant_id: str, object_id: str, collected_at_ms: int) -> str:

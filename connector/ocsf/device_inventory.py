@@ -35,6 +35,7 @@ from connector.ocsf.common import (
     cell,
     constant_rows,
     epoch_ms,
+    event_header,
     event_uid,
     json_block,
     product_json,
@@ -128,18 +129,11 @@ _JOIN_TYPES: Final[Mapping[str, tuple[str, bool]]] = {
 _COMPLIANCE: Final[Mapping[str, bool]] = {"compliant": True, "noncompliant": False}
 _OWNERSHIP: Final[Mapping[str, bool]] = {"personal": True, "company": False}
 
-_HEADER: Final[Mapping[str, Any]] = {
-    "activity_id": _ACTIVITY_ID,
-    "activity_name": ACTIVITY_CAPTIONS[_ACTIVITY_ID],
-    "category_uid": _CATEGORY_UID,
-    "category_name": CATEGORY_CAPTIONS[_CATEGORY_UID],
-    "class_uid": CLASS_UID,
-    "class_name": CLASS_CAPTIONS[CLASS_UID],
-    "type_uid": CLASS_UID * 100 + _ACTIVITY_ID,
-    "type_name": TYPE_CAPTIONS[CLASS_UID * 100 + _ACTIVITY_ID],
-    "severity_id": _SEVERITY_ID,
-    "severity": SEVERITY_CAPTIONS[_SEVERITY_ID],
-}
+_HEADER: Final[Mapping[str, Any]] = event_header(
+    class_uid=CLASS_UID, class_name=CLASS_CAPTIONS[CLASS_UID],
+    category_uid=_CATEGORY_UID, category_name=CATEGORY_CAPTIONS[_CATEGORY_UID],
+    activity_id=_ACTIVITY_ID, activity_name=ACTIVITY_CAPTIONS[_ACTIVITY_ID],
+    type_name=TYPE_CAPTIONS[CLASS_UID * 100 + _ACTIVITY_ID], severity_id=_SEVERITY_ID)
 
 
 @dataclass(frozen=True, slots=True)

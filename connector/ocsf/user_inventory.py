@@ -30,6 +30,7 @@ from connector.ocsf.common import (
     Product,
     cell,
     constant_rows,
+    event_header,
     event_uid,
     json_block,
 )
@@ -135,18 +136,11 @@ _ENRICHMENT_PROVIDER: Final = "Microsoft Graph"
 
 
 
-_HEADER: Final[Mapping[str, Any]] = {
-    "activity_id": _ACTIVITY_ID,
-    "activity_name": ACTIVITY_CAPTIONS[_ACTIVITY_ID],
-    "category_uid": _CATEGORY_UID,
-    "category_name": CATEGORY_CAPTIONS[_CATEGORY_UID],
-    "class_uid": _CLASS_UID,
-    "class_name": CLASS_CAPTIONS[_CLASS_UID],
-    "type_uid": _CLASS_UID * 100 + _ACTIVITY_ID,
-    "type_name": TYPE_CAPTIONS[_CLASS_UID * 100 + _ACTIVITY_ID],
-    "severity_id": _SEVERITY_ID,
-    "severity": SEVERITY_CAPTIONS[_SEVERITY_ID],
-}
+_HEADER: Final[Mapping[str, Any]] = event_header(
+    class_uid=_CLASS_UID, class_name=CLASS_CAPTIONS[_CLASS_UID],
+    category_uid=_CATEGORY_UID, category_name=CATEGORY_CAPTIONS[_CATEGORY_UID],
+    activity_id=_ACTIVITY_ID, activity_name=ACTIVITY_CAPTIONS[_ACTIVITY_ID],
+    type_name=TYPE_CAPTIONS[_CLASS_UID * 100 + _ACTIVITY_ID], severity_id=_SEVERITY_ID)
 
 
 

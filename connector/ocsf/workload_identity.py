@@ -31,13 +31,13 @@ from connector.ocsf.common import (
     ACCOUNT_TYPE_CAPTIONS,
     CATEGORY_DISCOVERY,
     OCSF_VERSION,
-    SEVERITY_CAPTIONS,
     MappingError,
     MappingRow,
     Product,
     cell,
     constant_rows,
     epoch_ms,
+    event_header,
     event_uid,
     json_block,
     product_json,
@@ -77,18 +77,10 @@ _SEVERITY_ID: Final = 1  # Informational
 USER_TYPE_SERVICE: Final = 4  # OCSF 1.8.0 user.type_id: 0 Unknown, 1 User, 2 Admin, 3 System, 4 Service
 _ACCOUNT_TYPE_ID: Final = 6  # Azure AD Account
 _PROVIDER: Final = "Microsoft Graph"
-_HEADER: Final[Mapping[str, Any]] = {
-    "activity_id": _ACTIVITY_ID,
-    "activity_name": "Collect",
-    "category_uid": 5,
-    "category_name": CATEGORY_DISCOVERY[5],
-    "class_uid": _CLASS_UID,
-    "class_name": "User Inventory Info",
-    "type_uid": _CLASS_UID * 100 + _ACTIVITY_ID,
-    "type_name": "User Inventory Info: Collect",
-    "severity_id": _SEVERITY_ID,
-    "severity": SEVERITY_CAPTIONS[_SEVERITY_ID],
-}
+_HEADER: Final[Mapping[str, Any]] = event_header(
+    class_uid=_CLASS_UID, class_name="User Inventory Info", category_uid=5,
+    category_name=CATEGORY_DISCOVERY[5], activity_id=_ACTIVITY_ID, activity_name="Collect",
+    severity_id=_SEVERITY_ID)
 
 #: Microsoft's first-party application tenants: "Microsoft Services" (where Microsoft's
 #: multi-tenant apps are registered) and Microsoft's own corporate tenant, which owns a few.
