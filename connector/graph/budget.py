@@ -20,8 +20,11 @@ The reports bucket covers the sign-in log, directory audits, the registration re
 Every bucket is a sliding log of admissions. A request is admitted when all its buckets have
 room, and its admission is stamped again when it is really sent (after waiting for a
 concurrency slot) and once more when its answer arrives, since Graph counted it somewhere in
-between (after a token fetch, say): the log never runs ahead of what Graph counts. Each window carries a small margin
-(2.5 % of the window + 50 ms) for the distance between our clock and Graph's.
+between (after a token fetch, say): the log never runs ahead of what Graph counts. Each window
+carries a small margin (1 % of the window + 50 ms) for the distance between our clock and
+Graph's; the stamp at the answer is already later than Graph's count by the answer's latency,
+so a bigger margin only slows the listings paced by the 10-per-minute limit (at 2.5 % it cost
+1.5 s of every minute: 30 s of a 100,000-user full run).
 
 Sharing: other apps (Identity Protection is per tenant) or other instances of this app spend
 the same budgets unseen. A bucket therefore plans against `share` of its capacity: a 429 halves
@@ -75,7 +78,7 @@ NEAR_LIMIT = 0.8
 FOLLOW_UP_SECONDS = 2.0
 SCARCE_CAPACITY = 100
 MIN_SHARE = 0.05
-_MARGIN_FRACTION = 0.025
+_MARGIN_FRACTION = 0.01
 _MARGIN_SECONDS = 0.05
 
 
@@ -251,8 +254,9 @@ class Bucket:
     waited_seconds: float = 0.0  # wall time during which some request waited on this bucket
     throttled: int = 0
     admitted: int = 0
-    waiting: dict[int, int] = field(default_factory=dict)  # priority -> requests waiting
-    # priority -> (when it was last admitted, the other buckets it spent)
+    # priority -> the bucket names of each request waiting on this bucket -> how many
+    waiting: dict[int, dict[tuple[str, ...], int]] = field(default_factory=dict)
+    # priority -> (when a listing's page with a next page came back, the buckets it spends)
     recent: dict[int, tuple[float, tuple[str, ...]]] = field(default_factory=dict)
     _log: list[_Entry] = field(default_factory=list)
     _covered_until: float = 0.0
@@ -305,8 +309,10 @@ class Bucket:
         for entry in sorted(self._log, key=lambda e: e.when(now)):
             need -= entry.units
             if need <= 0:
-                # An unanswered request keeps its slot: wait at least one margin, then look again.
-                return max(entry.when(now) + self.window + self.margin - now, self.margin)
+                # An unanswered request counts as happening now, so it holds its slot a whole
+                # window from now; a sleeper woken a hair early (asyncio may fire a timer up to
+                # its clock's resolution early) looks again at once, not a margin later.
+                return max(entry.when(now) + self.window + self.margin - now, 0.005)
         return self.window + self.margin
 
     def admit(self, units: float, now: float) -> _Entry:
@@ -410,8 +416,10 @@ class Planner:
         which does: `BudgetDeadline` rather than wait on it longer than `allowance` seconds
         (what is left of the request's retry deadline)."""
         buckets = [(self.buckets[n], u) for n, u in charges.items() if n in self.buckets]
+        names = tuple(bucket.limit.name for bucket, _ in buckets)
         for bucket, _ in buckets:
-            bucket.waiting[priority] = bucket.waiting.get(priority, 0) + 1
+            waiters = bucket.waiting.setdefault(priority, {})
+            waiters[names] = waiters.get(names, 0) + 1
         paced = paused = 0.0
         try:
             while True:
@@ -425,9 +433,6 @@ class Planner:
                     paced += self._clock() - now
                     continue
                 if wait <= 0.0 or slowest is None:
-                    names = tuple(bucket.limit.name for bucket, _ in buckets)
-                    for bucket, _ in buckets:
-                        bucket.recent[priority] = (now, names)
                     return Ticket([bucket.admit(units, now) for bucket, units in buckets],
                                   charges, paced)
                 wait = max(wait, 0.005)
@@ -449,22 +454,69 @@ class Planner:
                     paced += self._clock() - now
         finally:
             for bucket, _ in buckets:
-                bucket.waiting[priority] -= 1
+                waiters = bucket.waiting[priority]
+                waiters[names] -= 1
+                if not waiters[names]:
+                    del waiters[names]
+
+    def expect_follow_up(self, charges: dict[str, float], priority: int) -> None:
+        """A listing's page came back with a next page to ask for: for `FOLLOW_UP_SECONDS` a
+        lower priority leaves its buckets to it (see `_yields`). A single request, or a
+        listing's last page, expects none, and holds nobody back."""
+        now = self._clock()
+        names = tuple(n for n in charges if n in self.buckets)
+        for name in names:
+            self.buckets[name].recent[priority] = (now, names)
+
+    async def admit_some(self, unit: dict[str, float], most: int, *,
+                         priority: int = BACKGROUND_PRIORITY,
+                         allowance: float | None = None) -> tuple[Ticket, int]:
+        """Admit between 1 and `most` requests of `unit` charges each, as many as fit the
+        moment the first does (`$batch` items, throttled one by one): a chunk sized up front
+        would wait for the whole chunk's room and leave the slots freed before it unused."""
+        ticket = await self.admit(unit, priority=priority, allowance=allowance)
+        if most <= 1:
+            return ticket, 1
+        now = self._clock()
+        fit = most - 1
+        for name, units in unit.items():
+            bucket = self.buckets.get(name)
+            if bucket is not None and units > 0:
+                fit = min(fit, max(0, math.floor((bucket.capacity - bucket._used(now)) / units)))
+        if fit:
+            for entry in ticket.entries:
+                entry.units *= 1 + fit
+            ticket.charges = {name: units * (1 + fit) for name, units in unit.items()}
+        return ticket, 1 + fit
 
     def _yields(self, bucket: Bucket, priority: int, now: float) -> bool:
         """Whether a request of `priority` leaves `bucket` to a higher priority: one waits on
         it, or one was admitted moments ago (a listing's next page is on its way) and could go
-        now as far as its other buckets are concerned."""
+        now as far as its other buckets are concerned.
+
+        A higher priority held back by another of its buckets for longer than this bucket's
+        window is not waiting on this one: a slot taken now is free again before it could use
+        it (a `signInActivity` page that waits for its next minute leaves the reports window
+        to the registration report until ten seconds before)."""
         if not bucket.scarce:
             return False
-        if any(n for p, n in bucket.waiting.items() if p > priority):
-            return True
+        horizon = bucket.window + bucket.margin  # how long a slot taken now stays taken
+        for p, waiters in bucket.waiting.items():
+            if p > priority and any(
+                    self._others_open(bucket, names, now, horizon) for names in waiters):
+                return True
         for p, (at, names) in bucket.recent.items():
-            if p > priority and now - at < self.follow_up and all(
-                    self.buckets[n].delay(1.0, now) <= 0.0
-                    for n in names if n != bucket.limit.name and n in self.buckets):
+            if p > priority and now - at < self.follow_up \
+                    and self._others_open(bucket, names, now, 0.0):
                 return True
         return False
+
+    def _others_open(self, bucket: Bucket, names: tuple[str, ...], now: float,
+                     within: float) -> bool:
+        """Whether every bucket in `names` but `bucket` has room for one unit within `within`
+        seconds."""
+        return all(self.buckets[n].delay(1.0, now) <= within
+                   for n in names if n != bucket.limit.name and n in self.buckets)
 
     def on_throttled(self, charges: dict[str, float], retry_after: float | None) -> None:
         """A 429 for a request that spent `charges`: blame its scarcest bucket."""

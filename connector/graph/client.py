@@ -41,6 +41,7 @@ from connector.clouds import resolve
 from connector.graph.budget import (
     DIRECTORY,
     BudgetDeadline,
+    Ticket,
     add_charges,
     charges_of,
     chunk_by_budget,
@@ -315,13 +316,15 @@ class GraphClient:
 
     async def _attempt(self, method: Method, url: str, headers: Mapping[str, str] | None,
                        body: bytes | None, *, charges: dict[str, float], priority: int,
-                       deadline: DeadlineClock, allowance: float) -> httpx.Response:
+                       deadline: DeadlineClock, allowance: float,
+                       ticket: Ticket | None = None) -> httpx.Response:
         """One HTTP exchange, admitted by the planner; throttling signals fed back to it. The
         time the planner held it back on our own pacing is added to `deadline.held` (waiting
         for a concurrency slot is not: the limit narrows when Graph throttles)."""
-        ticket = await self.throttle.planner.admit(charges, priority=priority,
-                                                   allowance=allowance)
-        deadline.held += ticket.paced
+        if ticket is None:  # else admitted by the caller (a `$batch` chunk sized to the room)
+            ticket = await self.throttle.planner.admit(charges, priority=priority,
+                                                       allowance=allowance)
+            deadline.held += ticket.paced
         try:
             async with self.throttle.concurrency.slot():
                 ticket.sent(self.throttle.clock())
@@ -369,7 +372,8 @@ class GraphClient:
     async def _call(self, method: Method, url: str, headers: Mapping[str, str] | None = None,
                     body: bytes | None = None, *, charges: dict[str, float] | None = None,
                     priority: int | None = None,
-                    deadline: DeadlineClock | None = None) -> httpx.Response:
+                    deadline: DeadlineClock | None = None,
+                    ticket: Ticket | None = None) -> httpx.Response:
         """Send with retries: transient failures within the deadline; a 401 renews the token
         once per token (one that expires during a long retry wait is renewed again, the fresh
         token refused at once is an answer). The deadline runs on `deadline` (a `$batch`
@@ -395,7 +399,8 @@ class GraphClient:
                     generation = self.credential.generation
                     response = await self._attempt(method, url, headers, body, charges=charges,
                                                    priority=priority, deadline=clock,
-                                                   allowance=allowance())
+                                                   allowance=allowance(), ticket=ticket)
+                    ticket = None
                     if response.status_code == 401 and generation != renewed_from:
                         renewed_from = generation
                         self.stats.token_renewals += 1
@@ -478,6 +483,8 @@ class GraphClient:
             body = await self.get_json(next_url, headers)
             items = body.get("value")
             link = body.get("@odata.nextLink")
+            if isinstance(link, str) and link:
+                self.throttle.planner.expect_follow_up(charges_of(link), priority_of(link))
             yield Page(items if isinstance(items, list) else [], next_url,
                        link if isinstance(link, str) and link else None)
             next_url = link if isinstance(link, str) and link else None
@@ -490,15 +497,55 @@ class GraphClient:
         """
         if len({item.id for item in items}) != len(items):
             raise ValueError("batch item ids must be unique")
-        # Items are throttled one by one: no chunk carries more of a bucket than it holds.
-        chunks = [[items[i] for i in chunk] for chunk in chunk_by_budget(
-            [item.url for item in items], BATCH_LIMIT, self.throttle.planner.capacity)]
+        # Items are throttled one by one. Those under a scarce limit (5 reports a 10 s) go in
+        # chunks of what that limit has room for when they are sent; the rest 20 at a time.
+        planner = self.throttle.planner
+        plain: list[BatchRequest] = []
+        scarce: dict[tuple[tuple[str, float], ...], list[BatchRequest]] = {}
+        for item in items:
+            charges = charges_of(item.url)
+            if any(planner.buckets[n].scarce for n in charges if n in planner.buckets):
+                scarce.setdefault(tuple(sorted(charges.items())), []).append(item)
+            else:
+                plain.append(item)
+        chunks = [[plain[i] for i in chunk] for chunk in chunk_by_budget(
+            [item.url for item in plain], BATCH_LIMIT, planner.capacity)]
         results: dict[str, BatchResponse] = {}
-        await gather_all(*(self._batch_chunk(chunk, results) for chunk in chunks))
+        await gather_all(*(self._batch_chunk(chunk, results) for chunk in chunks),
+                         *(self._batch_as_room_frees(group, dict(unit), results)
+                           for unit, group in scarce.items()))
         return [results[item.id] for item in items]
 
-    async def _batch_chunk(self, chunk: list[BatchRequest], results: dict[str, BatchResponse]
-                           ) -> None:
+    async def _batch_as_room_frees(self, items: list[BatchRequest], unit: dict[str, float],
+                                   results: dict[str, BatchResponse]) -> None:
+        """`items` (each spending `unit`) in chunks admitted as the planner has room: each
+        chunk takes every slot free when its first item fits."""
+        priority = max(priority_of(item.url) for item in items)
+        policy = self.throttle.policy
+        chunks: list[asyncio.Task[None]] = []
+        pending = items
+        try:
+            while pending:
+                try:
+                    ticket, count = await self.throttle.planner.admit_some(
+                        unit, min(BATCH_LIMIT, len(pending)), priority=priority,
+                        allowance=policy.deadline_seconds)
+                except BudgetDeadline as exc:
+                    raise GraphUnavailable(429, "TooManyRequests", policy.give_up_reason(
+                        policy.deadline_seconds, exc.wait, "the request budget is spent")
+                    ) from None
+                chunk, pending = pending[:count], pending[count:]
+                chunks.append(asyncio.ensure_future(self._batch_chunk(chunk, results, ticket)))
+        except BaseException:
+            for task in chunks:
+                task.cancel()
+            await asyncio.gather(*chunks, return_exceptions=True)
+            raise
+        await gather_all(*chunks)
+
+    async def _batch_chunk(self, chunk: list[BatchRequest], results: dict[str, BatchResponse],
+                           ticket: Ticket | None = None) -> None:
+        """One chunk, its failed items re-sent; `ticket`: its first send is admitted already."""
         pending = chunk
         clock = DeadlineClock(self.throttle.clock)  # stands still while our pacing holds it
         started = clock()
@@ -506,7 +553,8 @@ class GraphClient:
         attempt = 0
         while pending:
             attempt += 1
-            responses = await self._post_batch(pending, clock)
+            responses = await self._post_batch(pending, clock, ticket)
+            ticket = None
             retry: list[BatchRequest] = []
             waits: list[float] = []
             for item in pending:
@@ -542,8 +590,8 @@ class GraphClient:
             await self.throttle.sleep(wait)
             pending = retry
 
-    async def _post_batch(self, items: list[BatchRequest], deadline: DeadlineClock
-                          ) -> dict[str, BatchResponse]:
+    async def _post_batch(self, items: list[BatchRequest], deadline: DeadlineClock,
+                          ticket: Ticket | None = None) -> dict[str, BatchResponse]:
         body = orjson.dumps({"requests": [
             {"id": item.id, "method": "GET", "url": item.url,
              "headers": {**PRIORITY_HEADERS, **(item.headers or {})}}
@@ -556,7 +604,7 @@ class GraphClient:
         self.stats.batch_items += len(items)
         response = await self._call(Method.POST, "/$batch", None, body, charges=charges,
                                     priority=max(priority_of(item.url) for item in items),
-                                    deadline=deadline)
+                                    deadline=deadline, ticket=ticket)
         return parse_batch_response(self._json(response))
 
 

@@ -46,6 +46,7 @@ read here as before. Notes are taken whichever way, and removed in the last batc
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
@@ -212,12 +213,19 @@ class TrackedRun:
         emitted: set[str] = set()
         reader = ChangeReader(self, cursors)
         collection = self._collection(checkpoint, memory)
-        collection.recent_risk = await reader.read_risk()
-        async for batch in collection.batches():
-            last = batch.checkpoint
-            if batch.writes:
-                emitted.update(batch.writes.users)
-            yield batch
+        risk_read = asyncio.ensure_future(reader.read_risk())
+        collection.recent_risk = risk_read
+        try:
+            async for batch in collection.batches():
+                last = batch.checkpoint
+                if batch.writes:
+                    emitted.update(batch.writes.users)
+                yield batch
+            await risk_read
+        finally:
+            if not risk_read.done():
+                risk_read.cancel()
+                await asyncio.gather(risk_read, return_exceptions=True)
         if not cursors.get(USERS):
             return
         summary.completed = False

@@ -38,7 +38,7 @@ from typing import Any, Literal, Protocol, TypeVar
 import orjson
 
 from connector.graph.budget import mfa_lookups_per_run
-from connector.graph.client import GraphClient, GraphError, Page, gather_all
+from connector.graph.client import GraphClient, GraphError, gather_all
 from connector.graph.dates import format_graph_datetime, parse_graph_datetime
 from connector.graph.odata import Availability, is_refusal, refusal_reason
 from connector.graph.permissions import Grants
@@ -56,12 +56,12 @@ from connector.graph.sources import (
     mfa_registration,
     mfa_registration_of,
     risky_users,
-    user_pages,
 )
 from connector.ocsf import user_inventory as ocsf
 from connector.streams import facts as remembered
-from connector.streams.base import Restarts, Skips, usable_checkpoint
+from connector.streams.base import Skips, usable_checkpoint
 from connector.streams.batch import Batch, StoreWrites
+from connector.streams.user_listing import UserListing
 
 log = logging.getLogger(__name__)
 
@@ -69,10 +69,6 @@ CHECKPOINT_VERSION = 1
 # At or below this many new users an incremental run asks per user instead of reading
 # tenant-wide listings (20 users per `$batch` request).
 SMALL_RUN_USERS = 200
-# Users read ahead while the registration report loads, when the listing selects signInActivity:
-# one window of that limit (10 pages of 500). Its windows slide, so pages read late in the first
-# minute push the whole listing late; about 15 MB held.
-SIGN_IN_ACTIVITY_LOOKAHEAD = 4_999
 # `mfa_fallback: auto` asks per user for at most this many users a run (the default share).
 MFA_FALLBACK_AUTO_LIMIT = mfa_lookups_per_run(0.5)
 # Per-user registration report entries spend the 5-per-10-s reporting budget one each.
@@ -642,9 +638,10 @@ class Collection:
                  full: bool = False, summary: Summary | None = None) -> None:
         self.memory = memory
         self.full = full
-        # Identity Protection's whole list as change tracking last read it: it serves new users
-        # too, so a run asks Identity Protection (1 request/s per tenant) nothing more.
-        self.recent_risk: RiskTable | None = None
+        # Identity Protection's whole list as change tracking reads it (or read it last): it
+        # serves new users too, so a run asks Identity Protection (1 request/s per tenant)
+        # nothing more. An awaitable, so the read runs while the new users are listed.
+        self.recent_risk: Awaitable[RiskTable | None] | None = None
         # The risk table this run used (change tracking keeps it to diff the next read against).
         self.risk: RiskTable | None = None
         # The admin role map this run read (change tracking diffs it instead of re-reading).
@@ -660,12 +657,14 @@ class Collection:
         self._keep = make_filter(bool(settings.include_guests), settings.domains or ())
         self._fallback: MfaFallback = settings.mfa_fallback
 
-    def _risk(self) -> Awaitable[RiskTable | None]:
+    async def _risk(self) -> RiskTable | None:
         """Identity Protection's whole list (a few requests of 500, never one per user: it
         allows 1 request a second per tenant and throttles without Retry-After)."""
         if self.recent_risk is not None:
-            return _ready(self.recent_risk)
-        return self._optional("risk", risky_users(self.client), licence="P2")
+            table = await self.recent_risk
+            if table is not None:
+                return table
+        return await self._optional("risk", risky_users(self.client), licence="P2")
 
     async def _sso_apps(self) -> dict[str, tuple[tuple[str, str | None], ...]] | None:
         """The applications' rosters, when `workload_identities.user_sso_apps` asks for them."""
@@ -759,7 +758,8 @@ class Collection:
         seen: set[str] = set(previous.recent_ids)
         if resume is not None:
             seen.update(str(i) for i in resume.get("skip_ids") or ())
-        listing = _Listing(self, query, resume.get("resume_url") if resume else None)
+        listing = UserListing(self.client, self.availability, query,
+                              resume.get("resume_url") if resume else None)
         mfa = MfaPlan(self.client, self.availability, grants, fallback=self._fallback,
                       cloud_name=self.cloud_name,
                       auto_limit=mfa_lookups_per_run(
@@ -773,7 +773,7 @@ class Collection:
                 await listing.peek(SMALL_RUN_USERS)
             if since is not None and listing.ended and listing.buffered_users <= SMALL_RUN_USERS:
                 self.summary.strategy = "per-user"
-                ids = [u["id"] for p in listing.buffer for u in p.items
+                ids = [u["id"] for p in listing.buffer for u in p.page.items
                        if isinstance(u.get("id"), str) and u["id"] not in seen and self._keep(u)]
                 lookups.memberships, _, lookups.risk = await gather_all(
                     self._optional("groups", memberships_of(self.client, ids)),
@@ -782,17 +782,20 @@ class Collection:
                 )
             else:
                 self.summary.strategy = "bulk"
-                lookups.memberships, _, _, lookups.risk = await gather_all(
+                # The listing asks first and goes on while the lookups load: with
+                # signInActivity it is the scarcest limit (user_listing.py).
+                listing.read_ahead()
+                lookups.memberships, _, lookups.risk = await gather_all(
                     self._optional("groups", group_memberships(self.client)),
-                    # The users listing asks first: with signInActivity it is the scarcest
-                    # limit, and the report must not take its first reports slot.
-                    listing.peek(SIGN_IN_ACTIVITY_LOOKAHEAD if query.sign_in else 0),
                     mfa.read_report(),
                     self._risk(),
                 )
             lookups.roles = self.roles = await roles
             self.risk = lookups.risk
             lookups.sso_apps = await self._sso_apps()
+        except BaseException:
+            await listing.aclose()
+            raise
         finally:
             # Also when another source failed first: the roles task's own error must be
             # collected here, or asyncio prints its traceback when the task is collected.
@@ -805,16 +808,17 @@ class Collection:
         async for batch in self._join(listing, join, mfa, progress, previous, seen):
             yield batch
 
-    async def _join(self, listing: _Listing, join: PageJoin, mfa: MfaPlan, progress: Progress,
+    async def _join(self, listing: UserListing, join: PageJoin, mfa: MfaPlan, progress: Progress,
                     previous: Checkpoint, seen: set[str]) -> AsyncIterator[Batch]:
         """Users page by page -> events; a batch every `batch_size` events and at the end."""
         batch_size = max(1, int(self.settings.batch_size))
         buffer: list[bytes] = []
         memory = self.memory
-        async for page in listing.pages():
+        async for listed in listing.pages():
+            page = listed.page
             page_ids: list[str] = []
-            progress.query = listing.query_flags()
-            fresh = join.fresh(page.items, seen, progress, restarted=listing.restarts > 0)
+            progress.query = listed.flags
+            fresh = join.fresh(page.items, seen, progress, restarted=listed.restarted)
             if memory is not None:
                 memory.note_listed(u["id"] for u in page.items
                                    if isinstance(u, dict) and isinstance(u.get("id"), str))
@@ -852,10 +856,6 @@ class Collection:
         return done.to_json(None)
 
 
-async def _ready(value: T) -> T:
-    return value
-
-
 
 def _restore(progress: Progress, resume: Mapping[str, Any]) -> None:
     """Carry an interrupted run's bookkeeping into the process that resumes it."""
@@ -869,78 +869,3 @@ def _restore(progress: Progress, resume: Mapping[str, Any]) -> None:
             created = parse_graph_datetime(pair[1])
             if created is not None:
                 progress.recent[str(pair[0])] = created
-
-
-class _Listing:
-    """The users listing with a look-ahead buffer and restarts on an expired page token."""
-
-    def __init__(self, run: Collection, query: UserQuery, resume_url: str | None) -> None:
-        self.run = run
-        self.query = query
-        self.start = resume_url
-        self.buffer: list[Page] = []
-        self.ended = False
-        self._restarts = Restarts("users")
-        self._iterator: AsyncIterator[tuple[UserQuery, Page]] | None = None
-
-    @property
-    def restarts(self) -> int:
-        return self._restarts.count
-
-    @property
-    def buffered_users(self) -> int:
-        return sum(len(p.items) for p in self.buffer)
-
-    def query_flags(self) -> dict[str, Any]:
-        q = self.query
-        return {"sign_in": q.sign_in, "manager": q.manager, "advanced": q.advanced,
-                "fields": list(q.fields)}
-
-    async def _next(self) -> Page | None:
-        while True:
-            if self._iterator is None:
-                self._iterator = user_pages(self.run.client, self.query,
-                                            self.run.availability, self.start)
-            try:
-                query, page = await anext(self._iterator)
-            except StopAsyncIteration:
-                self.ended = True
-                return None
-            except GraphError as error:
-                if not self._restarts.allow(error, "listing again from the start (users "
-                                                   "already delivered are skipped)"):
-                    raise
-                self._iterator = None
-                self.start = None
-                continue
-            self.query = query
-            if page.next_link is None:
-                self.ended = True
-            return page
-
-    async def peek(self, users: int) -> None:
-        """Read ahead until more than `users` users are buffered or the listing ends."""
-        while not self.ended and self.buffered_users <= users:
-            page = await self._next()
-            if page is None:
-                return
-            self.buffer.append(page)
-
-    async def pages(self) -> AsyncIterator[Page]:
-        """Buffered pages, then the rest with the next page requested while this one is joined."""
-        while self.buffer:
-            yield self.buffer.pop(0)
-        ahead = None if self.ended else asyncio.ensure_future(self._next())
-        try:
-            while ahead is not None:
-                page = await ahead
-                ahead = None
-                if page is None:
-                    return
-                if not self.ended:
-                    ahead = asyncio.ensure_future(self._next())
-                yield page
-        finally:
-            if ahead is not None:
-                ahead.cancel()
-                await asyncio.gather(ahead, return_exceptions=True)

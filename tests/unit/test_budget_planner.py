@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from connector.graph.budget import (
+    FOLLOW_UP_SECONDS,
     BudgetDeadline,
     Planner,
     charges_of,
@@ -24,6 +25,7 @@ METHODS = "/users/u1/authentication/methods"
 ACTIVITY = "/users?$select=id,signInActivity&$top=500"
 RISKY = "/identityProtection/riskyUsers/u1"
 SIGN_INS = "/auditLogs/signIns?$top=1000"
+REPORT = "/reports/authenticationMethods/userRegistrationDetails"
 
 
 class EventTime:
@@ -212,3 +214,86 @@ def test_admission_paced_by_our_own_requests_never_gives_up_and_says_how_long_it
     asyncio.run(run())
     assert held[:5] == [0.0] * 5
     assert sum(held) == pytest.approx(clock.now) and clock.now >= 20.0
+
+
+def test_admit_some_takes_every_reports_slot_free_when_the_first_fits() -> None:
+    clock = VirtualTime()
+    planner = _planner(clock)
+    sizes: list[tuple[float, int]] = []
+
+    async def run() -> None:
+        first = await planner.admit(charges_of(ACTIVITY))  # a listing page took one slot
+        first.answered(clock.now)
+        left = 12
+        while left:
+            ticket, count = await planner.admit_some(charges_of(METHODS), min(20, left))
+            ticket.answered(clock.now)
+            sizes.append((clock.now, count))
+            left -= count
+
+    asyncio.run(run())
+    # 4 at once beside the page (a chunk of 5 would wait for the next window), 5, then 3: the
+    # twelfth goes in the third window, where chunks of 5 sized up front need a fourth.
+    assert [count for _, count in sizes] == [4, 5, 3]
+    assert sizes[0][0] == 0.0 and 10.0 < sizes[1][0] < 10.5 and 20.0 < sizes[2][0] < 21.0
+
+
+def test_admit_some_books_every_request_it_admits() -> None:
+    clock = VirtualTime()
+    planner = _planner(clock)
+
+    async def run() -> tuple[int, float]:
+        ticket, count = await planner.admit_some(charges_of(METHODS), 20)
+        ticket.answered(clock.now)
+        return count, planner.buckets["reports"].delay(1.0, clock.now)
+
+    count, wait = asyncio.run(run())
+    assert count == 5
+    assert wait > 9.0  # the window is full: a sixth request waits for the first to age out
+
+
+def test_a_sign_in_activity_page_waiting_for_its_minute_leaves_the_reports_window_to_the_rest(
+        ) -> None:
+    clock = EventTime()
+    planner = Planner(clock=clock.clock, sleep=clock.sleep)
+    pages: list[float] = []
+    reports: list[float] = []
+
+    async def listing() -> None:
+        for _ in range(15):
+            ticket = await planner.admit(charges_of(ACTIVITY), priority=priority_of(ACTIVITY))
+            ticket.answered(clock.now)
+            pages.append(clock.now)
+
+    async def report() -> None:
+        while len(pages) < 15:
+            ticket = await planner.admit(charges_of(REPORT), priority=priority_of(REPORT))
+            ticket.answered(clock.now)
+            reports.append(clock.now)
+
+    asyncio.run(clock.run(listing(), report()))
+    # The report reads while page 11 waits for the next minute...
+    assert sum(1 for t in reports if 25.0 <= t < 50.0) >= 10
+    # ...and leaves the reports window free in time: page 11 goes when its minute opens.
+    assert 60.0 <= pages[10] < 62.0
+    assert sum(1 for t in reports if 51.0 <= t < pages[10]) == 0
+
+
+def test_only_a_listing_with_a_next_page_to_ask_holds_lower_priorities_back() -> None:
+    clock = VirtualTime()
+    planner = _planner(clock)
+
+    async def run() -> tuple[float, float]:
+        page = await planner.admit(charges_of(ACTIVITY), priority=priority_of(ACTIVITY))
+        page.answered(clock.now)  # a single page: nothing follows it
+        lookup = await planner.admit(charges_of(METHODS))
+        lookup.answered(clock.now)
+        alone = clock.now
+        planner.expect_follow_up(charges_of(ACTIVITY), priority_of(ACTIVITY))
+        lookup = await planner.admit(charges_of(METHODS))
+        lookup.answered(clock.now)
+        return alone, clock.now - alone
+
+    alone, held = asyncio.run(run())
+    assert alone == 0.0
+    assert held >= FOLLOW_UP_SECONDS  # made way for the listing's next page
