@@ -460,13 +460,20 @@ class Planner:
                     del waiters[names]
 
     def expect_follow_up(self, charges: dict[str, float], priority: int) -> None:
-        """A listing's page came back with a next page to ask for: for `FOLLOW_UP_SECONDS` a
-        lower priority leaves its buckets to it (see `_yields`). A single request, or a
-        listing's last page, expects none, and holds nobody back."""
+        """A listing is about to ask for a page, or one came back with a next page to ask
+        for: for `FOLLOW_UP_SECONDS` a lower priority leaves its buckets to it (see
+        `_yields`), so its pages keep their slots in the window."""
         now = self._clock()
         names = tuple(n for n in charges if n in self.buckets)
         for name in names:
             self.buckets[name].recent[priority] = (now, names)
+
+    def follow_up_done(self, charges: dict[str, float], priority: int) -> None:
+        """The listing's last page came back: it holds nobody back any longer."""
+        for name in charges:
+            bucket = self.buckets.get(name)
+            if bucket is not None:
+                bucket.recent.pop(priority, None)
 
     async def admit_some(self, unit: dict[str, float], most: int, *,
                          priority: int = BACKGROUND_PRIORITY,

@@ -479,12 +479,21 @@ class GraphClient:
                     ) -> AsyncIterator[Page]:
         """Each page of a listing, following `@odata.nextLink` to the end."""
         next_url: str | None = url
+        planner = self.throttle.planner
+        charges, priority = charges_of(url), priority_of(url)
+        planner.expect_follow_up(charges, priority)
         while next_url is not None:
-            body = await self.get_json(next_url, headers)
+            try:
+                body = await self.get_json(next_url, headers)
+            except BaseException:
+                planner.follow_up_done(charges, priority)
+                raise
             items = body.get("value")
             link = body.get("@odata.nextLink")
             if isinstance(link, str) and link:
-                self.throttle.planner.expect_follow_up(charges_of(link), priority_of(link))
+                planner.expect_follow_up(charges, priority)
+            else:
+                planner.follow_up_done(charges, priority)
             yield Page(items if isinstance(items, list) else [], next_url,
                        link if isinstance(link, str) and link else None)
             next_url = link if isinstance(link, str) and link else None
