@@ -25,6 +25,10 @@ class Faults:
     # Answer 400 Directory_ExpiredPageToken once, on the first request for this page number
     # (2 = the first nextLink) of any paged listing; cleared once it fired.
     expired_page_token_on_page: int | None = None
+    # Answer 503 to every request for this page number or a later one of any paged listing
+    # (2 = the first nextLink), until reset: an outage that begins partway through a listing,
+    # however far ahead the client reads.
+    unavailable_from_page: int | None = None
     # The next page of a `users/delta` or `groups/delta` round (not a `$deltatoken=latest`
     # answer) of `malformed_delta_resource` comes back malformed, once: "no_value" (no `value`),
     # "value_not_list" (`value` is an object), "junk_items" (items that are not objects, and an
@@ -52,6 +56,7 @@ class Faults:
             setattr(self, name, 0.0)
         self.retry_after_seconds = 1
         self.expired_page_token_on_page = None
+        self.unavailable_from_page = None
         self.malformed_delta = None
         self.malformed_delta_resource = "users"
         self.routes = None
@@ -81,6 +86,9 @@ class Faults:
                 self.expired_page_token_on_page = None
                 return True
             return False
+
+    def page_unavailable(self, page: int) -> bool:
+        return self.unavailable_from_page is not None and page >= self.unavailable_from_page
 
     def take_malformed_delta(self, resource: str) -> str | None:
         """The malformation for this delta page of `resource`, if one is armed (then cleared)."""

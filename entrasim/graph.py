@@ -267,6 +267,8 @@ class GraphApi:
 
     def _page_number(self, token: Json | None) -> int:
         page = int(token.get("p", 1)) if token else 1
+        if self.faults.page_unavailable(page):
+            raise GraphError(503, "ServiceUnavailable", "The service is temporarily unavailable.")
         if self.faults.take_expired_page(page):
             raise GraphError(400, "Directory_ExpiredPageToken",
                              "The specified page token value has expired and can no longer be included in your request.")

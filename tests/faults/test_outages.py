@@ -102,12 +102,10 @@ def test_graph_failing_past_the_retry_deadline_stops_the_run_and_the_next_delive
     sim = _small(make_sim)
     paths = write_run_config(tmp_path, sim, receiver, batch_size=BATCH, page_size=100,
                              retry_deadline_seconds=DEADLINE)
-
-    def graph_outage() -> None:
-        sim.faults.routes = frozenset({"GET /users"})
-        sim.faults.p_503 = 1.0
-
-    failed = _break_after_three_batches(paths, receiver, graph_outage)
+    # Graph stops answering from the users listing's eighth page on: the outage begins after
+    # 700 users were listed (three batches), however far ahead the listing reads.
+    sim.faults.unavailable_from_page = 8
+    failed = run_to_end(paths)
     sim.faults.reset()
     state = load_state(paths)
 
@@ -115,6 +113,7 @@ def test_graph_failing_past_the_retry_deadline_stops_the_run_and_the_next_delive
     assert "gave up" in failed.stderr and "503" in failed.stderr
     assert "the next run resumes" in failed.stderr
     assert state is not None and state["in_progress"] is not None
+    assert 3 * BATCH <= len(receiver.events) < len(sim.tenant.truth())
     _assert_a_rerun_delivers_the_rest(paths, receiver, sim)
 
 
