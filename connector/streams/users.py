@@ -19,6 +19,7 @@ collection time so re-delivered events keep their uid); the last one clears it a
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import (
@@ -708,13 +709,15 @@ class Collection:
     async def batches(self) -> AsyncGenerator[Batch, None]:
         started = time.monotonic()
         try:
-            async for batch in self._run():
-                yield batch
+            # aclosing: a caller that stops early stops the listing's reader at once.
+            async with contextlib.aclosing(self._run()) as run:
+                async for batch in run:
+                    yield batch
             self.summary.completed = True
         finally:
             self.finish_summary(started)
 
-    async def _run(self) -> AsyncIterator[Batch]:
+    async def _run(self) -> AsyncGenerator[Batch, None]:
         settings = self.settings
         claims = await self.client.token_claims() or {}
         grants = Grants.from_claims(claims)
@@ -805,8 +808,11 @@ class Collection:
         join = PageJoin(lookups=lookups, keep=self._keep, summary=self.summary,
                         tenant_uid=tenant_uid, product=self.product,
                         collected_at_ms=progress.collected_at_ms, memory=self.memory)
-        async for batch in self._join(listing, join, mfa, progress, previous, seen):
-            yield batch
+        try:
+            async for batch in self._join(listing, join, mfa, progress, previous, seen):
+                yield batch
+        finally:
+            await listing.aclose()
 
     async def _join(self, listing: UserListing, join: PageJoin, mfa: MfaPlan, progress: Progress,
                     previous: Checkpoint, seen: set[str]) -> AsyncIterator[Batch]:

@@ -16,7 +16,9 @@ from connector.graph.odata import Availability
 from connector.graph.sources import UserQuery
 from connector.graph.throttle import Throttle
 from connector.ocsf.user_inventory import GRAPH_USER_FIELDS
+from connector.plugin import PRODUCT
 from connector.streams.user_listing import ListedPage, UserListing
+from connector.streams.users import Collection
 from entrasim import SimulatedGraph, TenantSpec
 
 SCALE = 0.02  # signInActivity: 10 pages per 1.2 s; reports: 5 per 0.2 s
@@ -68,3 +70,21 @@ def test_pages_read_after_an_expired_page_token_say_the_listing_restarted() -> N
         assert [p.restarted for p in pages] == [False, False] + [True] * 6
         ids = [u["id"] for p in pages if p.restarted for u in p.page.items]
         assert sorted(ids) == sorted(sim.tenant.truth())  # the restart lists everyone again
+
+
+def test_a_caller_that_stops_after_the_first_batch_leaves_no_reader_running() -> None:
+    with SimulatedGraph(TenantSpec(seed=63, users=300, licence="P2")) as sim:
+        sim.throttle.enabled = True
+        sim.throttle.time_scale = SCALE
+        settings = load_settings(sim.connector_config(page_size=15, batch_size=20))
+
+        async def main() -> set[asyncio.Task[object]]:
+            throttle = Throttle.create(max_concurrency=4, deadline_seconds=60, time_scale=SCALE)
+            async with GraphClient.from_settings(settings, throttle=throttle) as client:
+                batches = Collection(settings, None, client, product=PRODUCT).batches()
+                first = await anext(batches)
+                assert first.events
+                await batches.aclose()
+                return {t for t in asyncio.all_tasks() if t is not asyncio.current_task()}
+
+        assert asyncio.run(main()) == set()
