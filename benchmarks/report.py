@@ -67,6 +67,7 @@ def main_table(results: Sequence[SizeResult]) -> list[str]:
             [
                 f"{n:,}",
                 f"{f.wall_seconds:.1f}",
+                "n/a" if f.first_output_seconds is None else f"{f.first_output_seconds:.1f}",
                 f"{f.traffic.requests:,}",
                 f"{f.traffic.batch_items:,}",
                 f"{_per_user(f.traffic.requests, n):.4f}",
@@ -82,7 +83,8 @@ def main_table(results: Sequence[SizeResult]) -> list[str]:
     return _table(
         [
             "users",
-            "wall s",
+            "wall s (every user in the output, enriched)",
+            "first event s",
             "Graph requests (HTTP)",
             "batch items",
             "requests/user",

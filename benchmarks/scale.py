@@ -76,6 +76,7 @@ class Run:
     summary: dict[str, Any] | None = None
     enabled_without_mfa: int = 0  # enabled users whose event lacks `user.has_mfa`
     with_last_sign_in: int = 0  # events carrying a last sign-in time
+    first_output_seconds: float | None = None  # until the first event was in the output
 
     @property
     def throttled_share(self) -> float:
@@ -201,6 +202,37 @@ class HighWater:
         self._thread.join(timeout=1)
 
 
+class OutputWatch:
+    """When the first byte reached `output` (`time.perf_counter()`): the time until the first
+    user is in the output, where the wall time is the time until every user is."""
+
+    INTERVAL = 0.1
+
+    def __init__(self, output: Path) -> None:
+        self.output = output
+        self.first_at: float | None = None
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> OutputWatch:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._done.set()
+        self._thread.join(timeout=1)
+
+    def _run(self) -> None:
+        while not self._done.is_set():
+            try:
+                if self.output.stat().st_size > 0:
+                    self.first_at = time.perf_counter()
+                    return
+            except OSError:
+                pass
+            self._done.wait(self.INTERVAL)
+
+
 def _count_events(output: Path) -> int:
     if not output.exists():
         return 0
@@ -234,9 +266,11 @@ def collect(tenant: TenantProcess, workdir: Path, name: str, *, timeout: float) 
         config.chmod(0o600)
     output = workdir / f"{name}.ndjson"
     tenant.reset_counters()
-    code, wall, rss, tail, summary = run_connector(
-        config, workdir / "state.json", output, timeout=timeout
-    )
+    with OutputWatch(output) as watch:
+        code, wall, rss, tail, summary = run_connector(
+            config, workdir / "state.json", output, timeout=timeout
+        )
+        started = time.perf_counter() - wall  # when the connector process started
     without_mfa, with_sign_in = _coverage(output)
     return Run(
         exit_code=code,
@@ -248,6 +282,7 @@ def collect(tenant: TenantProcess, workdir: Path, name: str, *, timeout: float) 
         traffic=Traffic.of(tenant.counters()),
         stderr_tail=tail,
         summary=summary,
+        first_output_seconds=None if watch.first_at is None else watch.first_at - started,
     )
 
 

@@ -77,6 +77,8 @@ NEAR_LIMIT = 0.8
 # latency and parsing): meanwhile a lower priority leaves it the bucket.
 FOLLOW_UP_SECONDS = 2.0
 SCARCE_CAPACITY = 100
+# `admit_some` waits this share of a window for slots freeing right after the first.
+GATHER_FRACTION = 0.05
 MIN_SHARE = 0.05
 _MARGIN_FRACTION = 0.01
 _MARGIN_SECONDS = 0.05
@@ -315,6 +317,18 @@ class Bucket:
                 return max(entry.when(now) + self.window + self.margin - now, 0.005)
         return self.window + self.margin
 
+    def freed_by(self, now: float, within: float) -> float:
+        """When the last of the answered requests whose slots free within `within` seconds
+        from now frees its slot (`now` when none does)."""
+        horizon = now + within
+        last = now
+        for entry in self._log:
+            if not entry.pending:
+                free_at = entry.at + self.window + self.margin
+                if now < free_at <= horizon:
+                    last = max(last, free_at)
+        return last
+
     def admit(self, units: float, now: float) -> _Entry:
         entry = _Entry(now, units)
         self._log.append(entry)
@@ -480,11 +494,22 @@ class Planner:
                          allowance: float | None = None) -> tuple[Ticket, int]:
         """Admit between 1 and `most` requests of `unit` charges each, as many as fit the
         moment the first does (`$batch` items, throttled one by one): a chunk sized up front
-        would wait for the whole chunk's room and leave the slots freed before it unused."""
+        would wait for the whole chunk's room and leave the slots freed before it unused.
+
+        Slots that free moments after the first (within `GATHER_FRACTION` of the window: a
+        listing page's and a chunk's answered a few hundred milliseconds apart) are waited for
+        and taken too, or the chunks would keep that split window after window."""
         ticket = await self.admit(unit, priority=priority, allowance=allowance)
         if most <= 1:
             return ticket, 1
+        scarce = [(self.buckets[n], u) for n, u in unit.items()
+                  if n in self.buckets and u > 0 and self.buckets[n].scarce]
         now = self._clock()
+        soon = max((b.freed_by(now, GATHER_FRACTION * b.window) for b, _ in scarce),
+                   default=now)
+        if soon > now:
+            await self._sleep(soon - now)
+            now = self._clock()
         fit = most - 1
         for name, units in unit.items():
             bucket = self.buckets.get(name)

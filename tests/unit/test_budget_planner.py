@@ -297,3 +297,25 @@ def test_only_a_listing_with_a_next_page_to_ask_holds_lower_priorities_back() ->
     alone, held = asyncio.run(run())
     assert alone == 0.0
     assert held >= FOLLOW_UP_SECONDS  # made way for the listing's next page
+
+
+def test_admit_some_gathers_slots_that_free_moments_apart_into_one_chunk() -> None:
+    clock = VirtualTime()
+    planner = _planner(clock)
+    sizes: list[int] = []
+
+    async def run() -> None:
+        # A window filled by three requests answered a few hundred milliseconds apart.
+        for url, at in ((ACTIVITY, 0.0), (SIGN_INS, 0.3), (METHODS, 0.4)):
+            clock.now = at
+            ticket, _ = await planner.admit_some(charges_of(url), 3 if url == METHODS else 1)
+            ticket.answered(clock.now)
+        left = 15
+        while left:
+            ticket, count = await planner.admit_some(charges_of(METHODS), min(20, left))
+            ticket.answered(clock.now)
+            sizes.append(count)
+            left -= count
+
+    asyncio.run(run())
+    assert sizes == [5, 5, 5]  # not 1, 1, 3 window after window
