@@ -4,8 +4,8 @@ anonymous temporary file.
 A listing that must not stall while the run's other sources load (the users' `signInActivity`
 pages: 10 a minute, and each minute they wait is lost for good) reads ahead of the join. How
 far ahead depends on Graph's limits, not on us: at 100,000 users the registration report takes
-about five minutes of the reports slots the listing leaves it, some 45 pages of users; at a
-million users, most of an hour.
+six to seven minutes of the reports slots the listing leaves it, some 65 pages of users; at a
+million users, over an hour.
 Holding those pages parsed would cost memory in proportion to the tenant, so past
 `memory_pages` they are written out as JSON and read back in order. The file is created
 unlinked (`tempfile.TemporaryFile`, mode 0600), so user data never outlives the process.
